@@ -1,0 +1,115 @@
+//! What a mounted btrfs tells about itself: its sysfs reclaim knobs and
+//! counters, its data block groups and their v1 cache inodes.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+use crate::sys::btrfs::{get_u64, tree_search, SearchKey};
+
+/// A mounted test filesystem: the open mount point and its sysfs directory.
+pub struct Fs {
+    pub mnt: PathBuf,
+    pub dir: File,
+    pub fsid: String,
+    /// /sys/fs/btrfs/<fsid>/allocation/data
+    pub data_sysfs: PathBuf,
+}
+
+pub fn format_uuid(b: &[u8; 16]) -> String {
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    )
+}
+
+/// The sysfs files this bug needs; they arrived with dynamic/periodic
+/// reclaim (around 6.11).
+pub const RECLAIM_FILES: [&str; 4] = ["dynamic_reclaim", "periodic_reclaim", "reclaim_count", "reclaim_errors"];
+
+impl Fs {
+    pub fn open(mnt: &Path) -> io::Result<Fs> {
+        let dir = File::open(mnt).map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", mnt.display())))?;
+        let fsid = format_uuid(&sys::btrfs::fsid(&dir, mnt)?);
+        let data_sysfs = PathBuf::from(format!("/sys/fs/btrfs/{fsid}/allocation/data"));
+        Ok(Fs { mnt: mnt.to_path_buf(), dir, fsid, data_sysfs })
+    }
+
+    /// The reclaim files this kernel lacks.
+    pub fn missing_reclaim_files(&self) -> Vec<&'static str> {
+        RECLAIM_FILES.iter().copied().filter(|f| !self.data_sysfs.join(f).exists()).collect()
+    }
+
+    pub fn read_counter(&self, name: &str) -> io::Result<u64> {
+        let path = self.data_sysfs.join(name);
+        let text = std::fs::read_to_string(&path).map_err(|e| io::Error::new(e.kind(), format!("read {}: {e}", path.display())))?;
+        text.trim()
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("read {}: not a number: {text:?}", path.display())))
+    }
+
+    /// Writes a sysfs knob, naming the file in any error.
+    pub fn write_knob(&self, name: &str, value: &str) -> io::Result<()> {
+        let path = self.data_sysfs.join(name);
+        std::fs::write(&path, value).map_err(|e| io::Error::new(e.kind(), format!("write {value} to {}: {e}", path.display())))
+    }
+
+    pub fn reclaim_counts(&self) -> io::Result<(u64, u64)> {
+        Ok((self.read_counter("reclaim_count")?, self.read_counter("reclaim_errors")?))
+    }
+
+    /// BTRFS_IOC_SYNC: commits and wakes the cleaner kthread, which runs the
+    /// reclaim sweep.
+    pub fn sync(&self) -> io::Result<()> {
+        sys::btrfs::sync(&self.dir, &self.mnt)
+    }
+
+    pub fn syncfs(&self) -> io::Result<()> {
+        sys::fs::syncfs(&self.dir, &self.mnt)
+    }
+
+    /// Data block groups (start, length) from the chunk tree.
+    pub fn data_block_groups(&self) -> io::Result<Vec<(u64, u64)>> {
+        // Chunk tree = 3, BTRFS_FIRST_CHUNK_TREE_OBJECTID = 256,
+        // BTRFS_CHUNK_ITEM_KEY = 228, offset = logical start.
+        let key = SearchKey {
+            tree_id: 3,
+            min_objectid: 256,
+            max_objectid: 256,
+            min_type: 228,
+            max_type: 228,
+            min_offset: 0,
+            max_offset: u64::MAX,
+        };
+        let items = tree_search(&self.dir, key, &self.mnt)?;
+        // struct btrfs_chunk: length, owner, stripe_len, type (u64 each).
+        Ok(items
+            .iter()
+            .filter(|i| i.item_type == 228 && i.data.len() >= 32)
+            .filter(|i| get_u64(&i.data, 24) & 1 != 0)
+            .map(|i| (i.offset, get_u64(&i.data, 0)))
+            .collect())
+    }
+
+    /// Block group starts that own a v1 free-space-cache inode: items keyed
+    /// (BTRFS_FREE_SPACE_OBJECTID, 0, start) in the root tree.
+    pub fn v1_cache_starts(&self) -> io::Result<Vec<u64>> {
+        const FREE_SPACE_OBJECTID: u64 = -11i64 as u64;
+        let key = SearchKey {
+            tree_id: 1,
+            min_objectid: FREE_SPACE_OBJECTID,
+            max_objectid: FREE_SPACE_OBJECTID,
+            min_type: 0,
+            max_type: 0,
+            min_offset: 0,
+            max_offset: u64::MAX,
+        };
+        Ok(tree_search(&self.dir, key, &self.mnt)?.iter().filter(|i| i.item_type == 0).map(|i| i.offset).collect())
+    }
+}

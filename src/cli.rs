@@ -1,0 +1,220 @@
+//! Command line: argh parses, `Config::from_args` validates. Every bad value
+//! is refused with one line and exit 2, before anything touches the device.
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+use crate::size::parse_size;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  single pass on a spare disk (everything on it is destroyed):
+      btrfs-reclaim-repro /dev/vdb /mnt/test
+  single pass on a 3 GiB image file (created, attached to a loop device):
+      btrfs-reclaim-repro --size 3G /var/tmp/repro.img /mnt/test
+  stress for 5 minutes with 4 churn workers and a balance worker:
+      btrfs-reclaim-repro --stress 300 /dev/vdb /mnt/test
+  under git bisect (exit codes below):
+      git bisect run ./btrfs-reclaim-repro --log /tmp/bisect.log /dev/vdb /mnt/test";
+
+pub const EXIT_CODES: &str = "\
+Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED,
+  2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
+  (bisect skips), 128+N INTERRUPTED by signal N.
+Progress goes to stderr, the verdict to stdout (--json for a JSON object);
+--log FILE keeps every kernel log record of the run.";
+
+#[derive(FromArgs, Debug)]
+/// Reproduces the btrfs reclaim/relocation block group refcount bug: fresh btrfs
+/// with the v1 space cache on <dev>, fill, enable periodic+dynamic reclaim,
+/// fragment, trigger reclaim, unmount, and judge the kernel log.
+pub struct Args {
+    /// the block device (or image file, attached through a loop device),
+    /// then the mount point (created if missing)
+    #[argh(positional, arg_name = "dev> <mnt")]
+    pub paths: Vec<String>,
+
+    /// fill the data space to PCT percent before fragmenting (default 90)
+    #[argh(option, default = "90")]
+    pub fill: u32,
+    /// fallocate (default: extents without data, fast) or write (real data)
+    #[argh(option, default = "String::from(\"fallocate\")")]
+    pub fill_mode: String,
+    /// v1 (default; the injection site needs it) or v2 (the bug report's setup)
+    #[argh(option, default = "String::from(\"v1\")")]
+    pub space_cache: String,
+    /// seconds to wait for reclaim to fire (default 60)
+    #[argh(option, default = "60")]
+    pub timeout: u64,
+    /// seed for every random choice (default: random, printed)
+    #[argh(option)]
+    pub seed: Option<u64>,
+    /// print the verdict as one JSON object on stdout
+    #[argh(switch)]
+    pub json: bool,
+    /// write every kernel log record of the run to FILE
+    #[argh(option)]
+    pub log: Option<String>,
+    /// leave the filesystem mounted at the end (the unmount is then not judged)
+    #[argh(switch)]
+    pub keep_mounted: bool,
+    /// create the image file with this size when <dev> does not exist (e.g. 3G)
+    #[argh(option)]
+    pub size: Option<String>,
+    /// format <dev> even if it holds a filesystem or is too small
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillMode {
+    Fallocate,
+    Write,
+}
+
+impl FillMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FillMode::Fallocate => "fallocate",
+            FillMode::Write => "write",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dev: PathBuf,
+    pub mnt: PathBuf,
+    pub fill_percent: u32,
+    pub fill_mode: FillMode,
+    /// true: v1 free space cache (the default)
+    pub space_cache_v1: bool,
+    pub timeout_secs: u64,
+    pub seed: u64,
+    pub json: bool,
+    pub log: Option<PathBuf>,
+    pub keep_mounted: bool,
+    pub create_size: Option<u64>,
+    pub force: bool,
+}
+
+impl Config {
+    pub fn from_args(a: Args) -> Result<Config, String> {
+        let [dev, mnt]: [String; 2] = a.paths.try_into().map_err(|p: Vec<String>| {
+            format!("expected <dev> <mnt>, got {} argument(s) (see --help)", p.len())
+        })?;
+        if a.fill == 0 || a.fill > 99 {
+            return Err(format!("bad --fill {}: give a percentage from 1 to 99", a.fill));
+        }
+        let fill_mode = match a.fill_mode.as_str() {
+            "fallocate" => FillMode::Fallocate,
+            "write" => FillMode::Write,
+            m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
+        };
+        let space_cache_v1 = match a.space_cache.as_str() {
+            "v1" => true,
+            "v2" => false,
+            c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
+        };
+        if a.timeout == 0 || a.timeout > 24 * 3600 {
+            return Err(format!("bad --timeout {}: give seconds from 1 to 86400", a.timeout));
+        }
+        let create_size = a.size.as_deref().map(parse_size).transpose().map_err(|e| format!("--size: {e}"))?;
+        if dev.is_empty() || mnt.is_empty() {
+            return Err("<dev> and <mnt> must not be empty".into());
+        }
+        Ok(Config {
+            dev: PathBuf::from(dev),
+            mnt: PathBuf::from(mnt),
+            fill_percent: a.fill,
+            fill_mode,
+            space_cache_v1,
+            timeout_secs: a.timeout,
+            seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
+            json: a.json,
+            log: a.log.map(PathBuf::from),
+            keep_mounted: a.keep_mounted,
+            create_size,
+            force: a.force,
+        })
+    }
+
+    /// The options as a person would type them, for the log header.
+    pub fn describe(&self) -> String {
+        format!(
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}",
+            self.dev.display(),
+            self.mnt.display(),
+            self.fill_percent,
+            self.fill_mode.name(),
+            if self.space_cache_v1 { "v1" } else { "v2" },
+            self.timeout_secs,
+            self.seed,
+            if self.keep_mounted { " keep-mounted" } else { "" },
+            if self.force { " force" } else { "" },
+        )
+    }
+}
+
+/// Parses argv; `Err((code, text))` is a help/usage exit.
+pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
+    let name = argv.first().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("btrfs-reclaim-repro");
+    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    Args::from_args(&[name], &rest).map_err(|early| match early.status {
+        Ok(()) => (0, format!("{}\n{EXAMPLES}\n\n{EXIT_CODES}\n", early.output.trim_end())),
+        Err(()) => (2, format!("{} (see --help)", early.output.trim_end())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Result<Config, String> {
+        let argv: Vec<String> = std::iter::once("btrfs-reclaim-repro").chain(args.iter().copied()).map(String::from).collect();
+        let a = parse(&argv).map_err(|(_, t)| t)?;
+        Config::from_args(a)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&["/dev/vdb", "/mnt/test", "--seed", "7"]).unwrap();
+        assert_eq!(c.fill_percent, 90);
+        assert_eq!(c.fill_mode, FillMode::Fallocate);
+        assert!(c.space_cache_v1);
+        assert_eq!(c.timeout_secs, 60);
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.create_size, None);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_one_line() {
+        for args in [
+            &["--fill", "0", "d", "m"][..],
+            &["--fill", "150", "d", "m"],
+            &["--size", "12Q", "d", "m"],
+            &["--timeout", "-1", "d", "m"],
+            &["--timeout", "0", "d", "m"],
+            &["--fill-mode", "dd", "d", "m"],
+            &["--space-cache", "v3", "d", "m"],
+            &["d"],
+            &["--bogus", "d", "m"],
+        ] {
+            let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
+            assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_exits_zero_and_shows_examples() {
+        let argv: Vec<String> = ["x", "--help"].iter().map(|s| s.to_string()).collect();
+        let (code, text) = parse(&argv).unwrap_err();
+        assert_eq!(code, 0);
+        assert!(text.contains("git bisect run"));
+        assert!(text.contains("125"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The device under test: a block device used as is, or an image file bound
+//! to a loop device that we attach and always detach.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+
+/// A loop device we attached. Dropping it detaches it.
+#[derive(Debug)]
+pub struct LoopDevice {
+    pub path: PathBuf,
+    file: Option<File>,
+}
+
+impl LoopDevice {
+    /// Attaches `image` to a free loop device, with autoclear.
+    pub fn attach(image: &Path) -> io::Result<LoopDevice> {
+        let backing = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(image)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", image.display())))?;
+        let control = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/loop-control")
+            .map_err(|e| io::Error::new(e.kind(), format!("open /dev/loop-control: {e} (is the loop module loaded?)")))?;
+        let canonical = std::fs::canonicalize(image).unwrap_or_else(|_| image.to_path_buf());
+        // Another process may take the device LOOP_CTL_GET_FREE returned
+        // before we bind it (EBUSY): ask again.
+        let mut last_err = None;
+        for _ in 0..20 {
+            let n = sys::loopdev::get_free(&control)?;
+            let path = PathBuf::from(format!("/dev/loop{n}"));
+            let file = match OpenOptions::new().read(true).write(true).open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    last_err = Some(io::Error::new(e.kind(), format!("open {}: {e}", path.display())));
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+            };
+            match sys::loopdev::attach(&file, &path, &backing, &canonical) {
+                Ok(()) => return Ok(LoopDevice { path, file: Some(file) }),
+                Err(e) if sys::errno_of(&e) == Some(libc::EBUSY) => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("no free loop device")))
+    }
+
+    /// Detaches now (also done on drop). EBUSY right after an unmount is
+    /// retried for a while.
+    pub fn detach(&mut self) -> io::Result<()> {
+        let Some(file) = self.file.take() else { return Ok(()) };
+        let mut result = Ok(());
+        for _ in 0..50 {
+            result = sys::loopdev::detach(&file, &self.path);
+            match &result {
+                Err(e) if sys::errno_of(e) == Some(libc::EBUSY) => std::thread::sleep(std::time::Duration::from_millis(100)),
+                _ => break,
+            }
+        }
+        result
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        if let Err(e) = self.detach() {
+            eprintln!("btrfs-reclaim-repro: could not detach {}: {e} (run: losetup -d {})", self.path.display(), self.path.display());
+        }
+    }
+}
+
+/// The block device a run formats, and the loop device behind it if any.
+#[derive(Debug)]
+pub struct Target {
+    /// What the user named.
+    pub named: PathBuf,
+    /// The block device mkfs and mount use.
+    pub block: PathBuf,
+    pub bytes: u64,
+    pub loop_dev: Option<LoopDevice>,
+    /// We created the image file in this run.
+    pub created_image: bool,
+}
+
+/// What the user named, before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevKind {
+    Block,
+    Image,
+    Missing,
+}
+
+/// Looks at `<dev>` without touching it. Errors are one-line refusals.
+pub fn inspect(dev: &Path, create_size: Option<u64>) -> Result<(DevKind, u64), String> {
+    match std::fs::metadata(dev) {
+        Ok(md) => {
+            let ft = md.file_type();
+            if ft.is_block_device() {
+                let f = File::open(dev).map_err(|e| format!("refusing {}: cannot open it: {e}", dev.display()))?;
+                let bytes = sys::fs::block_device_size(&f, dev).map_err(|e| format!("refusing {}: {e}", dev.display()))?;
+                Ok((DevKind::Block, bytes))
+            } else if ft.is_file() {
+                Ok((DevKind::Image, md.len()))
+            } else if ft.is_dir() {
+                Err(format!("refusing {}: it is a directory (give a block device or an image file)", dev.display()))
+            } else if ft.is_char_device() {
+                Err(format!("refusing {}: it is a character device, not a block device", dev.display()))
+            } else {
+                Err(format!("refusing {}: not a block device or a regular file", dev.display()))
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            Err(format!("refusing {}: symlink loop (give the real device path)", dev.display()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match create_size {
+            Some(size) => Ok((DevKind::Missing, size)),
+            None => Err(format!(
+                "refusing {}: no such file or device (add --size 3G to create an image file there)",
+                dev.display()
+            )),
+        },
+        Err(e) => Err(format!("refusing {}: {e}", dev.display())),
+    }
+}
+
+/// Makes the device usable: creates the sparse image if asked, attaches
+/// image files to a loop device.
+pub fn prepare(dev: &Path, kind: DevKind, bytes: u64) -> io::Result<Target> {
+    let mut created_image = false;
+    if kind == DevKind::Missing {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dev)
+            .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", dev.display())))?;
+        f.set_len(bytes).map_err(|e| io::Error::new(e.kind(), format!("ftruncate {}: {e}", dev.display())))?;
+        created_image = true;
+    }
+    if kind == DevKind::Block {
+        return Ok(Target { named: dev.to_path_buf(), block: dev.to_path_buf(), bytes, loop_dev: None, created_image });
+    }
+    let lo = LoopDevice::attach(dev)?;
+    Ok(Target { named: dev.to_path_buf(), block: lo.path.clone(), bytes, loop_dev: Some(lo), created_image })
+}
+
+/// `rdev` of a block device, for matching against mountinfo.
+pub fn rdev(path: &Path) -> Option<(u32, u32)> {
+    let md = std::fs::metadata(path).ok()?;
+    if !md.file_type().is_block_device() {
+        return None;
+    }
+    Some(split_dev(md.rdev()))
+}
+
+/// glibc's gnu_dev_major/minor encoding of a dev_t.
+pub fn split_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}

@@ -1,0 +1,456 @@
+//! What the kernel log says about reclaim and relocation: classifies each
+//! record's text and follows the block group that each pid is working on, so
+//! the `put` lines (which carry no block group) can be attributed.
+
+use std::collections::HashMap;
+
+use crate::kmsg::Record;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// `BO: <pid> inject enospc... bg <start>` (instrumented kernel)
+    Inject { pid: i32, bg: u64 },
+    RelocPut { pid: i32 },
+    RelocPutDone { pid: i32 },
+    ReclaimPut { pid: i32 },
+    ReclaimPutDone { pid: i32 },
+    /// `BTRFS info (device X): reclaiming chunk <start> with ...` (6.12)
+    ReclaimingChunk { bg: u64 },
+    /// `BTRFS info (device X): relocating block group <start> flags ...`
+    RelocatingBg { bg: u64 },
+    /// `BTRFS error (device X): error relocating chunk <start>`
+    RelocError { bg: u64 },
+    /// A line that means the kernel itself is in trouble.
+    Trouble,
+    Other,
+}
+
+/// Lines that mean kernel trouble (DOMAIN.md, "real trouble").
+pub fn is_trouble(text: &str) -> bool {
+    let t = text.trim_start();
+    const CONTAINS: [&str; 9] = [
+        "refcount_t: ",
+        "kernel BUG at",
+        "general protection fault",
+        "list_add corruption",
+        "list_del corruption",
+        "Transaction aborted",
+        "suspected memory leak",
+        "Kernel panic",
+        "UBSAN: ",
+    ];
+    const STARTS: [&str; 5] = ["BUG: ", "WARNING: ", "Oops", "unreferenced object ", "BTRFS critical"];
+    STARTS.iter().any(|p| t.starts_with(p)) || CONTAINS.iter().any(|p| t.contains(p))
+}
+
+fn bo_line(text: &str) -> Option<Line> {
+    let rest = text.strip_prefix("BO: ")?;
+    let (pid, what) = rest.split_once(' ')?;
+    let pid: i32 = pid.parse().ok()?;
+    Some(match what.trim_end() {
+        "reloc put bg" => Line::RelocPut { pid },
+        "reloc put bg done" => Line::RelocPutDone { pid },
+        "reclaim loop put bg" => Line::ReclaimPut { pid },
+        "reclaim loop put bg done" => Line::ReclaimPutDone { pid },
+        w => {
+            let bg = w.strip_prefix("inject enospc")?.rsplit_once("bg ")?.1.trim().parse().ok()?;
+            Line::Inject { pid, bg }
+        }
+    })
+}
+
+/// The number right after `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let at = text.find(marker)? + marker.len();
+    let digits: String = text[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+pub fn classify(text: &str) -> Line {
+    if let Some(line) = bo_line(text) {
+        return line;
+    }
+    if text.starts_with("BTRFS") {
+        if let Some(bg) = number_after(text, "error relocating chunk ") {
+            return Line::RelocError { bg };
+        }
+        if let Some(bg) = number_after(text, "reclaiming chunk ") {
+            return Line::ReclaimingChunk { bg };
+        }
+        if let Some(bg) = number_after(text, "relocating block group ") {
+            return Line::RelocatingBg { bg };
+        }
+    }
+    if is_trouble(text) {
+        return Line::Trouble;
+    }
+    Line::Other
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Inject,
+    RelocPut,
+    RelocPutDone,
+    ReclaimPut,
+    ReclaimPutDone,
+    RelocError,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Inject => "inject",
+            EventKind::RelocPut => "reloc_put",
+            EventKind::RelocPutDone => "reloc_put_done",
+            EventKind::ReclaimPut => "reclaim_put",
+            EventKind::ReclaimPutDone => "reclaim_put_done",
+            EventKind::RelocError => "reloc_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub pid: Option<i32>,
+    pub kind: EventKind,
+    pub bg: Option<u64>,
+    /// The log line, kept for the evidence.
+    pub text: String,
+}
+
+/// Two put windows (put..done) on one block group from different pids that
+/// interleave: the bug report's criterion for a suspected double put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    pub bg: u64,
+    pub reloc_pid: i32,
+    pub reclaim_pid: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    Reloc,
+    Reclaim,
+}
+
+/// How many log lines follow the first trouble line in the evidence.
+const TROUBLE_CONTEXT: usize = 10;
+
+/// Accumulates what the log said during a run.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    pub events: Vec<Event>,
+    pub injections: u64,
+    pub reloc_puts: u64,
+    pub reclaim_puts: u64,
+    pub reloc_errors: u64,
+    /// `reclaiming chunk` / `relocating block group` lines.
+    pub relocations_started: u64,
+    /// Every line recognised as kernel trouble.
+    pub trouble: Vec<String>,
+    /// The first trouble line and the lines right after it (stack frames).
+    pub trouble_context: Vec<String>,
+    pub overlaps: Vec<Overlap>,
+    /// Every record seen, for `--log`.
+    pub records: u64,
+    /// Only BTRFS lines about this device count (other filesystems on the
+    /// machine may be relocating too).
+    device: Option<String>,
+    current_bg: HashMap<i32, u64>,
+    pending_chunk: Option<u64>,
+    open: Vec<(u64, i32, Window)>,
+}
+
+/// `BTRFS info (device loop0): ...` → "loop0".
+pub fn btrfs_device(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("BTRFS")?;
+    let at = rest.find("(device ")? + "(device ".len();
+    let end = rest[at..].find(')')?;
+    Some(&rest[at..at + end])
+}
+
+impl Tracker {
+    /// Ignore BTRFS lines that name another device from now on.
+    pub fn only_device(&mut self, name: &str) {
+        self.device = Some(name.to_string());
+    }
+
+    pub fn feed(&mut self, rec: &Record) {
+        self.records += 1;
+        let text = rec.text.as_str();
+        if let (Some(ours), Some(theirs)) = (self.device.as_deref(), btrfs_device(text)) {
+            if ours != theirs {
+                return;
+            }
+        }
+        if !self.trouble_context.is_empty() && self.trouble_context.len() < TROUBLE_CONTEXT {
+            self.trouble_context.push(text.to_string());
+        }
+        match classify(text) {
+            Line::Inject { pid, bg } => {
+                self.injections += 1;
+                self.current_bg.insert(pid, bg);
+                if self.pending_chunk == Some(bg) {
+                    self.pending_chunk = None;
+                }
+                self.push(Some(pid), EventKind::Inject, Some(bg), text);
+            }
+            Line::ReclaimingChunk { bg } | Line::RelocatingBg { bg } => {
+                self.relocations_started += 1;
+                self.pending_chunk = Some(bg);
+            }
+            Line::RelocError { bg } => {
+                self.reloc_errors += 1;
+                let pid = self.current_bg.iter().filter(|(_, b)| **b == bg).map(|(p, _)| *p).min();
+                self.push(pid, EventKind::RelocError, Some(bg), text);
+            }
+            Line::RelocPut { pid } => {
+                self.reloc_puts += 1;
+                let bg = self.bg_of(pid);
+                self.open_window(bg, pid, Window::Reloc);
+                self.push(Some(pid), EventKind::RelocPut, bg, text);
+            }
+            Line::ReclaimPut { pid } => {
+                self.reclaim_puts += 1;
+                let bg = self.current_bg.get(&pid).copied();
+                self.open_window(bg, pid, Window::Reclaim);
+                self.push(Some(pid), EventKind::ReclaimPut, bg, text);
+            }
+            Line::RelocPutDone { pid } => {
+                let bg = self.close_window(pid, Window::Reloc);
+                self.push(Some(pid), EventKind::RelocPutDone, bg, text);
+            }
+            Line::ReclaimPutDone { pid } => {
+                let bg = self.close_window(pid, Window::Reclaim);
+                // The worker's loop iteration is over: its next put belongs
+                // to another block group.
+                self.current_bg.remove(&pid);
+                self.push(Some(pid), EventKind::ReclaimPutDone, bg, text);
+            }
+            Line::Trouble => {
+                if self.trouble.is_empty() {
+                    self.trouble_context.push(text.to_string());
+                }
+                self.trouble.push(text.to_string());
+            }
+            Line::Other => {}
+        }
+    }
+
+    fn bg_of(&mut self, pid: i32) -> Option<u64> {
+        if let Some(bg) = self.current_bg.get(&pid) {
+            return Some(*bg);
+        }
+        let bg = self.pending_chunk.take()?;
+        self.current_bg.insert(pid, bg);
+        Some(bg)
+    }
+
+    fn push(&mut self, pid: Option<i32>, kind: EventKind, bg: Option<u64>, text: &str) {
+        self.events.push(Event { pid, kind, bg, text: text.to_string() });
+    }
+
+    fn open_window(&mut self, bg: Option<u64>, pid: i32, kind: Window) {
+        let Some(bg) = bg else { return };
+        for &(obg, opid, okind) in &self.open {
+            if obg == bg && opid != pid && okind != kind {
+                let (reloc_pid, reclaim_pid) = if kind == Window::Reloc { (pid, opid) } else { (opid, pid) };
+                let overlap = Overlap { bg, reloc_pid, reclaim_pid };
+                if !self.overlaps.contains(&overlap) {
+                    self.overlaps.push(overlap);
+                }
+            }
+        }
+        self.open.push((bg, pid, kind));
+    }
+
+    fn close_window(&mut self, pid: i32, kind: Window) -> Option<u64> {
+        let at = self.open.iter().rposition(|&(_, p, k)| p == pid && k == kind)?;
+        Some(self.open.remove(at).0)
+    }
+
+    /// Block groups that were hit by an injection, in order, without repeats.
+    pub fn injected_groups(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for e in &self.events {
+            if let (EventKind::Inject, Some(bg)) = (e.kind, e.bg) {
+                if !out.contains(&bg) {
+                    out.push(bg);
+                }
+            }
+        }
+        out
+    }
+
+    /// The log lines of the first injected block group's sequence, for the
+    /// evidence of a mail-sized verdict.
+    pub fn first_sequence(&self) -> Vec<String> {
+        let Some(bg) = self.injected_groups().first().copied() else { return Vec::new() };
+        self.events.iter().filter(|e| e.bg == Some(bg)).map(|e| e.text.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// Turns console (`[  39.02] text`) lines into records, numbering them.
+    pub fn records_from_console(text: &str) -> Vec<Record> {
+        text.lines()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let (stamp, rest) = line.strip_prefix('[')?.split_once("] ")?;
+                let usec = (stamp.trim().parse::<f64>().ok()? * 1e6) as u64;
+                Some(Record { level: 6, seq: i as u64 + 1, usec, text: rest.to_string() })
+            })
+            .collect()
+    }
+
+    pub fn track(records: &[Record]) -> Tracker {
+        let mut t = Tracker::default();
+        for r in records {
+            t.feed(r);
+        }
+        t
+    }
+
+    fn rec(seq: u64, text: &str) -> Record {
+        Record { level: 6, seq, usec: seq, text: text.to_string() }
+    }
+
+    #[test]
+    fn classifies_the_bug_reports_lines() {
+        assert_eq!(classify("BO: 1234 inject enospc... bg 1234567890"), Line::Inject { pid: 1234, bg: 1234567890 });
+        assert_eq!(classify("BO: 1234 reloc put bg"), Line::RelocPut { pid: 1234 });
+        assert_eq!(classify("BO: 1234 reloc put bg done"), Line::RelocPutDone { pid: 1234 });
+        assert_eq!(classify("BO: 5678 reclaim loop put bg"), Line::ReclaimPut { pid: 5678 });
+        assert_eq!(classify("BO: 5678 reclaim loop put bg done"), Line::ReclaimPutDone { pid: 5678 });
+        assert_eq!(classify("BO: x reloc put bg"), Line::Other);
+    }
+
+    #[test]
+    fn classifies_stock_btrfs_lines() {
+        assert_eq!(
+            classify("BTRFS info (device vda): reclaiming chunk 634388480 with 15% used 0% reserved 0% unusable"),
+            Line::ReclaimingChunk { bg: 634388480 }
+        );
+        assert_eq!(
+            classify("BTRFS info (device loop0): relocating block group 13631488 flags data"),
+            Line::RelocatingBg { bg: 13631488 }
+        );
+        assert_eq!(classify("BTRFS error (device vda): error relocating chunk 634388480"), Line::RelocError { bg: 634388480 });
+        assert_eq!(classify("BTRFS info (device loop0): found 7 extents, stage: move data extents"), Line::Other);
+    }
+
+    #[test]
+    fn recognises_kernel_trouble_and_not_btrfs_chatter() {
+        for t in [
+            "refcount_t: underflow; use-after-free.",
+            "refcount_t: addition on 0; use-after-free.",
+            "BUG: KASAN: slab-use-after-free in block_group_cache_tree_search+0x8e/0x16f",
+            "WARNING: CPU: 1 PID: 719 at lib/refcount.c:25 refcount_warn_saturate+0xba/0x11f",
+            "kernel BUG at fs/btrfs/block-group.c:123!",
+            "BUG: unable to handle page fault for address: ffff",
+            "Oops: general protection fault, probably for non-canonical address 0xdffffc0000000003: 0000 [#1] SMP KASAN",
+            "list_del corruption, ffff888009611900->next is LIST_POISON1 (dead000000000100)",
+            "BTRFS: Transaction aborted (error -28)",
+            "kmemleak: 16 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+        ] {
+            assert!(is_trouble(t), "{t}");
+        }
+        for t in [
+            "BTRFS warning (device loop0): space cache v1 is being deprecated and will be removed in a future release, please use -o space_cache=v2",
+            "BTRFS info (device loop0): relocating block group 13631488 flags data",
+            "BO: 97 reclaim loop put bg",
+            "loop0: detected capacity change from 0 to 6291456",
+        ] {
+            assert!(!is_trouble(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn instrumented_fixture_attributes_every_put_to_its_group() {
+        let t = track(&records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt")));
+        assert_eq!(t.injections, 8);
+        assert_eq!(t.reloc_puts, 8);
+        assert_eq!(t.reclaim_puts, 10, "8 failed groups + 2 skipped ones");
+        assert_eq!(t.reloc_errors, 8);
+        assert!(t.overlaps.is_empty());
+        assert!(t.trouble.is_empty());
+        assert_eq!(t.injected_groups().len(), 8);
+        for bg in t.injected_groups() {
+            let kinds: Vec<(EventKind, Option<i32>)> =
+                t.events.iter().filter(|e| e.bg == Some(bg)).map(|e| (e.kind, e.pid)).collect();
+            assert_eq!(
+                kinds,
+                vec![
+                    (EventKind::Inject, Some(97)),
+                    (EventKind::RelocPut, Some(97)),
+                    (EventKind::RelocPutDone, Some(97)),
+                    (EventKind::RelocError, Some(97)),
+                    (EventKind::ReclaimPut, Some(97)),
+                    (EventKind::ReclaimPutDone, Some(97)),
+                ],
+                "bg {bg}"
+            );
+        }
+        // The two skipped groups' loop puts (no reclaiming line) have no bg.
+        assert_eq!(t.events.iter().filter(|e| e.bg.is_none()).count(), 4);
+        assert_eq!(t.first_sequence()[0], "BO: 97 inject enospc... bg 634388480");
+    }
+
+    #[test]
+    fn lines_about_other_devices_are_ignored() {
+        let mut t = Tracker::default();
+        t.only_device("loop1");
+        t.feed(&rec(1, "BTRFS error (device loop0): error relocating chunk 5"));
+        t.feed(&rec(2, "BTRFS info (device loop0): relocating block group 5 flags data"));
+        assert_eq!((t.reloc_errors, t.relocations_started), (0, 0));
+        t.feed(&rec(3, "BTRFS error (device loop1): error relocating chunk 6"));
+        assert_eq!(t.reloc_errors, 1);
+        assert_eq!(btrfs_device("BTRFS: Transaction aborted (error -28)"), None);
+    }
+
+    #[test]
+    fn interleaved_puts_from_two_pids_on_one_group_overlap() {
+        // The bug report's "success" example.
+        let lines = [
+            "BO: 1234 inject enospc... bg 1234567890",
+            "BO: 5678 inject enospc... bg 1234567890",
+            "BO: 1234 reloc put bg",
+            "BO: 5678 reclaim loop put bg",
+            "BO: 1234 reloc put bg done",
+            "BO: 5678 reclaim loop put bg done",
+        ];
+        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
+        let t = track(&recs);
+        assert_eq!(t.overlaps, vec![Overlap { bg: 1234567890, reloc_pid: 1234, reclaim_pid: 5678 }]);
+    }
+
+    #[test]
+    fn sequential_puts_from_two_pids_do_not_overlap() {
+        let lines = [
+            "BO: 1234 inject enospc... bg 1",
+            "BO: 1234 reloc put bg",
+            "BO: 1234 reloc put bg done",
+            "BO: 5678 inject enospc... bg 1",
+            "BO: 5678 reloc put bg",
+            "BO: 5678 reloc put bg done",
+            "BO: 5678 reclaim loop put bg",
+            "BO: 5678 reclaim loop put bg done",
+        ];
+        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
+        assert!(track(&recs).overlaps.is_empty());
+    }
+
+    #[test]
+    fn kasan_fixture_keeps_the_first_line_and_its_frames() {
+        let t = track(&records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
+        assert_eq!(t.trouble[0], "BUG: KASAN: slab-use-after-free in block_group_cache_tree_search+0x8e/0x16f");
+        assert!(t.trouble.iter().any(|l| l == "refcount_t: addition on 0; use-after-free."));
+        assert!(t.trouble.iter().any(|l| l.starts_with("Oops: general protection fault")));
+        assert!(t.trouble_context.iter().any(|l| l.contains("block_group_cache_tree_search")));
+        assert!(t.trouble_context.len() <= TROUBLE_CONTEXT);
+    }
+}

@@ -1,0 +1,161 @@
+//! mkfs.btrfs: the only program we run. The filesystem must use the v1 free
+//! space cache: the injected ENOSPC sits in delete_block_group_cache(), which
+//! only runs for block groups that own a v1 cache inode.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::sys::process::{kill, pending_signal};
+
+/// Our label: a btrfs carrying it was made by us and may be reformatted.
+pub const LABEL: &str = "btrfs-reclaim-repro";
+
+/// Where mkfs.btrfs is, searching PATH and the usual sbin directories (root
+/// shells under sudo often lack /usr/sbin).
+pub fn find() -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|d| Path::new(d).join("mkfs.btrfs"))
+        .find(|p| p.is_file());
+    found
+}
+
+/// `mkfs.btrfs, part of btrfs-progs v6.2` → (6, 2).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let at = text.find("btrfs-progs v")? + "btrfs-progs v".len();
+    let mut parts = text[at..].split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+/// The ways to turn the free space tree off, best first for this version.
+/// ≤ 6.2: `-R ^free-space-tree`; 6.3–6.18: `-O ^free-space-tree` (`-R`
+/// kept as an alias); ≥ 6.19 block-group-tree is a default that needs the free
+/// space tree, so it goes too.
+pub fn v1_spellings(version: Option<(u32, u32)>) -> Vec<Vec<&'static str>> {
+    let r = vec!["-R", "^free-space-tree"];
+    let o = vec!["-O", "^free-space-tree"];
+    let o_bgt = vec!["-O", "^free-space-tree,^block-group-tree"];
+    match version {
+        Some(v) if v <= (6, 2) => vec![r, o],
+        Some(v) if v <= (6, 18) => vec![o, r, o_bgt],
+        Some(_) => vec![o_bgt, o, r],
+        None => vec![o_bgt, o, r],
+    }
+}
+
+pub fn version_of(mkfs: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(mkfs).arg("--version").stdin(Stdio::null()).output().ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout)).or_else(|| parse_version(&String::from_utf8_lossy(&out.stderr)))
+}
+
+#[derive(Debug)]
+pub enum MkfsError {
+    /// mkfs ran and failed: its stderr, last lines.
+    Failed(String),
+    Interrupted(i32),
+    Spawn(String),
+}
+
+/// What mkfs was asked to make.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub metadata: &'static str,
+    pub data: &'static str,
+    pub nodesize: Option<u32>,
+}
+
+/// Runs mkfs once; polls so that a signal can stop it.
+pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<(), MkfsError> {
+    let mut cmd = Command::new(mkfs);
+    cmd.args(["-f", "-L", LABEL, "-m", layout.metadata, "-d", layout.data]);
+    let nodesize;
+    if let Some(n) = layout.nodesize {
+        nodesize = n.to_string();
+        cmd.args(["--nodesize", &nodesize]);
+    }
+    cmd.args(extra).arg(dev).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| MkfsError::Spawn(format!("cannot run {}: {e}", mkfs.display())))?;
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(sig) = pending_signal() {
+            let _ = kill(child.id() as i32, libc::SIGTERM);
+            let _ = child.wait();
+            return Err(MkfsError::Interrupted(sig));
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(MkfsError::Failed(format!("waiting for mkfs.btrfs: {e}"))),
+        }
+    };
+    let err = reader.join().unwrap_or_default();
+    if status.success() {
+        Ok(())
+    } else {
+        let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+        Err(MkfsError::Failed(format!("mkfs.btrfs {}: {tail}", status)))
+    }
+}
+
+/// Formats `dev` for this run. With `v1`, tries each spelling that turns the
+/// free space tree off; returns the spelling used, or None when every one was
+/// rejected and the caller must convert at mount time (`clear_cache`).
+pub fn format(mkfs: &Path, dev: &Path, layout: &Layout, v1: bool) -> Result<Option<String>, MkfsError> {
+    if !v1 {
+        run(mkfs, dev, layout, &[])?;
+        return Ok(None);
+    }
+    let mut last = None;
+    for spelling in v1_spellings(version_of(mkfs)) {
+        match run(mkfs, dev, layout, &spelling) {
+            Ok(()) => return Ok(Some(spelling.join(" "))),
+            Err(MkfsError::Failed(e)) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    // Every spelling rejected: a default filesystem, converted at mount.
+    match run(mkfs, dev, layout, &[]) {
+        Ok(()) => Ok(None),
+        Err(MkfsError::Failed(e)) => Err(MkfsError::Failed(last.map(|l| format!("{l}; default mkfs: {e}")).unwrap_or(e))),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(parse_version("mkfs.btrfs, part of btrfs-progs v6.2\n"), Some((6, 2)));
+        assert_eq!(parse_version("mkfs.btrfs, part of btrfs-progs v6.19.1\n"), Some((6, 19)));
+        assert_eq!(parse_version("btrfs-progs v5.16.2 "), Some((5, 16)));
+        assert_eq!(parse_version("something else"), None);
+    }
+
+    #[test]
+    fn picks_the_free_space_tree_spelling_by_version() {
+        assert_eq!(v1_spellings(Some((6, 2)))[0], vec!["-R", "^free-space-tree"]);
+        assert_eq!(v1_spellings(Some((5, 15)))[0], vec!["-R", "^free-space-tree"]);
+        assert_eq!(v1_spellings(Some((6, 3)))[0], vec!["-O", "^free-space-tree"]);
+        assert_eq!(v1_spellings(Some((6, 18)))[0], vec!["-O", "^free-space-tree"]);
+        assert_eq!(v1_spellings(Some((6, 19)))[0], vec!["-O", "^free-space-tree,^block-group-tree"]);
+        // Whatever the version, every spelling is tried before giving up.
+        for v in [Some((6, 2)), Some((6, 10)), Some((7, 0)), None] {
+            assert!(v1_spellings(v).len() >= 2);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Mounting the test filesystem, and the guard that always unmounts it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::mountinfo;
+use crate::sys;
+
+/// A filesystem we mounted. Dropping it unmounts it (unless disarmed with
+/// `keep`).
+#[derive(Debug)]
+pub struct Mounted {
+    pub mnt: PathBuf,
+    armed: bool,
+}
+
+impl Mounted {
+    pub fn mount(dev: &Path, mnt: &Path, data: &str) -> io::Result<Mounted> {
+        sys::fs::mount_btrfs(dev, mnt, libc::MS_NOATIME, data)?;
+        Ok(Mounted { mnt: mnt.to_path_buf(), armed: true })
+    }
+
+    /// Leave it mounted (--keep-mounted).
+    pub fn keep(mut self) {
+        self.armed = false;
+    }
+
+    /// Unmounts, retrying on EBUSY after a sync; lazy unmount only as the
+    /// last resort. Returns a note when the last resort was needed.
+    pub fn unmount(mut self) -> io::Result<Option<String>> {
+        self.armed = false;
+        unmount_path(&self.mnt)
+    }
+}
+
+pub fn unmount_path(mnt: &Path) -> io::Result<Option<String>> {
+    let mut last = None;
+    for attempt in 0..20 {
+        match sys::fs::umount(mnt, false) {
+            Ok(()) => return Ok(None),
+            Err(e) if sys::errno_of(&e) == Some(libc::EBUSY) => {
+                last = Some(e);
+                if let Ok(f) = std::fs::File::open(mnt) {
+                    let _ = sys::fs::syncfs(&f, mnt);
+                }
+                std::thread::sleep(Duration::from_millis(50 * (attempt + 1).min(5)));
+            }
+            Err(e) if sys::errno_of(&e) == Some(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    sys::fs::umount(mnt, true)?;
+    Ok(Some(format!(
+        "{} stayed busy ({}); lazily unmounted (MNT_DETACH): it goes away when its last user does",
+        mnt.display(),
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match unmount_path(&self.mnt) {
+            Ok(None) => {}
+            Ok(Some(note)) => eprintln!("btrfs-reclaim-repro: {note}"),
+            Err(e) => eprintln!(
+                "btrfs-reclaim-repro: could not unmount {}: {e} (run: umount {})",
+                self.mnt.display(),
+                self.mnt.display()
+            ),
+        }
+    }
+}
+
+/// The space cache the kernel really uses on `mnt`, from mountinfo.
+pub fn active_space_cache(mnt: &Path) -> Option<&'static str> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mounts = mountinfo::parse(&text);
+    let canonical = std::fs::canonicalize(mnt).ok()?;
+    let m = mountinfo::find_by_mount_point(&mounts, &canonical.to_string_lossy())?;
+    if m.fstype != "btrfs" {
+        return None;
+    }
+    Some(mountinfo::space_cache(m))
+}
+
+/// Is anything mounted exactly at `mnt`?
+pub fn is_mount_point(mnt: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(canonical) = std::fs::canonicalize(mnt) else { return false };
+    mountinfo::find_by_mount_point(&mountinfo::parse(&text), &canonical.to_string_lossy()).is_some()
+}

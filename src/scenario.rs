@@ -1,0 +1,369 @@
+//! The single pass, in the order of the bug report's list (corrected: v1
+//! cache, knobs after the fill): fresh fs, fill, knobs, fragment, trigger,
+//! settle, unmount, judge.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::btrfs::Fs;
+use crate::cli::Config;
+use crate::device::{self, Target};
+use crate::mkfs;
+use crate::mount::{self, Mounted};
+use crate::preflight;
+use crate::report::{self, Report};
+use crate::progress::Progress;
+use crate::size::human;
+use crate::sys::process::pending_signal;
+use crate::verdict::{judge, Facts, Verdict};
+use crate::watch::{self, Watch};
+use crate::fill;
+
+/// Why a run stopped before its end.
+#[derive(Debug)]
+pub enum Stop {
+    Refused(String),
+    Setup(String),
+    Interrupted(i32),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Stop {
+        Stop::Setup(e.to_string())
+    }
+}
+
+/// Adds the step's name to a system error.
+fn at<T>(step: &str, r: std::io::Result<T>) -> Result<T, Stop> {
+    r.map_err(|e| Stop::Setup(format!("{step}: {e}")))
+}
+
+fn check_signal() -> Result<(), Stop> {
+    match pending_signal() {
+        Some(sig) => Err(Stop::Interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+/// Sleeps in small slices so a signal is noticed promptly.
+fn nap(d: Duration) -> Result<(), Stop> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        check_signal()?;
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
+    }
+    check_signal()
+}
+
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub text: String,
+    pub json: String,
+}
+
+struct Run<'a> {
+    cfg: &'a Config,
+    progress: Progress,
+    watch: Option<Watch>,
+    report: Report,
+    facts: Facts,
+    taint_before: u64,
+    rng: fastrand::Rng,
+}
+
+pub fn version() -> String {
+    format!("{} ({})", env!("CARGO_PKG_VERSION"), env!("BRR_GIT_COMMIT"))
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// Runs the single pass and judges it. Never panics out with anything left
+/// mounted or attached: the guards live in `pass` and `single_pass`.
+pub fn single_pass(cfg: &Config) -> Outcome {
+    let mut run = Run {
+        cfg,
+        progress: Progress::new(),
+        watch: None,
+        report: Report {
+            version: version(),
+            kernel: kernel_release(),
+            device: cfg.dev.display().to_string(),
+            fill_mode: cfg.fill_mode.name().to_string(),
+            seed: cfg.seed,
+            ..Report::default()
+        },
+        facts: Facts { unmount_observed: !cfg.keep_mounted, reclaim_wait_secs: cfg.timeout_secs, ..Facts::default() },
+        taint_before: watch::taint(),
+        rng: fastrand::Rng::with_seed(cfg.seed),
+    };
+    let started = Instant::now();
+    run.progress.say(&format!(
+        "btrfs-reclaim-repro {} on kernel {}, seed {}",
+        run.report.version, run.report.kernel, cfg.seed
+    ));
+    let result = run.setup_and_pass();
+    // Guards have run by now: the unmount and the detach are inside the
+    // judging window.
+    if let Some(w) = &mut run.watch {
+        std::thread::sleep(Duration::from_millis(50));
+        w.drain();
+    }
+    match result {
+        Ok(()) => {}
+        Err(Stop::Refused(why)) => run.facts.refused = Some(why),
+        Err(Stop::Setup(why)) => run.facts.setup_failure = Some(why),
+        Err(Stop::Interrupted(sig)) => run.facts.interrupted = Some(sig),
+    }
+    if run.facts.interrupted.is_none() {
+        run.facts.interrupted = pending_signal();
+    }
+    run.facts.taint_gained = watch::taint() & !run.taint_before;
+    run.report.total_seconds = started.elapsed().as_secs_f64();
+    run.finish()
+}
+
+impl Run<'_> {
+    fn finish(mut self) -> Outcome {
+        let empty = crate::events::Tracker::default();
+        let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
+        self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
+        self.report.reclaim_count = self.facts.reclaim_count;
+        self.report.reclaim_errors = self.facts.reclaim_errors;
+        let verdict = judge(&self.facts, log);
+        let text = report::text(&self.report, &verdict, log);
+        let json = report::json(&self.report, &verdict, log);
+        if let Some(w) = &mut self.watch {
+            w.append_to_log(&text);
+        }
+        Outcome { verdict, text, json }
+    }
+
+    fn phase<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
+        check_signal()?;
+        let t = Instant::now();
+        let r = f(self);
+        let secs = t.elapsed().as_secs_f64();
+        self.progress.done_updates();
+        self.report.phases.push((name, secs));
+        if let Some(w) = &mut self.watch {
+            w.drain();
+        }
+        r
+    }
+
+    fn drain(&mut self) {
+        if let Some(w) = &mut self.watch {
+            w.drain();
+        }
+    }
+
+    fn setup_and_pass(&mut self) -> Result<(), Stop> {
+        let cfg = self.cfg;
+        let checked = preflight::check(cfg)?;
+        self.report.device_bytes = checked.bytes;
+        // Start watching before mkfs: only this run's records count.
+        if watch::clear_warn_once() {
+            self.progress.say("cleared WARN_ONCE state (debugfs clear_warn_once)");
+        }
+        let header = format!(
+            "# btrfs-reclaim-repro {}\n# kernel {}\n# options: {}\n# seed {}\n# records: seq,usec;text\n",
+            self.report.version,
+            self.report.kernel,
+            cfg.describe(),
+            cfg.seed
+        );
+        self.watch = Some(Watch::start(cfg.log.as_deref(), &header).map_err(|e| Stop::Setup(format!("kernel log: {e}")))?);
+        let target = at("prepare device", device::prepare(&cfg.dev, checked.kind, checked.bytes))?;
+        if let Some(lo) = &target.loop_dev {
+            self.progress.say(&format!("attached {} to {}", cfg.dev.display(), lo.path.display()));
+        }
+        let canonical = std::fs::canonicalize(&target.block).unwrap_or_else(|_| target.block.clone());
+        if let (Some(w), Some(name)) = (&mut self.watch, canonical.file_name()) {
+            w.log.only_device(&name.to_string_lossy());
+        }
+        let result = self.pass(&target, &checked.mkfs);
+        drop(target);
+        result
+    }
+
+    fn pass(&mut self, target: &Target, mkfs_path: &Path) -> Result<(), Stop> {
+        let cfg = self.cfg;
+        let v1 = cfg.space_cache_v1;
+        // 1. A fresh filesystem without the free space tree: the injected
+        // ENOSPC is in delete_block_group_cache(), reached only for block
+        // groups with a v1 cache inode.
+        let layout = mkfs::Layout { metadata: "dup", data: "single", nodesize: None };
+        let spelling = self.phase("mkfs", |r| {
+            let s = mkfs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
+                mkfs::MkfsError::Interrupted(sig) => Stop::Interrupted(sig),
+                mkfs::MkfsError::Failed(m) | mkfs::MkfsError::Spawn(m) => Stop::Setup(format!("mkfs: {m}")),
+            })?;
+            r.progress.say(&format!(
+                "mkfs: {} ({}) formatted{}",
+                target.block.display(),
+                human(target.bytes),
+                s.as_deref().map(|s| format!(" with {s}")).unwrap_or_default()
+            ));
+            Ok(s)
+        })?;
+
+        // 2. Mount: noatime as a flag; v1 verified in mountinfo.
+        let data = match (v1, spelling.is_some()) {
+            (true, true) => "space_cache=v1",
+            (true, false) => "clear_cache,space_cache=v1",
+            (false, _) => "space_cache=v2",
+        };
+        let mounted = self.phase("mount", |r| {
+            at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
+            let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data))?;
+            let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
+            r.report.space_cache = Some(cache.to_string());
+            r.facts.space_cache = Some(cache.to_string());
+            r.progress.say(&format!("mount: {} on {} ({data}), space cache {cache}", target.block.display(), cfg.mnt.display()));
+            if v1 && cache != "v1" {
+                return Err(Stop::Setup(format!("asked for the v1 space cache, the kernel mounted with {cache}")));
+            }
+            Ok(m)
+        })?;
+        let fs = at("open filesystem", Fs::open(&cfg.mnt))?;
+        let missing = fs.missing_reclaim_files();
+        if !missing.is_empty() {
+            return Err(Stop::Setup(format!(
+                "kernel has no {} in {}: too old for this bug (dynamic/periodic reclaim arrived around 6.11)",
+                missing.join(", "),
+                fs.data_sysfs.display()
+            )));
+        }
+
+        // 3. Fill. Knobs stay off until after it: while periodic_reclaim is
+        // 1, every allocation subtracts from reclaimable_bytes
+        // (btrfs_update_block_group), and the sweep never arms.
+        let dir = cfg.mnt.join("fill");
+        let filled = self.phase("fill", |r| {
+            at("mkdir", std::fs::create_dir_all(&dir))?;
+            let f = at("fill", fill::fill(&fs.dir, &dir, cfg.fill_mode, cfg.fill_percent, &mut r.rng, &mut r.progress))?;
+            r.progress.say(&format!(
+                "fill: {} files, {} ({:.1}% of the data space){}",
+                f.files.len(),
+                human(f.bytes),
+                f.percent,
+                if f.hit_enospc { ", stopped at ENOSPC" } else { "" }
+            ));
+            Ok(f)
+        })?;
+        self.report.bytes_written = filled.bytes;
+        self.report.fill_percent = filled.percent;
+        if let Some(sig) = filled.interrupted {
+            return Err(Stop::Interrupted(sig));
+        }
+
+        // 4. Knobs, now that the fill is done.
+        self.phase("knobs", |r| {
+            at("reclaim knobs", fs.write_knob("dynamic_reclaim", "1"))?;
+            at("reclaim knobs", fs.write_knob("periodic_reclaim", "1"))?;
+            r.progress.say(&format!("knobs: dynamic_reclaim=1 periodic_reclaim=1 ({})", fs.data_sysfs.display()));
+            Ok(())
+        })?;
+
+        // 5. Fragment: every other file goes, each block group is left about
+        // half used.
+        self.phase("fragment", |r| {
+            let n = at("fragment", fill::fragment(&filled.files))?;
+            at("fragment", fs.syncfs())?;
+            let groups = at("data block groups", fs.data_block_groups())?;
+            let cached = at("v1 cache inodes", fs.v1_cache_starts())?;
+            let with_cache = groups.iter().filter(|(s, _)| cached.contains(s)).count() as u64;
+            let bg_bytes = groups.iter().map(|(_, l)| *l).max();
+            r.report.data_block_group_bytes = bg_bytes;
+            r.report.v1_cache_block_groups = Some(with_cache);
+            r.facts.v1_cache_block_groups = Some(with_cache);
+            r.progress.say(&format!(
+                "fragment: deleted {n} files; {} data block groups of {}, {with_cache} with a v1 cache inode",
+                groups.len(),
+                bg_bytes.map(human).unwrap_or_else(|| "?".into())
+            ));
+            if with_cache == 0 {
+                r.progress.say("fragment: no v1 cache inode: the injection site cannot be reached (reclaim still runs)");
+            }
+            Ok(())
+        })?;
+
+        // 6. Trigger: each BTRFS_IOC_SYNC commits and wakes the cleaner; a
+        // block group is queued on the second sweep that finds it
+        // (btrfs_reclaim_sweep needs reclaim_mark set by the first).
+        let (c0, e0) = at("reclaim counters", fs.reclaim_counts())?;
+        let fired = self.phase("trigger", |r| {
+            let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
+            loop {
+                at("sync", ignore_eintr(fs.sync()))?;
+                r.drain();
+                let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
+                (r.facts.reclaim_count, r.facts.reclaim_errors) = (c - c0, e - e0);
+                if c > c0 || e > e0 {
+                    r.progress.say(&format!("trigger: reclaim fired ({} relocated, {} errors)", c - c0, e - e0));
+                    return Ok(true);
+                }
+                if Instant::now() >= deadline {
+                    r.progress.say(&format!("trigger: reclaim did not fire within {} s", cfg.timeout_secs));
+                    return Ok(false);
+                }
+                r.progress.update("trigger: waiting for reclaim");
+                nap(Duration::from_millis(150))?;
+            }
+        })?;
+
+        // 7. Settle: reclaim works asynchronously; wait until the counters
+        // stop moving.
+        self.phase("settle", |r| {
+            if !fired {
+                return Ok(());
+            }
+            let mut last = (r.facts.reclaim_count, r.facts.reclaim_errors);
+            let mut stable_since = Instant::now();
+            let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
+            while stable_since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
+                nap(Duration::from_millis(200))?;
+                at("sync", ignore_eintr(fs.sync()))?;
+                r.drain();
+                let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
+                let now = (c - c0, e - e0);
+                if now != last {
+                    last = now;
+                    stable_since = Instant::now();
+                }
+                r.progress.update(&format!("settle: {} relocated, {} errors", now.0, now.1));
+            }
+            (r.facts.reclaim_count, r.facts.reclaim_errors) = last;
+            r.progress.say(&format!("settle: {} relocated, {} errors", last.0, last.1));
+            Ok(())
+        })?;
+
+        // 8. Unmount: close_ctree() drops the last block group references,
+        // where a wrong count shows.
+        drop(fs);
+        self.phase("unmount", |r| {
+            if cfg.keep_mounted {
+                mounted.keep();
+                r.report.notes.push(format!("left mounted on {} (--keep-mounted)", cfg.mnt.display()));
+                if let Some(lo) = &target.loop_dev {
+                    r.report.notes.push(format!("{} stays attached until unmounted (autoclear)", lo.path.display()));
+                }
+                return Ok(());
+            }
+            if let Some(note) = at("unmount", mounted.unmount())? {
+                r.report.notes.push(note);
+            }
+            r.progress.say(&format!("unmount: {}", cfg.mnt.display()));
+            Ok(())
+        })
+    }
+}
+
+fn ignore_eintr(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if crate::sys::errno_of(&e) == Some(libc::EINTR) => Ok(()),
+        other => other,
+    }
+}

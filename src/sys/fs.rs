@@ -1,0 +1,82 @@
+//! Filesystem syscalls: mount, umount2, statfs, syncfs, fallocate.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use super::{check, cstring};
+
+/// mount(2) of a btrfs filesystem. `flags` are MS_* bits (MS_NOATIME must be a
+/// flag: btrfs rejects `noatime` in the data string).
+pub fn mount_btrfs(source: &Path, target: &Path, flags: libc::c_ulong, data: &str) -> io::Result<()> {
+    let src = cstring(source)?;
+    let tgt = cstring(target)?;
+    let fstype = c"btrfs";
+    let data_c = std::ffi::CString::new(data)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mount options contain a NUL byte"))?;
+    let what = format!("{} on {} ({data})", source.display(), target.display());
+    // SAFETY: all pointers are valid NUL-terminated strings that outlive the call.
+    let ret = unsafe {
+        libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), flags, data_c.as_ptr().cast())
+    };
+    check(ret as libc::c_long, "mount", &what).map(|_| ())
+}
+
+/// umount2(2). `lazy` adds MNT_DETACH.
+pub fn umount(target: &Path, lazy: bool) -> io::Result<()> {
+    let tgt = cstring(target)?;
+    let flags = if lazy { libc::MNT_DETACH } else { 0 };
+    // SAFETY: tgt is a valid NUL-terminated string for the duration of the call.
+    let ret = unsafe { libc::umount2(tgt.as_ptr(), flags) };
+    check(ret as libc::c_long, "umount2", &target.display().to_string()).map(|_| ())
+}
+
+/// What statfs(2) says about free space, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct FsSpace {
+    pub block_size: u64,
+    pub total_bytes: u64,
+    pub avail_bytes: u64,
+    pub fs_type: i64,
+}
+
+pub fn statfs(path: &Path) -> io::Result<FsSpace> {
+    let p = cstring(path)?;
+    // SAFETY: statfs is plain old data; all-zero is a valid value.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: p is a valid C string and buf a valid, writable statfs.
+    let ret = unsafe { libc::statfs(p.as_ptr(), &mut buf) };
+    check(ret as libc::c_long, "statfs", &path.display().to_string())?;
+    let bsize = buf.f_bsize as u64;
+    Ok(FsSpace {
+        block_size: bsize,
+        total_bytes: buf.f_blocks as u64 * bsize,
+        avail_bytes: buf.f_bavail as u64 * bsize,
+        fs_type: buf.f_type as i64,
+    })
+}
+
+/// syncfs(2) on the filesystem holding `file`.
+pub fn syncfs(file: &File, what: &Path) -> io::Result<()> {
+    // SAFETY: the fd is owned by `file` and open for the whole call.
+    let ret = unsafe { libc::syncfs(file.as_raw_fd()) };
+    check(ret as libc::c_long, "syncfs", &what.display().to_string()).map(|_| ())
+}
+
+/// fallocate(2) mode 0: allocate `len` bytes of extents from `offset`.
+pub fn fallocate(file: &File, offset: u64, len: u64, what: &Path) -> io::Result<()> {
+    // SAFETY: the fd is owned by `file`; fallocate takes no pointers.
+    let ret = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset as libc::off_t, len as libc::off_t) };
+    check(ret as libc::c_long, "fallocate", &what.display().to_string()).map(|_| ())
+}
+
+/// Size in bytes of a block device (BLKGETSIZE64).
+pub fn block_device_size(file: &File, what: &Path) -> io::Result<u64> {
+    const BLKGETSIZE64: u64 = super::btrfs::ior(0x12, 114, 8);
+    let mut size: u64 = 0;
+    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid.
+    let ret = unsafe { libc::ioctl(file.as_raw_fd(), BLKGETSIZE64 as libc::Ioctl, &mut size as *mut u64) };
+    check(ret as libc::c_long, "ioctl(BLKGETSIZE64)", &what.display().to_string())?;
+    Ok(size)
+}

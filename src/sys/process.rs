@@ -1,0 +1,78 @@
+//! Process-level calls: identity, signals.
+
+use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use super::check;
+
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and takes no arguments.
+    unsafe { libc::geteuid() }
+}
+
+/// The calling thread's id: what the kernel prints as `current->pid`.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid cannot fail and takes no arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+pub fn getpid() -> i32 {
+    std::process::id() as i32
+}
+
+static PENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    let _ = PENDING_SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// Installs a handler for SIGINT, SIGTERM and SIGHUP that only records the
+/// signal. No SA_RESTART: blocking calls return EINTR so the phase loops see
+/// the request promptly and the cleanup guards can run.
+pub fn install_interrupt_handlers() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: sigaction is plain old data; zero is a valid initial value.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        action.sa_flags = 0;
+        // SAFETY: action.sa_mask is a valid sigset_t to initialise.
+        unsafe { libc::sigemptyset(&mut action.sa_mask) };
+        // SAFETY: action is fully initialised; the old action is not wanted.
+        let ret = unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+        check(ret as libc::c_long, "sigaction", &format!("signal {sig}"))?;
+    }
+    Ok(())
+}
+
+/// The first SIGINT/SIGTERM/SIGHUP received, if any.
+pub fn pending_signal() -> Option<i32> {
+    match PENDING_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// kill(2), used to stop a child we started (mkfs) when interrupted.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes no pointers.
+    let ret = unsafe { libc::kill(pid, sig) };
+    check(ret as libc::c_long, "kill", &format!("pid {pid}")).map(|_| ())
+}

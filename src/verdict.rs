@@ -1,0 +1,296 @@
+//! The judge: from what the run observed to one verdict and an exit code that
+//! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
+
+use crate::events::Tracker;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Reproduced,
+    Suspected,
+    NotReproduced,
+    Inconclusive,
+    Refused,
+    Interrupted,
+}
+
+impl Kind {
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Kind::Reproduced => "REPRODUCED",
+            Kind::Suspected => "SUSPECTED",
+            Kind::NotReproduced => "NOT_REPRODUCED",
+            Kind::Inconclusive => "INCONCLUSIVE",
+            Kind::Refused => "REFUSED",
+            Kind::Interrupted => "INTERRUPTED",
+        }
+    }
+    pub fn human_name(self) -> &'static str {
+        match self {
+            Kind::NotReproduced => "NOT REPRODUCED",
+            k => k.json_name(),
+        }
+    }
+}
+
+/// Taint bits that mean the kernel hit trouble (tainted-kernels.rst):
+/// B = 5 bad page, D = 7 died (oops), W = 9 warning.
+pub const TAINT_BAD_PAGE: u64 = 1 << 5;
+pub const TAINT_DIE: u64 = 1 << 7;
+pub const TAINT_WARN: u64 = 1 << 9;
+
+/// What the run found out, apart from the kernel log.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Set when the environment failed mid-run: names the step and errno.
+    pub setup_failure: Option<String>,
+    pub refused: Option<String>,
+    pub interrupted: Option<i32>,
+    /// "v1" / "v2" as found in mountinfo.
+    pub space_cache: Option<String>,
+    pub v1_cache_block_groups: Option<u64>,
+    pub reclaim_count: u64,
+    pub reclaim_errors: u64,
+    pub reclaim_wait_secs: u64,
+    /// Taint bits that appeared during the run.
+    pub taint_gained: u64,
+    /// False with --keep-mounted: close_ctree() was not observed.
+    pub unmount_observed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub kind: Kind,
+    pub exit_code: i32,
+    pub reason: String,
+}
+
+fn taint_letters(bits: u64) -> String {
+    let mut s = String::new();
+    for (bit, c) in [(TAINT_BAD_PAGE, 'B'), (TAINT_DIE, 'D'), (TAINT_WARN, 'W')] {
+        if bits & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
+    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason };
+    if let Some(why) = &f.refused {
+        return v(Kind::Refused, 2, why.clone());
+    }
+    let bad_taint = f.taint_gained & (TAINT_BAD_PAGE | TAINT_DIE | TAINT_WARN);
+    let trouble = if let Some(first) = log.trouble.first() {
+        Some(format!("kernel trouble: {first}"))
+    } else if bad_taint != 0 {
+        Some(format!("the kernel gained taint {} during the run", taint_letters(bad_taint)))
+    } else {
+        None
+    };
+    if let Some(sig) = f.interrupted {
+        let mut reason = format!("interrupted by {}", crate::sys::process::signal_name(sig));
+        if let Some(t) = &trouble {
+            reason.push_str(&format!(" (after {t})"));
+        }
+        return v(Kind::Interrupted, 128 + sig, reason);
+    }
+    if let Some(t) = trouble {
+        let bg = log.injected_groups().first().map(|bg| format!("; last injected block group {bg}")).unwrap_or_default();
+        return v(Kind::Reproduced, 1, format!("{t}{bg}"));
+    }
+    if let Some(why) = &f.setup_failure {
+        return v(Kind::Inconclusive, 125, format!("setup failed: {why}"));
+    }
+    if let Some(o) = log.overlaps.first() {
+        return v(
+            Kind::Suspected,
+            3,
+            format!(
+                "block group {}: reloc put (pid {}) and reclaim loop put (pid {}) overlap",
+                o.bg, o.reloc_pid, o.reclaim_pid
+            ),
+        );
+    }
+    let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
+    if log.injections > 0 {
+        return v(
+            Kind::NotReproduced,
+            0,
+            format!(
+                "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
+                log.injections
+            ),
+        );
+    }
+    let failures = f.reclaim_errors.max(log.reloc_errors);
+    if failures > 0 {
+        return v(
+            Kind::NotReproduced,
+            0,
+            format!("failure path exercised: {failures} reclaim relocation(s) failed, no kernel trouble{unobserved}"),
+        );
+    }
+    let reason = if f.space_cache.as_deref() != Some("v1") {
+        format!(
+            "no data block group has a v1 cache inode (space cache {}): the injection site in delete_block_group_cache() is unreachable",
+            f.space_cache.as_deref().unwrap_or("unknown")
+        )
+    } else if f.v1_cache_block_groups == Some(0) {
+        "no data block group has a v1 cache inode: the injection site in delete_block_group_cache() is unreachable"
+            .to_string()
+    } else if f.reclaim_count == 0 {
+        format!("reclaim never fired within {} s", f.reclaim_wait_secs)
+    } else {
+        format!(
+            "reclaim ran but no relocation failed ({} reclaimed, 0 errors): kernel not instrumented?",
+            f.reclaim_count
+        )
+    };
+    v(Kind::Inconclusive, 125, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::tests::{records_from_console, track};
+    use crate::kmsg::Record;
+
+    fn base() -> Facts {
+        Facts {
+            space_cache: Some("v1".into()),
+            v1_cache_block_groups: Some(9),
+            reclaim_count: 8,
+            reclaim_errors: 8,
+            reclaim_wait_secs: 60,
+            unmount_observed: true,
+            ..Facts::default()
+        }
+    }
+
+    fn log(name: &str) -> Tracker {
+        let text = match name {
+            "instrumented" => include_str!("../tests/fixtures/instrumented-reclaim.txt"),
+            "kasan" => include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt"),
+            _ => "",
+        };
+        track(&records_from_console(text))
+    }
+
+    fn stock_log() -> Tracker {
+        let text = include_str!("../tests/fixtures/host-6.18-kmsg-records.txt");
+        track(&text.lines().filter_map(crate::kmsg::parse_record).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn kernel_trouble_is_reproduced() {
+        let mut l = log("instrumented");
+        for (i, r) in records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt"))
+            .into_iter()
+            .enumerate()
+        {
+            l.feed(&Record { seq: 1000 + i as u64, ..r });
+        }
+        let v = judge(&base(), &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("BUG: KASAN: slab-use-after-free"), "{}", v.reason);
+        assert!(v.reason.contains("634388480"), "names the block group: {}", v.reason);
+    }
+
+    #[test]
+    fn a_new_warning_taint_alone_is_reproduced() {
+        let f = Facts { taint_gained: TAINT_WARN, ..base() };
+        let v = judge(&f, &log("instrumented"));
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("taint W"));
+        // Other taints (e.g. O, out-of-tree module = bit 12) are not trouble.
+        let f = Facts { taint_gained: 1 << 12, ..base() };
+        assert_eq!(judge(&f, &log("instrumented")).kind, Kind::NotReproduced);
+    }
+
+    #[test]
+    fn overlapping_puts_are_suspected() {
+        let lines = [
+            "BO: 1234 inject enospc... bg 1234567890",
+            "BO: 1234 reloc put bg",
+            "BO: 5678 reclaim loop put bg",
+            "BO: 1234 reloc put bg done",
+            "BO: 5678 reclaim loop put bg done",
+        ];
+        let mut l = Tracker::default();
+        for (i, t) in lines.iter().enumerate() {
+            l.feed(&Record { level: 6, seq: i as u64, usec: 0, text: t.to_string() });
+        }
+        // pid 5678 never printed an inject, so its put is not attributed:
+        // no overlap without a shared block group.
+        assert_eq!(judge(&base(), &l).kind, Kind::NotReproduced);
+        let mut l = Tracker::default();
+        let lines = ["BO: 5678 inject enospc... bg 1234567890"].iter().chain(lines.iter());
+        for (i, t) in lines.enumerate() {
+            l.feed(&Record { level: 6, seq: i as u64, usec: 0, text: t.to_string() });
+        }
+        let v = judge(&base(), &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Suspected, 3));
+        assert!(v.reason.contains("1234567890") && v.reason.contains("1234") && v.reason.contains("5678"));
+    }
+
+    #[test]
+    fn injections_without_trouble_are_not_reproduced() {
+        let v = judge(&base(), &log("instrumented"));
+        assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
+        assert!(v.reason.contains("8 injected ENOSPC"));
+    }
+
+    #[test]
+    fn failed_reclaim_relocations_without_injection_are_not_reproduced() {
+        let v = judge(&Facts { reclaim_errors: 3, ..base() }, &stock_log());
+        assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
+        assert!(v.reason.contains("3 reclaim relocation(s) failed"));
+    }
+
+    #[test]
+    fn stock_kernel_with_successful_reclaim_is_inconclusive() {
+        let f = Facts { reclaim_errors: 0, reclaim_count: 4, ..base() };
+        let v = judge(&f, &stock_log());
+        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert!(v.reason.contains("reclaim ran but no relocation failed"), "{}", v.reason);
+    }
+
+    #[test]
+    fn inconclusive_reasons_name_the_step_that_fell_short() {
+        let empty = Tracker::default();
+        let v2 = Facts { space_cache: Some("v2".into()), v1_cache_block_groups: Some(0), reclaim_errors: 0, ..base() };
+        assert!(judge(&v2, &empty).reason.contains("injection site"));
+        let no_inode = Facts { v1_cache_block_groups: Some(0), reclaim_errors: 0, ..base() };
+        assert!(judge(&no_inode, &empty).reason.contains("no data block group has a v1 cache inode"));
+        let no_reclaim = Facts { reclaim_count: 0, reclaim_errors: 0, ..base() };
+        let v = judge(&no_reclaim, &empty);
+        assert_eq!(v.exit_code, 125);
+        assert!(v.reason.contains("reclaim never fired within 60 s"));
+    }
+
+    #[test]
+    fn setup_failure_is_inconclusive_so_bisect_skips() {
+        let f = Facts { setup_failure: Some("mount /dev/loop0: EINVAL".into()), ..base() };
+        let v = judge(&f, &Tracker::default());
+        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert!(v.reason.starts_with("setup failed: mount"));
+        // ... unless the kernel got into trouble first.
+        assert_eq!(judge(&f, &log("kasan")).kind, Kind::Reproduced);
+    }
+
+    #[test]
+    fn refusal_and_interruption_have_their_own_codes() {
+        let f = Facts { refused: Some("refusing /dev/vdb: mounted on /home".into()), ..base() };
+        assert_eq!(judge(&f, &log("kasan")).exit_code, 2);
+        for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+            let v = judge(&Facts { interrupted: Some(sig), ..base() }, &log("instrumented"));
+            assert_eq!((v.kind, v.exit_code), (Kind::Interrupted, code));
+        }
+    }
+
+    #[test]
+    fn keep_mounted_says_unmount_was_not_observed() {
+        let v = judge(&Facts { unmount_observed: false, ..base() }, &log("instrumented"));
+        assert!(v.reason.contains("unmount not observed"));
+    }
+}
