@@ -162,6 +162,13 @@ pub struct Tracker {
     open: Vec<(u64, i32, Window)>,
 }
 
+/// A stack frame line of a splat: ` close_ctree+0x5ad/0x8c9` (not `? x+0x..`,
+/// which the unwinder only guessed).
+pub fn is_frame(text: &str) -> bool {
+    let t = text.trim_start();
+    text.starts_with(' ') && !t.starts_with('?') && t.contains("+0x") && !t.contains(':')
+}
+
 /// `BTRFS info (device loop0): ...` → "loop0".
 pub fn btrfs_device(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("BTRFS")?;
@@ -184,7 +191,7 @@ impl Tracker {
                 return;
             }
         }
-        if !self.trouble_context.is_empty() && self.trouble_context.len() < TROUBLE_CONTEXT {
+        if !self.trouble_context.is_empty() && self.trouble_context.len() < TROUBLE_CONTEXT && is_frame(text) {
             self.trouble_context.push(text.to_string());
         }
         match classify(text) {
@@ -268,6 +275,12 @@ impl Tracker {
     fn close_window(&mut self, pid: i32, kind: Window) -> Option<u64> {
         let at = self.open.iter().rposition(|&(_, p, k)| p == pid && k == kind)?;
         Some(self.open.remove(at).0)
+    }
+
+    /// The trouble line to quote first: what went wrong (refcount_t, KASAN,
+    /// Oops) rather than where (`WARNING: CPU: N PID: N at file:line`).
+    pub fn headline(&self) -> Option<&str> {
+        self.trouble.iter().find(|t| !t.starts_with("WARNING: ")).or(self.trouble.first()).map(String::as_str)
     }
 
     /// Block groups that were hit by an injection, in order, without repeats.
@@ -401,6 +414,16 @@ pub mod tests {
     }
 
     #[test]
+    fn headline_prefers_what_over_where() {
+        let mut t = Tracker::default();
+        t.feed(&rec(1, "WARNING: CPU: 1 PID: 75 at fs/btrfs/block-group.c:179 btrfs_put_block_group+0x4d/0x84"));
+        t.feed(&rec(2, " btrfs_relocate_block_group+0x1/0x2"));
+        t.feed(&rec(3, "refcount_t: underflow; use-after-free."));
+        assert_eq!(t.headline(), Some("refcount_t: underflow; use-after-free."));
+        assert_eq!(t.trouble_context.len(), 2);
+    }
+
+    #[test]
     fn lines_about_other_devices_are_ignored() {
         let mut t = Tracker::default();
         t.only_device("loop1");
@@ -450,7 +473,9 @@ pub mod tests {
         assert_eq!(t.trouble[0], "BUG: KASAN: slab-use-after-free in block_group_cache_tree_search+0x8e/0x16f");
         assert!(t.trouble.iter().any(|l| l == "refcount_t: addition on 0; use-after-free."));
         assert!(t.trouble.iter().any(|l| l.starts_with("Oops: general protection fault")));
-        assert!(t.trouble_context.iter().any(|l| l.contains("block_group_cache_tree_search")));
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_put_block_group_cache")));
+        assert!(t.trouble_context.iter().skip(1).all(|l| is_frame(l)), "{:?}", t.trouble_context);
+        assert_eq!(t.headline(), Some(t.trouble[0].as_str()));
         assert!(t.trouble_context.len() <= TROUBLE_CONTEXT);
     }
 }

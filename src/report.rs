@@ -30,6 +30,11 @@ pub struct Report {
     pub phases: Vec<(&'static str, f64)>,
     pub total_seconds: f64,
     pub kmsg_lost: u64,
+    /// Seconds from start to the first reclaim_count/reclaim_errors change.
+    pub first_reclaim_seconds: Option<f64>,
+    pub fill_bytes_per_second: f64,
+    /// VmHWM of this process.
+    pub peak_rss_kib: u64,
     /// Things a reader must know: lazy unmounts, what is left mounted.
     pub notes: Vec<String>,
 }
@@ -38,13 +43,19 @@ pub struct Report {
 /// frames, else the first injected block group's sequence, else the failed
 /// relocations.
 pub fn evidence(log: &Tracker) -> Vec<String> {
-    if !log.trouble_context.is_empty() {
-        let mut lines = log.trouble_context.clone();
+    if !log.trouble.is_empty() {
+        // What went wrong first, then where: every distinct trouble line,
+        // then the first splat's frames.
+        let mut lines: Vec<String> = Vec::new();
+        if let Some(h) = log.headline() {
+            lines.push(h.to_string());
+        }
         for t in &log.trouble {
             if !lines.contains(t) {
                 lines.push(t.clone());
             }
         }
+        lines.extend(log.trouble_context.iter().skip(1).cloned());
         return lines;
     }
     let seq = log.first_sequence();
@@ -158,6 +169,9 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker) -> String {
     o.raw("phases", phases.finish())
         .num("total_seconds", r.total_seconds)
         .int("bytes_written", r.bytes_written)
+        .raw("first_reclaim_seconds", r.first_reclaim_seconds.map(json::number).unwrap_or_else(|| "null".into()))
+        .num("fill_bytes_per_second", r.fill_bytes_per_second)
+        .int("peak_rss_kib", r.peak_rss_kib)
         .raw(
             "events",
             json::array(log.events.iter().map(|e| {
@@ -230,6 +244,7 @@ mod tests {
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
             "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
+            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
         }

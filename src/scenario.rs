@@ -69,6 +69,25 @@ struct Run<'a> {
     facts: Facts,
     taint_before: u64,
     rng: fastrand::Rng,
+    started: Instant,
+}
+
+/// VmHWM (peak resident set) of this process, in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Test hook: `BRR_TEST_PAUSE=<phase>` holds the run at the start of that
+/// phase (signals still noticed), so tests can interrupt a chosen phase.
+fn test_pause(phase: &str) -> Result<(), Stop> {
+    if std::env::var("BRR_TEST_PAUSE").is_ok_and(|p| p == phase) {
+        eprintln!("btrfs-reclaim-repro: pausing at {phase} (BRR_TEST_PAUSE)");
+        nap(Duration::from_secs(60))?;
+    }
+    Ok(())
 }
 
 pub fn version() -> String {
@@ -97,8 +116,9 @@ pub fn single_pass(cfg: &Config) -> Outcome {
         facts: Facts { unmount_observed: !cfg.keep_mounted, reclaim_wait_secs: cfg.timeout_secs, ..Facts::default() },
         taint_before: watch::taint(),
         rng: fastrand::Rng::with_seed(cfg.seed),
+        started: Instant::now(),
     };
-    let started = Instant::now();
+    let started = run.started;
     run.progress.say(&format!(
         "btrfs-reclaim-repro {} on kernel {}, seed {}",
         run.report.version, run.report.kernel, cfg.seed
@@ -121,6 +141,7 @@ pub fn single_pass(cfg: &Config) -> Outcome {
     }
     run.facts.taint_gained = watch::taint() & !run.taint_before;
     run.report.total_seconds = started.elapsed().as_secs_f64();
+    run.report.peak_rss_kib = peak_rss_kib();
     run.finish()
 }
 
@@ -142,6 +163,7 @@ impl Run<'_> {
 
     fn phase<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
         check_signal()?;
+        test_pause(name)?;
         let t = Instant::now();
         let r = f(self);
         let secs = t.elapsed().as_secs_f64();
@@ -254,6 +276,9 @@ impl Run<'_> {
             Ok(f)
         })?;
         self.report.bytes_written = filled.bytes;
+        if let Some((_, secs)) = self.report.phases.last() {
+            self.report.fill_bytes_per_second = filled.bytes as f64 / secs.max(1e-6);
+        }
         self.report.fill_percent = filled.percent;
         if let Some(sig) = filled.interrupted {
             return Err(Stop::Interrupted(sig));
@@ -302,6 +327,7 @@ impl Run<'_> {
                 let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
                 (r.facts.reclaim_count, r.facts.reclaim_errors) = (c - c0, e - e0);
                 if c > c0 || e > e0 {
+                    r.report.first_reclaim_seconds = Some(r.started.elapsed().as_secs_f64());
                     r.progress.say(&format!("trigger: reclaim fired ({} relocated, {} errors)", c - c0, e - e0));
                     return Ok(true);
                 }

@@ -80,7 +80,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         return v(Kind::Refused, 2, why.clone());
     }
     let bad_taint = f.taint_gained & (TAINT_BAD_PAGE | TAINT_DIE | TAINT_WARN);
-    let trouble = if let Some(first) = log.trouble.first() {
+    let trouble = if let Some(first) = log.headline() {
         Some(format!("kernel trouble: {first}"))
     } else if bad_taint != 0 {
         Some(format!("the kernel gained taint {} during the run", taint_letters(bad_taint)))
@@ -95,7 +95,12 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         return v(Kind::Interrupted, 128 + sig, reason);
     }
     if let Some(t) = trouble {
-        let bg = log.injected_groups().first().map(|bg| format!("; last injected block group {bg}")).unwrap_or_default();
+        let groups = log.injected_groups();
+        let bg = match groups.as_slice() {
+            [] => String::new(),
+            [one] => format!("; injected block group {one}"),
+            [first, rest @ ..] => format!("; injected block groups {first} and {} more", rest.len()),
+        };
         return v(Kind::Reproduced, 1, format!("{t}{bg}"));
     }
     if let Some(why) = &f.setup_failure {
