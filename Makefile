@@ -44,3 +44,6 @@ integration-test: $(BIN)
 clean:
 	$(CARGO) clean
 	rm -f dist/btrfs-reclaim-repro-* dist/SHA256SUMS
+
+# Further targets (vm-test, bench, dist) live in their own files.
+-include mk/*.mk
