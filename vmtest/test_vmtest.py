@@ -1,0 +1,186 @@
+"""Self-test of the VM tier's host side: marker/JSON extraction on fake console
+logs, the table's checks, --help parsing. Run by `make vm-test` before any VM
+boots: python3 -m unittest discover -s vmtest -p 'test_*.py'
+"""
+
+import doctest
+import json
+import unittest
+
+import rows
+import vmtest
+
+VERDICT = {
+    "verdict": "NOT_REPRODUCED", "exit_code": 0, "reason": "failure path exercised: 2 injected ENOSPC",
+    "space_cache": "v1", "reclaim_count": 3, "reclaim_errors": 2, "injections": 2, "reloc_puts": 3,
+    "reclaim_puts": 3, "evidence": ["BO: 11 inject enospc... bg 13631488"],
+    "events": [
+        {"pid": 11, "kind": "inject", "bg": 100},
+        {"pid": 11, "kind": "reloc_put", "bg": 100},
+        {"pid": 11, "kind": "reloc_put_done", "bg": 100},
+        {"pid": 11, "kind": "reclaim_put", "bg": 100},
+        {"pid": 11, "kind": "reclaim_put_done", "bg": 100},
+        {"pid": 40, "kind": "reclaim_put", "bg": 300},  # skipped group: no inject, any pid
+        {"pid": 12, "kind": "inject", "bg": 200},
+        {"pid": 12, "kind": "reloc_put", "bg": 200},
+        {"pid": 12, "kind": "reclaim_put", "bg": 200},
+        {"pid": 13, "kind": "inject", "bg": 100},  # the same group again, another worker
+        {"pid": 13, "kind": "reloc_put", "bg": 100},
+        {"pid": 13, "kind": "reclaim_put", "bg": 100},
+    ],
+}
+
+
+def console(verdict_text, exit_code=0, crlf=True, around=True):
+    """A console log as run-vm writes it: kernel lines interleaved, payload blocks, CRLF."""
+    lines = [
+        "[    0.000000] Linux version 6.12.117",
+        "HARNESS-INIT-START uptime=1.96 kernel=6.12.117 ncpu=2 mem=2044024kB",
+        "===BRR-ARGS=== ./btrfs-reclaim-repro-x86_64 --json  /dev/vda /mnt/test",
+        "[    2.885984] BO: 11 inject enospc... bg 13631488",
+        "[    2.897665] BTRFS error (device vda): error relocating chunk 13631488",
+        "",
+        "===BRR-PROGRESS-BEGIN===",
+        "[   0.0s] btrfs-reclaim-repro 0.1.0 on kernel 6.12.117",
+        "reason:   refcount_t: nothing, just the text verdict",
+        "===BRR-PROGRESS-END===",
+    ]
+    if around:
+        lines.append(vmtest.VERDICT_BEGIN)
+    lines += verdict_text.split("\n")
+    if around:
+        lines += ["", vmtest.VERDICT_END]
+    lines += [f"===BRR-EXIT-CODE={exit_code}===", f"HARNESS-EXIT={exit_code} uptime=5.82",
+              "[    6.386365] reboot: Power down"]
+    return ("\r\n" if crlf else "\n").join(lines)
+
+
+class Extract(unittest.TestCase):
+    def test_realistic_log(self):
+        v, code = vmtest.extract(console(json.dumps(VERDICT), 0))
+        self.assertEqual(v, VERDICT)
+        self.assertEqual(code, 0)
+
+    def test_pretty_printed_json_and_bare_newlines(self):
+        v, code = vmtest.extract(console(json.dumps(VERDICT, indent=2), 125, crlf=False))
+        self.assertEqual(v, VERDICT)
+        self.assertEqual(code, 125)
+
+    def test_stray_carriage_returns(self):
+        text = console(json.dumps(VERDICT)).replace('"pid"', '"p\rid"', 1)
+        self.assertEqual(vmtest.extract(text)[0], VERDICT)
+
+    def test_kernel_line_inside_the_block_is_dropped(self):
+        body = json.dumps(VERDICT, indent=1).split("\n")
+        body.insert(3, "[    5.473576] BTRFS info (device vda): last unmount of filesystem x")
+        self.assertEqual(vmtest.extract(console("\n".join(body)))[0], VERDICT)
+
+    def test_missing_markers_fail_loudly(self):
+        with self.assertRaisesRegex(vmtest.ExtractError, "0 '===BRR-VERDICT-BEGIN==='"):
+            vmtest.extract(console(json.dumps(VERDICT), around=False))
+        cut = console(json.dumps(VERDICT)).split(vmtest.VERDICT_END)[0]
+        with self.assertRaisesRegex(vmtest.ExtractError, "no '===BRR-VERDICT-END==='"):
+            vmtest.extract(cut)
+        with self.assertRaisesRegex(vmtest.ExtractError, "EXIT-CODE"):
+            vmtest.extract(console(json.dumps(VERDICT)).replace("===BRR-EXIT-CODE=0===", ""))
+
+    def test_marker_must_be_a_whole_line(self):
+        text = console(json.dumps(VERDICT)).replace(vmtest.VERDICT_BEGIN, "echo " + vmtest.VERDICT_BEGIN)
+        with self.assertRaises(vmtest.ExtractError):
+            vmtest.extract(text)
+
+    def test_two_verdict_blocks_are_ambiguous(self):
+        one = console(json.dumps(VERDICT))
+        with self.assertRaisesRegex(vmtest.ExtractError, "2 '===BRR-VERDICT-BEGIN==='"):
+            vmtest.extract(one + "\r\n" + one)
+
+    def test_not_json(self):
+        with self.assertRaisesRegex(vmtest.ExtractError, "not JSON"):
+            vmtest.extract(console('{"verdict": "NOT_REPRO'))
+        with self.assertRaisesRegex(vmtest.ExtractError, "empty verdict block"):
+            vmtest.extract(console(""))
+        with self.assertRaisesRegex(vmtest.ExtractError, "not an object"):
+            vmtest.extract(console("[1, 2]"))
+
+    def test_progress_and_trouble(self):
+        text = console(json.dumps(VERDICT))
+        self.assertEqual(vmtest.progress(text)[0], "[   0.0s] btrfs-reclaim-repro 0.1.0 on kernel 6.12.117")
+        self.assertEqual(vmtest.kernel_trouble(text), [], "payload blocks are not kernel trouble")
+        bad = text.replace("reboot: Power down", "refcount_t: underflow; use-after-free.")
+        self.assertEqual(vmtest.kernel_trouble(bad), ["[    6.386365] refcount_t: underflow; use-after-free."])
+
+
+class Checks(unittest.TestCase):
+    def check(self, c, v=VERDICT, log=""):
+        return vmtest.run_check(c, v, {"log": log})
+
+    def test_operators(self):
+        self.assertTrue(self.check("verdict == NOT_REPRODUCED")[0])
+        self.assertFalse(self.check("verdict == REPRODUCED")[0])
+        self.assertTrue(self.check('verdict in ["NOT_REPRODUCED", "SUSPECTED"]')[0])
+        self.assertTrue(self.check("reason contains injected ENOSPC")[0])
+        self.assertTrue(self.check("evidence ~ inject enospc.*bg \\d+")[0])
+        self.assertFalse(self.check("evidence ~ refcount_t")[0])
+        self.assertTrue(self.check("reclaim_errors >= 1")[0] and self.check("reclaim_count > 2")[0])
+        self.assertFalse(self.check("reclaim_errors == 0")[0])
+        self.assertFalse(self.check('space_cache == "v2"')[0])
+        self.assertFalse(self.check("verdict >= 1")[0], "a string is never >= a number")
+        self.assertEqual(self.check("failure_path == natural"), (False, "failure_path == natural: no such key"))
+
+    def test_same_pid(self):
+        ok, msg = self.check("inject_reloc_reclaim_same_pid")
+        self.assertTrue(ok, msg)
+        v = json.loads(json.dumps(VERDICT))
+        v["events"][3]["pid"] = 99  # bg 100's first reclaim_put from another pid
+        ok, msg = self.check("inject_reloc_reclaim_same_pid", v)
+        self.assertFalse(ok)
+        self.assertIn("bg 100: inject by pid 11, reclaim_put by pid 99", msg)
+        v["events"] = [e for e in VERDICT["events"] if not (e["bg"] == 200 and e["kind"] == "reloc_put")]
+        self.assertIn("bg 200: inject by pid 12, no reloc_put", self.check("inject_reloc_reclaim_same_pid", v)[1])
+        self.assertFalse(self.check("inject_reloc_reclaim_same_pid", dict(VERDICT, events=[]))[0])
+
+    def test_balance_tid_and_suspected(self):
+        self.assertTrue(self.check("inject_by_balance_tid", dict(VERDICT, balance_tid=12))[0])
+        self.assertFalse(self.check("inject_by_balance_tid", dict(VERDICT, balance_tid=77))[0])
+        self.assertFalse(self.check("inject_by_balance_tid")[0])
+        self.assertTrue(self.check("suspected_names_overlap")[0])
+        s = dict(VERDICT, verdict="SUSPECTED",
+                 reason="block group 100: reloc put (pid 12) and reclaim loop put (pid 13) overlap")
+        self.assertTrue(self.check("suspected_names_overlap", s)[0])
+        self.assertFalse(self.check("suspected_names_overlap", dict(s, reason="overlapping puts"))[0])
+
+    def test_console_clean(self):
+        log = console(json.dumps(VERDICT))
+        self.assertTrue(self.check("console_clean", log=log)[0])
+        self.assertFalse(self.check("console_clean", log=log.replace("reboot: Power down", "WARNING: CPU: 1 PID: 9"))[0])
+
+    def test_evaluate_exit_codes(self):
+        row = dict(name="r", kernel="k", exit=[0, 3], checks=["verdict == NOT_REPRODUCED"])
+        self.assertEqual(vmtest.evaluate(row, VERDICT, 0, 0, ""), ([], []))
+        self.assertTrue(vmtest.evaluate(row, VERDICT, 0, 251, "")[0], "run-vm disagreeing is a failure")
+        self.assertTrue(vmtest.evaluate(row, dict(VERDICT, exit_code=1), 1, 1, "")[0])
+
+
+class Table(unittest.TestCase):
+    def test_rows_are_well_formed(self):
+        names = [r["name"] for r in rows.ROWS]
+        self.assertEqual(len(names), len(set(names)), "row names are unique")
+        for r in rows.ROWS:
+            self.assertTrue(set(r) <= {"name", "kernel", "args", "exit", "checks", "requires", "requires_keys",
+                                       "vm", "disk", "timeout"}, r["name"])
+            self.assertRegex(r["name"], r"^[a-z0-9][a-z0-9-]*$")
+            self.assertTrue(r["checks"], r["name"])
+            for c in r["checks"]:
+                self.assertTrue(c in vmtest.NAMED_CHECKS or vmtest.CHECK_RE.match(c), f"{r['name']}: bad check {c!r}")
+                vmtest.run_check(c, VERDICT, {"log": ""})  # never raises
+            for o in r.get("requires", []):
+                self.assertTrue(o.startswith("--"), o)
+
+
+def load_tests(loader, tests, ignore):
+    tests.addTests(doctest.DocTestSuite(vmtest))
+    return tests
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""Host side of the VM test tier (`make vm-test`).
+
+For each row of vmtest/rows.py: boot the row's kernel with ../shared/vm/run-vm,
+run vmtest/payload.sh (which runs the static binary with --json on /dev/vda),
+keep the console log as target/vm-logs/<row>.log, cut the verdict JSON and the
+exit code out of it (between the payload's marker lines) and check the row's
+expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
+alone on the last line; exits 1 when a row failed.
+
+The guest has only busybox: everything JSON happens here, with python3's json.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from rows import ROWS  # noqa: E402
+
+VERDICT_BEGIN = "===BRR-VERDICT-BEGIN==="
+VERDICT_END = "===BRR-VERDICT-END==="
+PROGRESS_BEGIN = "===BRR-PROGRESS-BEGIN==="
+PROGRESS_END = "===BRR-PROGRESS-END==="
+EXIT_RE = re.compile(r"===BRR-EXIT-CODE=(\d+)===")
+# A kernel console line ("[   12.345678] text"): only ever dropped from the
+# verdict block when the JSON does not parse as it is.
+KERNEL_LINE_RE = re.compile(r"^\[\s*\d+\.\d+\] ")
+# What the host itself calls kernel trouble in a console log (console_clean).
+TROUBLE_RE = re.compile(
+    r"WARNING:|BUG:|kernel BUG at|refcount_t:|Oops|general protection|Kernel panic|"
+    r"list_(add|del) corruption|unreferenced object|Transaction aborted|Call Trace:"
+)
+RUN_VM_STATUS = {250: "VM timeout", 251: "VM died before the payload finished (panic?)",
+                 252: "run-vm usage/setup error", 253: "run-vm --fail-on-warn"}
+DEFAULT_TIMEOUT = 180
+
+
+class ExtractError(Exception):
+    pass
+
+
+def console_lines(text):
+    """The console log as lines, without the serial line's carriage returns."""
+    return text.replace("\r", "").split("\n")
+
+
+def _marker_indexes(lines, marker):
+    return [i for i, line in enumerate(lines) if line.strip() == marker]
+
+
+def section(lines, begin, end):
+    """Lines strictly between the one `begin` marker line and the next `end` one."""
+    starts = _marker_indexes(lines, begin)
+    if len(starts) != 1:
+        raise ExtractError(f"{len(starts)} '{begin}' marker lines in the log (want exactly 1)")
+    ends = [i for i in _marker_indexes(lines, end) if i > starts[0]]
+    if not ends:
+        raise ExtractError(f"no '{end}' marker line after '{begin}' (output cut short?)")
+    return lines[starts[0] + 1:ends[0]]
+
+
+def extract(text):
+    """Cut (verdict dict, exit code) out of a console log; ExtractError when not there.
+
+    >>> log = "[ 1.0] boot\\r\\n===BRR-VERDICT-BEGIN===\\r\\n{\\"verdict\\": \\"X\\"}\\r\\n\\r\\n"
+    >>> log += "===BRR-VERDICT-END===\\r\\n===BRR-EXIT-CODE=3===\\r\\nHARNESS-EXIT=3\\r\\n"
+    >>> extract(log)
+    ({'verdict': 'X'}, 3)
+    """
+    lines = console_lines(text)
+    body = section(lines, VERDICT_BEGIN, VERDICT_END)
+    raw = "\n".join(body).strip()
+    if not raw:
+        raise ExtractError("empty verdict block: the binary printed no JSON on stdout")
+    try:
+        verdict = json.loads(raw)
+    except ValueError as first:
+        # A kernel message slipped in despite `dmesg -n 1`: drop console lines.
+        kept = "\n".join(line for line in body if not KERNEL_LINE_RE.match(line)).strip()
+        try:
+            verdict = json.loads(kept)
+        except ValueError:
+            raise ExtractError(f"verdict block is not JSON ({first}): {raw[:300]!r}") from None
+    if not isinstance(verdict, dict):
+        raise ExtractError(f"verdict JSON is a {type(verdict).__name__}, not an object")
+    codes = [m.group(1) for m in (EXIT_RE.fullmatch(line.strip()) for line in lines) if m]
+    if len(codes) != 1:
+        raise ExtractError(f"{len(codes)} '===BRR-EXIT-CODE=<n>===' marker lines in the log (want exactly 1)")
+    return verdict, int(codes[0])
+
+
+def progress(text):
+    """The binary's stderr (progress and text verdict), [] when absent."""
+    try:
+        return section(console_lines(text), PROGRESS_BEGIN, PROGRESS_END)
+    except ExtractError:
+        return []
+
+
+def kernel_trouble(text):
+    """Console lines outside the payload's marker blocks that look like kernel trouble."""
+    out, inside = [], False
+    for line in console_lines(text):
+        s = line.strip()
+        if s in (VERDICT_BEGIN, PROGRESS_BEGIN):
+            inside = True
+        elif s in (VERDICT_END, PROGRESS_END):
+            inside = False
+        elif not inside and TROUBLE_RE.search(line):
+            out.append(s)
+    return out
+
+
+# ---- checks -----------------------------------------------------------------
+
+CHECK_RE = re.compile(r"^\s*(\w+)\s*(==|!=|>=|<=|>|<|~|\bin\b|\bcontains\b)\s*(.*?)\s*$")
+MISSING = object()
+
+
+def _value(s):
+    try:
+        return json.loads(s)
+    except ValueError:
+        return s
+
+
+def _compare(actual, op, expected):
+    if op == "==":
+        return actual == expected
+    if op == "!=":
+        return actual != expected
+    if op == "in":
+        return actual in expected
+    if op == "contains":
+        return isinstance(actual, str) and str(expected) in actual
+    if op == "~":
+        items = actual if isinstance(actual, list) else [actual]
+        return any(isinstance(x, str) and re.search(str(expected), x) for x in items)
+    if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+        return False
+    return {">=": actual >= expected, "<=": actual <= expected, ">": actual > expected, "<": actual < expected}[op]
+
+
+def _events(v):
+    ev = v.get("events")
+    return ev if isinstance(ev, list) else []
+
+
+def check_inject_reloc_reclaim_same_pid(v, ctx):
+    """Per injection: the block group's next reloc_put and reclaim_put come from the injecting pid."""
+    ev = _events(v)
+    if "events" not in v:
+        return False, "no 'events' key in the JSON"
+    injects = [i for i, e in enumerate(ev) if e.get("kind") == "inject"]
+    if not injects:
+        return False, "no inject event in 'events'"
+    bad = []
+    for i in injects:
+        bg, pid = ev[i].get("bg"), ev[i].get("pid")
+        seen = {}
+        for e in ev[i + 1:]:
+            if e.get("bg") != bg:
+                continue
+            kind = e.get("kind")
+            if kind == "inject":
+                break
+            if kind in ("reloc_put", "reclaim_put") and kind not in seen:
+                seen[kind] = e.get("pid")
+        for kind in ("reloc_put", "reclaim_put"):
+            if kind not in seen:
+                bad.append(f"bg {bg}: inject by pid {pid}, no {kind} after it")
+            elif seen[kind] != pid:
+                bad.append(f"bg {bg}: inject by pid {pid}, {kind} by pid {seen[kind]}")
+    if bad:
+        return False, "; ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+    return True, f"{len(injects)} injection(s), each with reloc_put and reclaim_put from the same pid"
+
+
+def check_inject_by_balance_tid(v, ctx):
+    tid = v.get("balance_tid")
+    if not isinstance(tid, int) or isinstance(tid, bool):
+        return False, f"balance_tid is {tid!r}, not an integer"
+    pids = sorted({e.get("pid") for e in _events(v) if e.get("kind") == "inject"}, key=str)
+    if tid in pids:
+        return True, f"an inject event carries balance_tid {tid}"
+    return False, f"no inject event from balance_tid {tid} (inject pids: {pids})"
+
+
+def check_suspected_names_overlap(v, ctx):
+    if v.get("verdict") != "SUSPECTED":
+        return True, "not SUSPECTED"
+    reason = str(v.get("reason", ""))
+    if re.search(r"overlap", reason) and re.search(r"block group \d+", reason) and len(re.findall(r"pid \d+", reason)) >= 2:
+        return True, "reason names the overlap"
+    return False, f"SUSPECTED but the reason does not name the block group, both pids and the overlap: {reason!r}"
+
+
+def check_console_clean(v, ctx):
+    trouble = kernel_trouble(ctx.get("log", ""))
+    if trouble:
+        return False, f"{len(trouble)} kernel trouble line(s) in the console log, first: {trouble[0]!r}"
+    return True, "console log clean"
+
+
+NAMED_CHECKS = {
+    "inject_reloc_reclaim_same_pid": check_inject_reloc_reclaim_same_pid,
+    "inject_by_balance_tid": check_inject_by_balance_tid,
+    "suspected_names_overlap": check_suspected_names_overlap,
+    "console_clean": check_console_clean,
+}
+
+
+def run_check(check, v, ctx=None):
+    """(ok, message) for one check string of the table.
+
+    >>> run_check("injections >= 1", {"injections": 2})
+    (True, 'injections >= 1')
+    >>> run_check('space_cache == "v1"', {"space_cache": "v2"})
+    (False, "space_cache == 'v1': got 'v2'")
+    >>> run_check("evidence ~ refcount_t: .* use-after-free\\\\.", {"evidence": ["x", "refcount_t: underflow; use-after-free."]})[0]
+    True
+    >>> run_check("kmemleak == 0", {})
+    (False, 'kmemleak == 0: no such key')
+    """
+    ctx = ctx or {}
+    name = check.strip()
+    if name in NAMED_CHECKS:
+        ok, msg = NAMED_CHECKS[name](v, ctx)
+        return ok, f"{name}: {msg}"
+    m = CHECK_RE.match(check)
+    if not m:
+        raise ValueError(f"bad check {check!r}")
+    key, op, expected = m.group(1), m.group(2), _value(m.group(3))
+    actual = v.get(key, MISSING)
+    if actual is MISSING:
+        return False, f"{check.strip()}: no such key"
+    if _compare(actual, op, expected):
+        return True, check.strip()
+    shown = actual if not isinstance(actual, str) or len(actual) < 200 else actual[:200] + "..."
+    return False, f"{key} {op} {expected!r}: got {shown!r}"
+
+
+def evaluate(row, verdict, exit_marker, status, log):
+    """(failures, missing_feature_keys) for one row's run.
+
+    >>> row = dict(name="r", kernel="k", exit=0, checks=["verdict == NOT_REPRODUCED", "kmemleak == 0"],
+    ...            requires_keys=["kmemleak"])
+    >>> evaluate(row, {"verdict": "NOT_REPRODUCED", "exit_code": 0}, 0, 0, "")
+    ([], ['kmemleak'])
+    >>> evaluate(row, {"verdict": "REPRODUCED", "exit_code": 1}, 1, 1, "")[0]
+    ['exit code 1 (JSON exit_code 1, marker 1, run-vm 1), want 0', "verdict == 'NOT_REPRODUCED': got 'REPRODUCED'"]
+    """
+    want = row["exit"] if isinstance(row["exit"], list) else [row["exit"]]
+    failures = []
+    codes = (verdict.get("exit_code"), exit_marker, status)
+    if len(set(codes)) != 1 or codes[0] not in want:
+        failures.append(f"exit code {exit_marker} (JSON exit_code {codes[0]}, marker {exit_marker}, run-vm {status}), "
+                        f"want {' or '.join(map(str, want))}")
+    missing = [k for k in row.get("requires_keys", []) if k not in verdict]
+    for check in row["checks"]:
+        m = CHECK_RE.match(check)
+        if m and m.group(1) in missing:
+            continue  # judged as a missing feature, not as a failure
+        ok, msg = run_check(check, verdict, {"log": log})
+        if not ok:
+            failures.append(msg)
+    return failures, missing
+
+
+# ---- running ----------------------------------------------------------------
+
+def help_options(binary):
+    """Options the binary's --help offers (Usage line and the Options list, not the examples)."""
+    out = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30).stdout
+    return parse_help_options(out)
+
+
+def parse_help_options(text):
+    """
+    >>> t = "Usage: b [--fill <fill>] [-f] [--json]\\n\\nOptions:\\n  --fill    fill\\n  -f, --force  f\\n"
+    >>> t += "                    --not-an-option in a description\\nExamples:\\n      b --stress 300 /dev/vdb /mnt\\n"
+    >>> sorted(parse_help_options(t))
+    ['--fill', '--force', '--json']
+    """
+    opts = set()
+    for line in text.splitlines():
+        if line.startswith("Usage:"):
+            opts.update(re.findall(r"\[(--[A-Za-z][\w-]*)", line))
+        m = re.match(r"^ {1,4}(?:-\w, )?(--[A-Za-z][\w-]*)", line)
+        if m:
+            opts.add(m.group(1))
+    return opts
+
+
+def guest_seconds(log):
+    """Guest uptime from /init start to the payload's end, or None."""
+    a = re.search(r"HARNESS-INIT-START uptime=([0-9.]+)", log)
+    b = re.search(r"HARNESS-EXIT=\d+ uptime=([0-9.]+)", log)
+    return float(b.group(1)) - float(a.group(1)) if a and b else None
+
+
+def run_row(row, a, timeout):
+    """Boot the row's VM; returns (run-vm status, console log text, wall seconds)."""
+    log_path = os.path.join(a.logs, row["name"] + ".log")
+    cmd = [a.run_vm, "--kernel", os.path.join(a.kernels, row["kernel"]), "--disk-size", row.get("disk", "3G"),
+           "--log", log_path, "--timeout", str(int(timeout)), "--no-devargs", "--file", a.bin,
+           *row.get("vm", []), "--", a.payload, *row.get("args", [])]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    wall = time.monotonic() - t0
+    # Keep run-vm's own summary with the console log.
+    with open(log_path, "a", encoding="utf-8", errors="replace") as f:
+        f.write("\n==== run-vm (host) ====\n$ " + " ".join(cmd) + "\n" + p.stdout + f"run-vm exit status {p.returncode}\n")
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        return p.returncode, f.read(), wall
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vm-dir", default=os.path.join(HERE, "..", "..", "shared", "vm"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "dist", "btrfs-reclaim-repro-x86_64"))
+    ap.add_argument("--logs", default=os.path.join(HERE, "..", "target", "vm-logs"))
+    ap.add_argument("--rows", default="", help="space/comma separated row names (default: all)")
+    ap.add_argument("--budget", type=float, default=float(os.environ.get("VMTEST_BUDGET", 1140)),
+                    help="seconds for the whole tier (default 1140): later rows get what is left")
+    ap.add_argument("--strict", action="store_true", default=os.environ.get("VMTEST_STRICT", "") not in ("", "0"),
+                    help="a row that would SKIP fails instead (also VMTEST_STRICT=1)")
+    a = ap.parse_args()
+    a.run_vm = os.path.join(a.vm_dir, "run-vm")
+    a.kernels = os.path.join(a.vm_dir, "kernels")
+    a.payload = os.path.join(HERE, "payload.sh")
+    a.bin = os.path.abspath(a.bin)
+    os.makedirs(a.logs, exist_ok=True)
+
+    wanted = [r for r in re.split(r"[\s,]+", a.rows) if r]
+    unknown = [r for r in wanted if r not in {row["name"] for row in ROWS}]
+    if unknown:
+        print(f"vmtest: unknown row(s) {unknown}; rows: {' '.join(r['name'] for r in ROWS)}", file=sys.stderr)
+        return 2
+    rows = [r for r in ROWS if not wanted or r["name"] in wanted]
+    options = help_options(a.bin)
+
+    passed, failed, skipped = [], [], []
+    t_start = time.monotonic()
+    for row in rows:
+        name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
+        label = f"{name} [{row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        if os.path.exists(log_path):
+            os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
+
+        def fail(msgs, wall=None, extra=()):
+            failed.append(name)
+            t = f" ({wall:.1f} s)" if wall is not None else ""
+            print(f"FAIL {label}{t}: log {log_path}")
+            for m in msgs:
+                print(f"     - {m}")
+            for line in extra:
+                print(f"     | {line}")
+            sys.stdout.flush()
+
+        def skip(why):
+            if a.strict:
+                return fail([f"would SKIP (--strict): {why}"])
+            skipped.append(name)
+            print(f"SKIP {label}: {why}")
+            sys.stdout.flush()
+
+        absent = [o for o in row.get("requires", []) if o not in options]
+        if absent:
+            skip(f"the binary's --help has no {', '.join(absent)} (feature not in this binary yet)")
+            continue
+        left = a.budget - (time.monotonic() - t_start)
+        if left < 60:
+            fail([f"not run: the tier's {a.budget:.0f} s budget is used up"])
+            continue
+        status, log, wall = run_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
+        try:
+            verdict, exit_marker = extract(log)
+        except ExtractError as e:
+            what = RUN_VM_STATUS.get(status, f"payload exit {status}")
+            fail([f"run-vm status {status} ({what})", f"no verdict: {e}"], wall, progress(log)[-15:])
+            continue
+        failures, missing = evaluate(row, verdict, exit_marker, status, log)
+        g = guest_seconds(log)
+        timing = f"{wall:.1f} s" + (f", payload {g:.1f} s" if g is not None else "")
+        summary = f"{verdict.get('verdict')} exit {exit_marker}: {verdict.get('reason')}"
+        if failures:
+            fail(failures + [f"verdict: {summary}"], wall, progress(log)[-15:])
+        elif missing:
+            skip(f"ran ({timing}, {summary}) but the JSON has no {', '.join(missing)} (feature not in this binary yet)")
+        else:
+            passed.append(name)
+            print(f"PASS {label} ({timing}): {summary}")
+            sys.stdout.flush()
+
+    total = time.monotonic() - t_start
+    if skipped:
+        print(f"{len(skipped)} skipped: {' '.join(skipped)}")
+    if failed:
+        print(f"failed rows: {' '.join(failed)} (console logs in {a.logs}/<row>.log)")
+    print(f"VM tier wall time {total:.0f} s")
+    print(f"{len(passed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
