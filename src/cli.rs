@@ -35,9 +35,10 @@ pub struct Args {
     #[argh(positional, arg_name = "dev> <mnt")]
     pub paths: Vec<String>,
 
-    /// fill the data space to PCT percent before fragmenting (default 90)
-    #[argh(option, default = "90")]
-    pub fill: u32,
+    /// fill the data space to PCT percent before fragmenting (default 90;
+    /// 80 with --stress)
+    #[argh(option)]
+    pub fill: Option<u32>,
     /// fallocate (default: extents without data, fast) or write (real data)
     #[argh(option, default = "String::from(\"fallocate\")")]
     pub fill_mode: String,
@@ -65,6 +66,20 @@ pub struct Args {
     /// format <dev> even if it holds a filesystem or is too small
     #[argh(switch, short = 'f')]
     pub force: bool,
+    /// stress mode for SECS seconds: churn workers and a balance worker
+    /// racing reclaim (the bug report's parallel test)
+    #[argh(option)]
+    pub stress: Option<u64>,
+    /// churn workers in stress mode (default 4)
+    #[argh(option)]
+    pub workers: Option<u32>,
+    /// repeat the whole run on a fresh filesystem N times, stopping at the
+    /// first evidence (default 1)
+    #[argh(option, default = "1")]
+    pub iterations: u32,
+    /// stop at the first REPRODUCED or SUSPECTED evidence
+    #[argh(switch)]
+    pub until_reproduced: bool,
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -100,6 +115,11 @@ pub struct Config {
     pub keep_mounted: bool,
     pub create_size: Option<u64>,
     pub force: bool,
+    /// Some(seconds) in stress mode.
+    pub stress_secs: Option<u64>,
+    pub workers: u32,
+    pub iterations: u32,
+    pub until_reproduced: bool,
 }
 
 impl Config {
@@ -107,8 +127,24 @@ impl Config {
         let [dev, mnt]: [String; 2] = a.paths.try_into().map_err(|p: Vec<String>| {
             format!("expected <dev> <mnt>, got {} argument(s) (see --help)", p.len())
         })?;
-        if a.fill == 0 || a.fill > 99 {
-            return Err(format!("bad --fill {}: give a percentage from 1 to 99", a.fill));
+        let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
+        if fill == 0 || fill > 99 {
+            return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
+        }
+        if let Some(s) = a.stress {
+            if s == 0 || s > 7 * 24 * 3600 {
+                return Err(format!("bad --stress {s}: give seconds from 1 to 604800"));
+            }
+        }
+        let workers = a.workers.unwrap_or(4);
+        if workers == 0 || workers > 64 {
+            return Err(format!("bad --workers {workers}: give 1 to 64"));
+        }
+        if a.workers.is_some() && a.stress.is_none() {
+            return Err("--workers only applies with --stress SECS".into());
+        }
+        if a.iterations == 0 {
+            return Err("bad --iterations 0: give 1 or more".into());
         }
         let fill_mode = match a.fill_mode.as_str() {
             "fallocate" => FillMode::Fallocate,
@@ -130,7 +166,7 @@ impl Config {
         Ok(Config {
             dev: PathBuf::from(dev),
             mnt: PathBuf::from(mnt),
-            fill_percent: a.fill,
+            fill_percent: fill,
             fill_mode,
             space_cache_v1,
             timeout_secs: a.timeout,
@@ -140,13 +176,17 @@ impl Config {
             keep_mounted: a.keep_mounted,
             create_size,
             force: a.force,
+            stress_secs: a.stress,
+            workers,
+            iterations: a.iterations,
+            until_reproduced: a.until_reproduced,
         })
     }
 
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}",
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}",
             self.dev.display(),
             self.mnt.display(),
             self.fill_percent,
@@ -156,6 +196,8 @@ impl Config {
             self.seed,
             if self.keep_mounted { " keep-mounted" } else { "" },
             if self.force { " force" } else { "" },
+            self.stress_secs.map(|s| format!(" stress={s}s workers={}", self.workers)).unwrap_or_default(),
+            if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
         )
     }
 }
@@ -203,10 +245,22 @@ mod tests {
             &["--space-cache", "v3", "d", "m"],
             &["d"],
             &["--bogus", "d", "m"],
+            &["--stress", "0", "d", "m"],
+            &["--stress", "10", "--workers", "0", "d", "m"],
+            &["--workers", "2", "d", "m"],
+            &["--iterations", "0", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn stress_defaults_to_80_percent_and_4_workers() {
+        let c = cfg(&["--stress", "60", "d", "m"]).unwrap();
+        assert_eq!((c.stress_secs, c.workers, c.fill_percent), (Some(60), 4, 80));
+        let c = cfg(&["--stress", "60", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
+        assert_eq!((c.workers, c.fill_percent), (2, 70));
     }
 
     #[test]

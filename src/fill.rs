@@ -131,11 +131,11 @@ pub fn percent(written: u64, avail: u64) -> f64 {
     written as f64 * 100.0 / (written + avail) as f64
 }
 
-/// Deletes every other file (the odd ones), leaving each block group about
-/// half used: good reclaim candidates.
-pub fn fragment(files: &[PathBuf]) -> io::Result<usize> {
+/// Deletes every `nth` file (every other one for 2: the odd ones), leaving
+/// each block group partly used: good reclaim candidates.
+pub fn fragment(files: &[PathBuf], nth: usize) -> io::Result<usize> {
     let mut n = 0;
-    for path in files.iter().skip(1).step_by(2) {
+    for path in files.iter().skip(nth - 1).step_by(nth) {
         std::fs::remove_file(path).map_err(|e| io::Error::new(e.kind(), format!("unlink {}: {e}", path.display())))?;
         n += 1;
     }
@@ -161,9 +161,15 @@ mod tests {
         for f in &files {
             std::fs::write(f, b"x").unwrap();
         }
-        assert_eq!(fragment(&files).unwrap(), 2);
+        assert_eq!(fragment(&files, 2).unwrap(), 2);
         let left: Vec<bool> = files.iter().map(|f| f.exists()).collect();
         assert_eq!(left, vec![true, false, true, false, true]);
+        for f in &files {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(fragment(&files, 3).unwrap(), 1);
+        let left: Vec<bool> = files.iter().map(|f| f.exists()).collect();
+        assert_eq!(left, vec![true, true, false, true, true]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

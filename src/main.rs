@@ -22,6 +22,7 @@ mod report;
 mod safety;
 mod scenario;
 mod size;
+mod stress;
 mod verdict;
 mod watch;
 
@@ -68,7 +69,7 @@ fn run(argv: &[String]) -> i32 {
         eprintln!("btrfs-reclaim-repro: {e}");
         return 125;
     }
-    let outcome = scenario::single_pass(&cfg);
+    let outcome = scenario::run(&cfg);
     let mut out = std::io::stdout().lock();
     if cfg.json {
         eprint!("{}", outcome.text);

@@ -35,6 +35,9 @@ pub struct Report {
     pub fill_bytes_per_second: f64,
     /// VmHWM of this process.
     pub peak_rss_kib: u64,
+    pub iterations: u32,
+    /// Stress mode's counts.
+    pub stress: Option<crate::stress::StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
     pub notes: Vec<String>,
 }
@@ -130,6 +133,27 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
         if ev.len() > EVIDENCE_LINES {
             out.push(format!("          ... {} more lines in --log / --json", ev.len() - EVIDENCE_LINES));
         }
+        if let Some(st) = &r.stress {
+            out.push(format!(
+                "stress:   {} s, worker rounds {:?} ({} ENOSPC), balance tid {}",
+                st.seconds,
+                st.worker_rounds,
+                st.worker_enospc,
+                st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
+            ));
+            out.push(format!(
+                "balance:  {} started, {} cancelled, {} busy, {} failed{}; {} block groups relocated by balance",
+                st.balances_started,
+                st.balances_cancelled,
+                st.balances_busy,
+                st.balances_failed,
+                st.balance_last_error.as_deref().map(|e| format!(" (last: {e})")).unwrap_or_default(),
+                st.balance_relocations
+            ));
+        }
+        if r.iterations > 1 {
+            out.push(format!("runs:     {} iterations on fresh filesystems", r.iterations));
+        }
         out.push(format!("phases:   {}", phase_line(r)));
     }
     for n in &r.notes {
@@ -161,10 +185,25 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker) -> String {
         .raw("evidence", json::array(evidence(log).iter().map(|l| json::string(l))))
         .int("kmsg_lost", r.kmsg_lost)
         .int("seed", r.seed);
+    o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
+    if let Some(st) = &r.stress {
+        o.int("stress_seconds", st.seconds)
+            .raw("worker_rounds", json::array(st.worker_rounds.iter().map(|n| n.to_string())))
+            .int("worker_enospc", st.worker_enospc)
+            .int("balances_started", st.balances_started)
+            .int("balances_cancelled", st.balances_cancelled)
+            .int("balances_busy", st.balances_busy)
+            .int("balances_failed", st.balances_failed)
+            .int("balance_relocations", st.balance_relocations)
+            .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()));
+    }
     let mut phases = Object::new();
     for name in PHASES {
         let secs = r.phases.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(0.0);
         phases.num(name, secs);
+    }
+    for (name, secs) in r.phases.iter().filter(|(n, _)| !PHASES.contains(n)) {
+        phases.num(name, *secs);
     }
     o.raw("phases", phases.finish())
         .num("total_seconds", r.total_seconds)

@@ -34,11 +34,11 @@ impl From<std::io::Error> for Stop {
 }
 
 /// Adds the step's name to a system error.
-fn at<T>(step: &str, r: std::io::Result<T>) -> Result<T, Stop> {
+pub(crate) fn at<T>(step: &str, r: std::io::Result<T>) -> Result<T, Stop> {
     r.map_err(|e| Stop::Setup(format!("{step}: {e}")))
 }
 
-fn check_signal() -> Result<(), Stop> {
+pub(crate) fn check_signal() -> Result<(), Stop> {
     match pending_signal() {
         Some(sig) => Err(Stop::Interrupted(sig)),
         None => Ok(()),
@@ -46,7 +46,7 @@ fn check_signal() -> Result<(), Stop> {
 }
 
 /// Sleeps in small slices so a signal is noticed promptly.
-fn nap(d: Duration) -> Result<(), Stop> {
+pub(crate) fn nap(d: Duration) -> Result<(), Stop> {
     let end = Instant::now() + d;
     while Instant::now() < end {
         check_signal()?;
@@ -61,15 +61,15 @@ pub struct Outcome {
     pub json: String,
 }
 
-struct Run<'a> {
-    cfg: &'a Config,
-    progress: Progress,
-    watch: Option<Watch>,
-    report: Report,
-    facts: Facts,
+pub(crate) struct Run<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) progress: Progress,
+    pub(crate) watch: Option<Watch>,
+    pub(crate) report: Report,
+    pub(crate) facts: Facts,
     taint_before: u64,
-    rng: fastrand::Rng,
-    started: Instant,
+    pub(crate) rng: fastrand::Rng,
+    pub(crate) started: Instant,
 }
 
 /// VmHWM (peak resident set) of this process, in KiB.
@@ -98,9 +98,10 @@ pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
-/// Runs the single pass and judges it. Never panics out with anything left
-/// mounted or attached: the guards live in `pass` and `single_pass`.
-pub fn single_pass(cfg: &Config) -> Outcome {
+/// Runs the single pass (or the stress run) `--iterations` times, each on a
+/// fresh filesystem, and judges them together. Never leaves anything mounted
+/// or attached: the guards live in `pass`/`stress` and `setup_and_pass`.
+pub fn run(cfg: &Config) -> Outcome {
     let mut run = Run {
         cfg,
         progress: Progress::new(),
@@ -113,7 +114,11 @@ pub fn single_pass(cfg: &Config) -> Outcome {
             seed: cfg.seed,
             ..Report::default()
         },
-        facts: Facts { unmount_observed: !cfg.keep_mounted, reclaim_wait_secs: cfg.timeout_secs, ..Facts::default() },
+        facts: Facts {
+            unmount_observed: !cfg.keep_mounted,
+            reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
+            ..Facts::default()
+        },
         taint_before: watch::taint(),
         rng: fastrand::Rng::with_seed(cfg.seed),
         started: Instant::now(),
@@ -123,18 +128,32 @@ pub fn single_pass(cfg: &Config) -> Outcome {
         "btrfs-reclaim-repro {} on kernel {}, seed {}",
         run.report.version, run.report.kernel, cfg.seed
     ));
-    let result = run.setup_and_pass();
-    // Guards have run by now: the unmount and the detach are inside the
-    // judging window.
-    if let Some(w) = &mut run.watch {
-        std::thread::sleep(Duration::from_millis(50));
-        w.drain();
-    }
-    match result {
-        Ok(()) => {}
-        Err(Stop::Refused(why)) => run.facts.refused = Some(why),
-        Err(Stop::Setup(why)) => run.facts.setup_failure = Some(why),
-        Err(Stop::Interrupted(sig)) => run.facts.interrupted = Some(sig),
+    for i in 1..=cfg.iterations {
+        if cfg.iterations > 1 {
+            run.progress.say(&format!("iteration {i}/{}", cfg.iterations));
+        }
+        let result = run.setup_and_pass();
+        // Guards have run by now: the unmount and the detach are inside the
+        // judging window.
+        if let Some(w) = &mut run.watch {
+            std::thread::sleep(Duration::from_millis(50));
+            w.drain();
+        }
+        run.report.iterations = i;
+        match result {
+            Ok(()) => {}
+            Err(Stop::Refused(why)) => run.facts.refused = Some(why),
+            Err(Stop::Setup(why)) => run.facts.setup_failure = Some(why),
+            Err(Stop::Interrupted(sig)) => run.facts.interrupted = Some(sig),
+        }
+        let stop_early = run.facts.refused.is_some()
+            || run.facts.setup_failure.is_some()
+            || run.facts.interrupted.is_some()
+            || pending_signal().is_some()
+            || run.evidence_seen();
+        if stop_early {
+            break;
+        }
     }
     if run.facts.interrupted.is_none() {
         run.facts.interrupted = pending_signal();
@@ -161,21 +180,31 @@ impl Run<'_> {
         Outcome { verdict, text, json }
     }
 
-    fn phase<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
+    /// REPRODUCED or SUSPECTED evidence so far (kernel trouble, a bad
+    /// taint, overlapping puts).
+    fn evidence_seen(&self) -> bool {
+        let bad_taint = watch::taint() & !self.taint_before & crate::verdict::TROUBLE_TAINTS != 0;
+        bad_taint || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
+    }
+
+    pub(crate) fn phase<T>(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
         check_signal()?;
         test_pause(name)?;
         let t = Instant::now();
         let r = f(self);
         let secs = t.elapsed().as_secs_f64();
         self.progress.done_updates();
-        self.report.phases.push((name, secs));
+        match self.report.phases.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += secs,
+            None => self.report.phases.push((name, secs)),
+        }
         if let Some(w) = &mut self.watch {
             w.drain();
         }
         r
     }
 
-    fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         if let Some(w) = &mut self.watch {
             w.drain();
         }
@@ -205,17 +234,35 @@ impl Run<'_> {
         if let (Some(w), Some(name)) = (&mut self.watch, canonical.file_name()) {
             w.log.only_device(&name.to_string_lossy());
         }
-        let result = self.pass(&target, &checked.mkfs);
+        let result = match cfg.stress_secs {
+            Some(secs) => crate::stress::run(self, &target, &checked.mkfs, secs),
+            None => self.pass(&target, &checked.mkfs),
+        };
         drop(target);
         result
     }
 
+    /// The single pass, top to bottom like the bug report's list.
     fn pass(&mut self, target: &Target, mkfs_path: &Path) -> Result<(), Stop> {
+        let (mounted, fs) = self.fresh_filesystem(target, mkfs_path)?;
+        let files = self.fill(&fs)?;
+        self.knobs(&fs)?;
+        self.fragment(&fs, &files, 2)?;
+        let base = self.trigger(&fs)?;
+        if let Some(base) = base {
+            self.settle(&fs, base)?;
+        }
+        drop(fs);
+        self.unmount(mounted, target)
+    }
+
+    /// mkfs, then mount, then check that this kernel can test the bug.
+    pub(crate) fn fresh_filesystem(&mut self, target: &Target, mkfs_path: &Path) -> Result<(Mounted, Fs), Stop> {
         let cfg = self.cfg;
         let v1 = cfg.space_cache_v1;
-        // 1. A fresh filesystem without the free space tree: the injected
-        // ENOSPC is in delete_block_group_cache(), reached only for block
-        // groups with a v1 cache inode.
+        // A fresh filesystem without the free space tree: the injected ENOSPC
+        // is in delete_block_group_cache(), reached only for block groups
+        // with a v1 cache inode.
         let layout = mkfs::Layout { metadata: "dup", data: "single", nodesize: None };
         let spelling = self.phase("mkfs", |r| {
             let s = mkfs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
@@ -231,7 +278,8 @@ impl Run<'_> {
             Ok(s)
         })?;
 
-        // 2. Mount: noatime as a flag; v1 verified in mountinfo.
+        // noatime as a flag (btrfs rejects it in the data string); the cache
+        // the kernel really uses is read back from mountinfo.
         let data = match (v1, spelling.is_some()) {
             (true, true) => "space_cache=v1",
             (true, false) => "clear_cache,space_cache=v1",
@@ -258,10 +306,14 @@ impl Run<'_> {
                 fs.data_sysfs.display()
             )));
         }
+        Ok((mounted, fs))
+    }
 
-        // 3. Fill. Knobs stay off until after it: while periodic_reclaim is
-        // 1, every allocation subtracts from reclaimable_bytes
-        // (btrfs_update_block_group), and the sweep never arms.
+    /// Fill to --fill %. The knobs stay off until after it: while
+    /// periodic_reclaim is 1, every allocation subtracts from
+    /// reclaimable_bytes (btrfs_update_block_group), and the sweep never arms.
+    pub(crate) fn fill(&mut self, fs: &Fs) -> Result<Vec<std::path::PathBuf>, Stop> {
+        let cfg = self.cfg;
         let dir = cfg.mnt.join("fill");
         let filled = self.phase("fill", |r| {
             at("mkdir", std::fs::create_dir_all(&dir))?;
@@ -275,27 +327,32 @@ impl Run<'_> {
             ));
             Ok(f)
         })?;
-        self.report.bytes_written = filled.bytes;
-        if let Some((_, secs)) = self.report.phases.last() {
-            self.report.fill_bytes_per_second = filled.bytes as f64 / secs.max(1e-6);
-        }
+        self.report.bytes_written += filled.bytes;
         self.report.fill_percent = filled.percent;
+        if let Some((_, secs)) = self.report.phases.iter().find(|(n, _)| *n == "fill") {
+            self.report.fill_bytes_per_second = self.report.bytes_written as f64 / secs.max(1e-6);
+        }
         if let Some(sig) = filled.interrupted {
             return Err(Stop::Interrupted(sig));
         }
+        Ok(filled.files)
+    }
 
-        // 4. Knobs, now that the fill is done.
+    /// Enable reclaim, now that the fill is done.
+    pub(crate) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
         self.phase("knobs", |r| {
             at("reclaim knobs", fs.write_knob("dynamic_reclaim", "1"))?;
             at("reclaim knobs", fs.write_knob("periodic_reclaim", "1"))?;
             r.progress.say(&format!("knobs: dynamic_reclaim=1 periodic_reclaim=1 ({})", fs.data_sysfs.display()));
             Ok(())
-        })?;
+        })
+    }
 
-        // 5. Fragment: every other file goes, each block group is left about
-        // half used.
+    /// Delete every `nth` file so block groups become reclaim candidates,
+    /// then count the data block groups that own a v1 cache inode.
+    pub(crate) fn fragment(&mut self, fs: &Fs, files: &[std::path::PathBuf], nth: usize) -> Result<(), Stop> {
         self.phase("fragment", |r| {
-            let n = at("fragment", fill::fragment(&filled.files))?;
+            let n = at("fragment", fill::fragment(files, nth))?;
             at("fragment", fs.syncfs())?;
             let groups = at("data block groups", fs.data_block_groups())?;
             let cached = at("v1 cache inodes", fs.v1_cache_starts())?;
@@ -313,62 +370,82 @@ impl Run<'_> {
                 r.progress.say("fragment: no v1 cache inode: the injection site cannot be reached (reclaim still runs)");
             }
             Ok(())
-        })?;
+        })
+    }
 
-        // 6. Trigger: each BTRFS_IOC_SYNC commits and wakes the cleaner; a
-        // block group is queued on the second sweep that finds it
-        // (btrfs_reclaim_sweep needs reclaim_mark set by the first).
-        let (c0, e0) = at("reclaim counters", fs.reclaim_counts())?;
-        let fired = self.phase("trigger", |r| {
+    /// Reclaim counters of this filesystem, relative to `base`, added to what
+    /// earlier iterations counted.
+    pub(crate) fn count_reclaims(&mut self, fs: &Fs, base: &Base) -> Result<(u64, u64), Stop> {
+        let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
+        let now = (c.saturating_sub(base.count), e.saturating_sub(base.errors));
+        self.facts.reclaim_count = base.earlier_count + now.0;
+        self.facts.reclaim_errors = base.earlier_errors + now.1;
+        if now != (0, 0) && self.report.first_reclaim_seconds.is_none() {
+            self.report.first_reclaim_seconds = Some(self.started.elapsed().as_secs_f64());
+        }
+        Ok(now)
+    }
+
+    pub(crate) fn reclaim_base(&mut self, fs: &Fs) -> Result<Base, Stop> {
+        let (count, errors) = at("reclaim counters", fs.reclaim_counts())?;
+        Ok(Base { count, errors, earlier_count: self.facts.reclaim_count, earlier_errors: self.facts.reclaim_errors })
+    }
+
+    /// Each BTRFS_IOC_SYNC commits and wakes the cleaner; a block group is
+    /// queued on the second sweep that finds it (btrfs_reclaim_sweep needs
+    /// the reclaim_mark set by the first). Returns the counters' base when
+    /// reclaim fired.
+    pub(crate) fn trigger(&mut self, fs: &Fs) -> Result<Option<Base>, Stop> {
+        let cfg = self.cfg;
+        let base = self.reclaim_base(fs)?;
+        self.phase("trigger", |r| {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             loop {
                 at("sync", ignore_eintr(fs.sync()))?;
                 r.drain();
-                let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
-                (r.facts.reclaim_count, r.facts.reclaim_errors) = (c - c0, e - e0);
-                if c > c0 || e > e0 {
-                    r.report.first_reclaim_seconds = Some(r.started.elapsed().as_secs_f64());
-                    r.progress.say(&format!("trigger: reclaim fired ({} relocated, {} errors)", c - c0, e - e0));
-                    return Ok(true);
+                let (c, e) = r.count_reclaims(fs, &base)?;
+                if c + e > 0 {
+                    r.progress.say(&format!("trigger: reclaim fired ({c} relocated, {e} errors)"));
+                    return Ok(Some(base));
                 }
                 if Instant::now() >= deadline {
                     r.progress.say(&format!("trigger: reclaim did not fire within {} s", cfg.timeout_secs));
-                    return Ok(false);
+                    return Ok(None);
                 }
                 r.progress.update("trigger: waiting for reclaim");
                 nap(Duration::from_millis(150))?;
             }
-        })?;
+        })
+    }
 
-        // 7. Settle: reclaim works asynchronously; wait until the counters
-        // stop moving.
+    /// Reclaim works asynchronously: keep syncing until the counters have
+    /// not moved for 2 s.
+    pub(crate) fn settle(&mut self, fs: &Fs, base: Base) -> Result<(), Stop> {
+        let cfg = self.cfg;
         self.phase("settle", |r| {
-            if !fired {
-                return Ok(());
-            }
-            let mut last = (r.facts.reclaim_count, r.facts.reclaim_errors);
+            let mut last = r.count_reclaims(fs, &base)?;
             let mut stable_since = Instant::now();
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             while stable_since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
                 nap(Duration::from_millis(200))?;
                 at("sync", ignore_eintr(fs.sync()))?;
                 r.drain();
-                let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
-                let now = (c - c0, e - e0);
+                let now = r.count_reclaims(fs, &base)?;
                 if now != last {
                     last = now;
                     stable_since = Instant::now();
                 }
                 r.progress.update(&format!("settle: {} relocated, {} errors", now.0, now.1));
             }
-            (r.facts.reclaim_count, r.facts.reclaim_errors) = last;
             r.progress.say(&format!("settle: {} relocated, {} errors", last.0, last.1));
             Ok(())
-        })?;
+        })
+    }
 
-        // 8. Unmount: close_ctree() drops the last block group references,
-        // where a wrong count shows.
-        drop(fs);
+    /// close_ctree() drops the last block group references: a wrong count
+    /// shows here, so the unmount is judged too.
+    pub(crate) fn unmount(&mut self, mounted: Mounted, target: &Target) -> Result<(), Stop> {
+        let cfg = self.cfg;
         self.phase("unmount", |r| {
             if cfg.keep_mounted {
                 mounted.keep();
@@ -387,7 +464,17 @@ impl Run<'_> {
     }
 }
 
-fn ignore_eintr(r: std::io::Result<()>) -> std::io::Result<()> {
+/// Reclaim counters at the start of an iteration's wait, and what earlier
+/// iterations counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Base {
+    count: u64,
+    errors: u64,
+    earlier_count: u64,
+    earlier_errors: u64,
+}
+
+pub(crate) fn ignore_eintr(r: std::io::Result<()>) -> std::io::Result<()> {
     match r {
         Err(e) if crate::sys::errno_of(&e) == Some(libc::EINTR) => Ok(()),
         other => other,

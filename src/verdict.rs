@@ -37,6 +37,7 @@ impl Kind {
 pub const TAINT_BAD_PAGE: u64 = 1 << 5;
 pub const TAINT_DIE: u64 = 1 << 7;
 pub const TAINT_WARN: u64 = 1 << 9;
+pub const TROUBLE_TAINTS: u64 = TAINT_BAD_PAGE | TAINT_DIE | TAINT_WARN;
 
 /// What the run found out, apart from the kernel log.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +80,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     if let Some(why) = &f.refused {
         return v(Kind::Refused, 2, why.clone());
     }
-    let bad_taint = f.taint_gained & (TAINT_BAD_PAGE | TAINT_DIE | TAINT_WARN);
+    let bad_taint = f.taint_gained & TROUBLE_TAINTS;
     let trouble = if let Some(first) = log.headline() {
         Some(format!("kernel trouble: {first}"))
     } else if bad_taint != 0 {

@@ -135,9 +135,11 @@ pub fn tree_search(mnt: &File, key: SearchKey, what: &Path) -> io::Result<Vec<Tr
 pub const BALANCE_DATA: u64 = 1 << 0;
 pub const BALANCE_ARGS_USAGE: u64 = 1 << 1;
 pub const BALANCE_CTL_CANCEL: i32 = 2;
+/// enum btrfs_err_code: another exclusive operation (reclaim) is running.
+pub const ERROR_DEV_EXCL_RUN_IN_PROGRESS: i64 = 8;
 
 /// What BTRFS_IOC_BALANCE_V2 returned: `code` is the ioctl's return value,
-/// which may be a *positive* `enum btrfs_err_code` (e.g. 7,
+/// which may be a *positive* `enum btrfs_err_code` (e.g. 8,
 /// BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS, while reclaim holds the exclusive
 /// operation).
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +157,13 @@ pub fn balance_data_usage(mnt: &File, usage_pct: u64, what: &Path) -> io::Result
     // devid, pstart, pend, vstart, vend, target, flags (at +64).
     put_u64(&mut buf, 16 + 8, usage_pct);
     put_u64(&mut buf, 16 + 64, BALANCE_ARGS_USAGE);
-    let code = ioctl_ptr(mnt, IOC_BALANCE_V2, buf.as_mut_ptr().cast(), "ioctl(BTRFS_IOC_BALANCE_V2)", what)?;
+    // A cancelled balance still reports its progress (the kernel copies the
+    // args back for 0 and -ECANCELED): return it as code -ECANCELED.
+    let code = match ioctl_ptr(mnt, IOC_BALANCE_V2, buf.as_mut_ptr().cast(), "ioctl(BTRFS_IOC_BALANCE_V2)", what) {
+        Ok(c) => c,
+        Err(e) if super::errno_of(&e) == Some(libc::ECANCELED) => -(libc::ECANCELED as libc::c_long),
+        Err(e) => return Err(e),
+    };
     // struct btrfs_balance_progress stat at 16 + 3 * 136.
     let stat = 16 + 3 * 136;
     Ok(BalanceResult { code: code as i64, considered: get_u64(&buf, stat + 8), completed: get_u64(&buf, stat + 16) })

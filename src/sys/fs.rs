@@ -80,3 +80,12 @@ pub fn block_device_size(file: &File, what: &Path) -> io::Result<u64> {
     check(ret as libc::c_long, "ioctl(BLKGETSIZE64)", &what.display().to_string())?;
     Ok(size)
 }
+
+/// mount -t debugfs debugfs /sys/kernel/debug (for kmemleak).
+pub fn mount_debugfs() -> io::Result<()> {
+    let target = c"/sys/kernel/debug";
+    let fstype = c"debugfs";
+    // SAFETY: all pointers are valid NUL-terminated static strings; no data.
+    let ret = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    check(ret as libc::c_long, "mount", "debugfs on /sys/kernel/debug").map(|_| ())
+}

@@ -43,7 +43,7 @@ pub fn errno_of(err: &io::Error) -> Option<i32> {
         .map(|e| e.errno)
 }
 
-fn error(call: &'static str, target: &str, errno: i32) -> io::Error {
+pub(crate) fn error(call: &'static str, target: &str, errno: i32) -> io::Error {
     let kind = io::Error::from_raw_os_error(errno).kind();
     io::Error::new(kind, SysError { call, target: target.to_string(), errno })
 }

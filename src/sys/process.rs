@@ -76,3 +76,61 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     let ret = unsafe { libc::kill(pid, sig) };
     check(ret as libc::c_long, "kill", &format!("pid {pid}")).map(|_| ())
 }
+
+/// How a child that ran one kernel operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEnd {
+    /// The operation returned: 0, or the errno it failed with.
+    Returned(i32),
+    /// The kernel (or we, for a test) killed it with this signal.
+    Killed(i32),
+    /// Still running at the deadline: stuck in the kernel. Left alone.
+    Hung,
+}
+
+/// Runs `op` in a forked child and waits up to `timeout`. The kernel may
+/// kill the task that trips an oops (e.g. in close_ctree at unmount); doing
+/// the operation in a child keeps the judge alive. `op` returns 0 or an
+/// errno. Only call while this process has a single thread: after fork the
+/// child runs `op` and `_exit`s, nothing else.
+pub fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl FnOnce() -> i32) -> io::Result<ChildEnd> {
+    // SAFETY: fork has no preconditions here; the child only runs `op`
+    // (plain syscalls) and _exit, so it never returns into our stack frames.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(super::error("fork", "kernel operation child", io::Error::last_os_error().raw_os_error().unwrap_or(0)));
+    }
+    if pid == 0 {
+        if crash_first {
+            // SAFETY: raising a signal in our own (child) process.
+            unsafe { libc::raise(libc::SIGSEGV) };
+        }
+        let code = op();
+        // SAFETY: _exit ends the child without running the parent's atexit
+        // handlers or unwinding into shared state.
+        unsafe { libc::_exit(code.clamp(0, 255)) };
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: status is a valid out pointer; pid is our child.
+        let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if ret == pid {
+            if libc::WIFSIGNALED(status) {
+                return Ok(ChildEnd::Killed(libc::WTERMSIG(status)));
+            }
+            return Ok(ChildEnd::Returned(libc::WEXITSTATUS(status)));
+        }
+        if ret == -1 {
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            if errno == libc::EINTR {
+                continue;
+            }
+            return Err(super::error("waitpid", &format!("pid {pid}"), errno));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(ChildEnd::Hung);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
