@@ -80,6 +80,10 @@ pub struct Args {
     /// stop at the first REPRODUCED or SUSPECTED evidence
     #[argh(switch)]
     pub until_reproduced: bool,
+    /// seconds one kernel operation (unmount, sync) may take before the run
+    /// calls it hung (default 300: debug kernels are slow, not hung)
+    #[argh(option, default = "300")]
+    pub op_timeout: u64,
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -120,6 +124,7 @@ pub struct Config {
     pub workers: u32,
     pub iterations: u32,
     pub until_reproduced: bool,
+    pub op_timeout_secs: u64,
 }
 
 impl Config {
@@ -142,6 +147,9 @@ impl Config {
         }
         if a.workers.is_some() && a.stress.is_none() {
             return Err("--workers only applies with --stress SECS".into());
+        }
+        if a.op_timeout == 0 || a.op_timeout > 24 * 3600 {
+            return Err(format!("bad --op-timeout {}: give seconds from 1 to 86400", a.op_timeout));
         }
         if a.iterations == 0 {
             return Err("bad --iterations 0: give 1 or more".into());
@@ -180,6 +188,7 @@ impl Config {
             workers,
             iterations: a.iterations,
             until_reproduced: a.until_reproduced,
+            op_timeout_secs: a.op_timeout,
         })
     }
 

@@ -7,11 +7,13 @@
 mod sys;
 
 mod btrfs;
+mod childop;
 mod cli;
 mod device;
 mod events;
 mod fill;
 mod json;
+mod kmemleak;
 mod kmsg;
 mod mkfs;
 mod mount;

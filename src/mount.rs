@@ -4,6 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::childop::{in_child, OpError};
 use crate::mountinfo;
 use crate::sys;
 
@@ -13,12 +14,14 @@ use crate::sys;
 pub struct Mounted {
     pub mnt: PathBuf,
     armed: bool,
+    /// How long one umount2 may take before we call it hung.
+    op_timeout: Duration,
 }
 
 impl Mounted {
-    pub fn mount(dev: &Path, mnt: &Path, data: &str) -> io::Result<Mounted> {
+    pub fn mount(dev: &Path, mnt: &Path, data: &str, op_timeout: Duration) -> io::Result<Mounted> {
         sys::fs::mount_btrfs(dev, mnt, libc::MS_NOATIME, data)?;
-        Ok(Mounted { mnt: mnt.to_path_buf(), armed: true })
+        Ok(Mounted { mnt: mnt.to_path_buf(), armed: true, op_timeout })
     }
 
     /// Leave it mounted (--keep-mounted).
@@ -28,34 +31,37 @@ impl Mounted {
 
     /// Unmounts, retrying on EBUSY after a sync; lazy unmount only as the
     /// last resort. Returns a note when the last resort was needed.
-    pub fn unmount(mut self) -> io::Result<Option<String>> {
+    pub fn unmount(mut self) -> Result<Option<String>, OpError> {
         self.armed = false;
-        unmount_path(&self.mnt)
+        unmount_path(&self.mnt, self.op_timeout)
     }
 }
 
-pub fn unmount_path(mnt: &Path) -> io::Result<Option<String>> {
+/// Unmounts in a child (see childop), retrying on EBUSY after a sync; lazy
+/// unmount only as the last resort, with a note saying so.
+pub fn unmount_path(mnt: &Path, op_timeout: Duration) -> Result<Option<String>, OpError> {
+    let what = mnt.display().to_string();
     let mut last = None;
     for attempt in 0..20 {
-        match sys::fs::umount(mnt, false) {
+        match in_child("unmount", &what, op_timeout, || sys::fs::umount(mnt, false)) {
             Ok(()) => return Ok(None),
-            Err(e) if sys::errno_of(&e) == Some(libc::EBUSY) => {
+            Err(e) if e.errno() == Some(libc::EBUSY) => {
                 last = Some(e);
                 if let Ok(f) = std::fs::File::open(mnt) {
                     let _ = sys::fs::syncfs(&f, mnt);
                 }
                 std::thread::sleep(Duration::from_millis(50 * (attempt + 1).min(5)));
             }
-            Err(e) if sys::errno_of(&e) == Some(libc::EINTR) => continue,
+            Err(e) if e.errno() == Some(libc::EINTR) => continue,
             Err(e) => return Err(e),
         }
     }
-    sys::fs::umount(mnt, true)?;
-    Ok(Some(format!(
-        "{} stayed busy ({}); lazily unmounted (MNT_DETACH): it goes away when its last user does",
-        mnt.display(),
-        last.map(|e| e.to_string()).unwrap_or_default()
-    )))
+    sys::fs::umount(mnt, true).map_err(OpError::Failed)?;
+    let why = match last {
+        Some(OpError::Failed(e)) => e.to_string(),
+        _ => "EBUSY".into(),
+    };
+    Ok(Some(format!("{what} stayed busy ({why}); lazily unmounted (MNT_DETACH): it goes away when its last user does")))
 }
 
 impl Drop for Mounted {
@@ -63,12 +69,21 @@ impl Drop for Mounted {
         if !self.armed {
             return;
         }
-        match unmount_path(&self.mnt) {
+        match unmount_path(&self.mnt, self.op_timeout) {
             Ok(None) => {}
             Ok(Some(note)) => eprintln!("btrfs-reclaim-repro: {note}"),
-            Err(e) => eprintln!(
+            Err(OpError::Failed(e)) => eprintln!(
                 "btrfs-reclaim-repro: could not unmount {}: {e} (run: umount {})",
                 self.mnt.display(),
+                self.mnt.display()
+            ),
+            Err(OpError::Killed(sig)) => eprintln!(
+                "btrfs-reclaim-repro: the kernel killed the unmount of {} ({}): the system may need a reboot",
+                self.mnt.display(),
+                sys::process::signal_name(sig)
+            ),
+            Err(OpError::Hung) => eprintln!(
+                "btrfs-reclaim-repro: unmounting {} hung in the kernel: the system may need a reboot",
                 self.mnt.display()
             ),
         }

@@ -36,6 +36,10 @@ pub struct Report {
     /// VmHWM of this process.
     pub peak_rss_kib: u64,
     pub iterations: u32,
+    /// kmemleak's summaries of leaked btrfs objects.
+    pub kmemleak_evidence: Vec<String>,
+    /// btrfs objects kmemleak reported; None: no kmemleak in this kernel.
+    pub kmemleak: Option<u64>,
     /// Stress mode's counts.
     pub stress: Option<crate::stress::StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
@@ -45,7 +49,10 @@ pub struct Report {
 /// The kernel log lines that support the verdict: the first trouble and its
 /// frames, else the first injected block group's sequence, else the failed
 /// relocations.
-pub fn evidence(log: &Tracker) -> Vec<String> {
+pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
+    if log.trouble.is_empty() && !r.kmemleak_evidence.is_empty() {
+        return r.kmemleak_evidence.clone();
+    }
     if !log.trouble.is_empty() {
         // What went wrong first, then where: every distinct trouble line,
         // then the first splat's frames.
@@ -59,6 +66,7 @@ pub fn evidence(log: &Tracker) -> Vec<String> {
             }
         }
         lines.extend(log.trouble_context.iter().skip(1).cloned());
+        lines.extend(r.kmemleak_evidence.iter().cloned());
         return lines;
     }
     let seq = log.first_sequence();
@@ -113,7 +121,15 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
             human(r.bytes_written),
             r.seed
         ));
-        out.push(format!("reclaim:  {} relocated, {} errors", r.reclaim_count, r.reclaim_errors));
+        out.push(format!(
+            "reclaim:  {} relocated, {} errors; kmemleak: {}",
+            r.reclaim_count,
+            r.reclaim_errors,
+            match r.kmemleak {
+                None => "not in this kernel (leak flavour unchecked)".to_string(),
+                Some(n) => format!("{n} btrfs objects"),
+            }
+        ));
         out.push(format!(
             "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",
             log.injections,
@@ -126,7 +142,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
         if !groups.is_empty() {
             out.push(format!("injected: {groups}"));
         }
-        let ev = evidence(log);
+        let ev = evidence(log, r);
         for (i, line) in ev.iter().take(EVIDENCE_LINES).enumerate() {
             out.push(format!("{}{line}", if i == 0 { "evidence: " } else { "          " }));
         }
@@ -162,7 +178,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
     out.join("\n") + "\n"
 }
 
-pub fn json(r: &Report, v: &Verdict, log: &Tracker) -> String {
+pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -> String {
     let mut o = Object::new();
     o.str("verdict", v.kind.json_name())
         .int("exit_code", v.exit_code)
@@ -182,9 +198,21 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker) -> String {
         .int("reloc_puts", log.reloc_puts)
         .int("reclaim_puts", log.reclaim_puts)
         .int("overlaps", log.overlaps.len() as u64)
-        .raw("evidence", json::array(evidence(log).iter().map(|l| json::string(l))))
+        .raw("evidence", json::array(evidence(log, r).iter().map(|l| json::string(l))))
         .int("kmsg_lost", r.kmsg_lost)
         .int("seed", r.seed);
+    match f.kmemleak {
+        Some(n) => o.int("kmemleak", n),
+        None => o.str("kmemleak", "unavailable"),
+    };
+    match &f.killed_in {
+        Some((step, sig)) => {
+            let mut k = Object::new();
+            k.str("step", step).raw("signal", sig.map(|s| s.to_string()).unwrap_or_else(|| "null".into()));
+            o.raw("killed_in", k.finish())
+        }
+        None => o.raw("killed_in", "null".into()),
+    };
     o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
     if let Some(st) = &r.stress {
         o.int("stress_seconds", st.seconds)
@@ -278,12 +306,12 @@ mod tests {
     #[test]
     fn json_has_the_documented_keys() {
         let (r, v, log) = sample();
-        let j = json(&r, &v, &log);
+        let j = json(&r, &v, &log, &Facts::default());
         for key in [
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
             "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
-            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib",
+            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
         }

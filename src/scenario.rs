@@ -6,6 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::btrfs::Fs;
+use crate::childop::{in_child, OpError};
+use crate::kmemleak;
 use crate::cli::Config;
 use crate::device::{self, Target};
 use crate::mkfs;
@@ -25,6 +27,9 @@ pub enum Stop {
     Refused(String),
     Setup(String),
     Interrupted(i32),
+    /// A kernel operation's child was killed or hung: `Facts::killed_in`
+    /// says which. Evidence, not an error; the run ends.
+    Killed,
 }
 
 impl From<std::io::Error> for Stop {
@@ -70,6 +75,8 @@ pub(crate) struct Run<'a> {
     taint_before: u64,
     pub(crate) rng: fastrand::Rng,
     pub(crate) started: Instant,
+    /// The loop device of the current iteration, for the leftover check.
+    loop_path: Option<std::path::PathBuf>,
 }
 
 /// VmHWM (peak resident set) of this process, in KiB.
@@ -117,11 +124,13 @@ pub fn run(cfg: &Config) -> Outcome {
         facts: Facts {
             unmount_observed: !cfg.keep_mounted,
             reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
+            op_timeout_secs: cfg.op_timeout_secs,
             ..Facts::default()
         },
         taint_before: watch::taint(),
         rng: fastrand::Rng::with_seed(cfg.seed),
         started: Instant::now(),
+        loop_path: None,
     };
     let started = run.started;
     run.progress.say(&format!(
@@ -145,10 +154,14 @@ pub fn run(cfg: &Config) -> Outcome {
             Err(Stop::Refused(why)) => run.facts.refused = Some(why),
             Err(Stop::Setup(why)) => run.facts.setup_failure = Some(why),
             Err(Stop::Interrupted(sig)) => run.facts.interrupted = Some(sig),
+            Err(Stop::Killed) => {}
         }
+        run.note_leftovers();
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()
             || run.facts.interrupted.is_some()
+            || run.facts.killed_in.is_some()
+            || run.facts.kmemleak.is_some_and(|n| n > 0)
             || pending_signal().is_some()
             || run.evidence_seen();
         if stop_early {
@@ -171,13 +184,54 @@ impl Run<'_> {
         self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
         self.report.reclaim_count = self.facts.reclaim_count;
         self.report.reclaim_errors = self.facts.reclaim_errors;
+        self.report.kmemleak = self.facts.kmemleak;
         let verdict = judge(&self.facts, log);
         let text = report::text(&self.report, &verdict, log);
-        let json = report::json(&self.report, &verdict, log);
+        let json = report::json(&self.report, &verdict, log, &self.facts);
         if let Some(w) = &mut self.watch {
             w.append_to_log(&text);
         }
         Outcome { verdict, text, json }
+    }
+
+    /// After an iteration: name what is still mounted or attached (a killed
+    /// or hung unmount can leave both; the system may need a reboot).
+    fn note_leftovers(&mut self) {
+        if self.cfg.keep_mounted {
+            return;
+        }
+        if mount::is_mount_point(&self.cfg.mnt) {
+            self.report.notes.push(format!(
+                "left mounted on {}: unmounting failed (umount {} may hang; the system may need a reboot)",
+                self.cfg.mnt.display(),
+                self.cfg.mnt.display()
+            ));
+        }
+        if let Some(lo) = self.loop_path.take() {
+            let name = lo.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if std::path::Path::new(&format!("/sys/block/{name}/loop/backing_file")).exists() {
+                self.report.notes.push(format!("{} is still attached (it detaches itself once unmounted: autoclear)", lo.display()));
+            }
+        }
+    }
+
+    /// BTRFS_IOC_SYNC in a child: a kernel that oopses in the commit kills
+    /// the caller, and the judge must survive it.
+    pub(crate) fn kernel_sync(&mut self, fs: &Fs, step: &'static str) -> Result<(), Stop> {
+        let timeout = Duration::from_secs(self.cfg.op_timeout_secs);
+        match in_child(step, &fs.mnt.display().to_string(), timeout, || fs.sync()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.errno() == Some(libc::EINTR) => Ok(()),
+            Err(OpError::Failed(e)) => Err(Stop::Setup(format!("{step}: {e}"))),
+            Err(OpError::Killed(sig)) => {
+                self.facts.killed_in = Some((step.to_string(), Some(sig)));
+                Err(Stop::Killed)
+            }
+            Err(OpError::Hung) => {
+                self.facts.killed_in = Some((step.to_string(), None));
+                Err(Stop::Killed)
+            }
+        }
     }
 
     /// REPRODUCED or SUSPECTED evidence so far (kernel trouble, a bad
@@ -229,17 +283,42 @@ impl Run<'_> {
         let target = at("prepare device", device::prepare(&cfg.dev, checked.kind, checked.bytes))?;
         if let Some(lo) = &target.loop_dev {
             self.progress.say(&format!("attached {} to {}", cfg.dev.display(), lo.path.display()));
+            self.loop_path = Some(lo.path.clone());
         }
         let canonical = std::fs::canonicalize(&target.block).unwrap_or_else(|_| target.block.clone());
         if let (Some(w), Some(name)) = (&mut self.watch, canonical.file_name()) {
             w.log.only_device(&name.to_string_lossy());
+        }
+        if kmemleak::clear() {
+            self.progress.say("kmemleak: cleared earlier reports");
         }
         let result = match cfg.stress_secs {
             Some(secs) => crate::stress::run(self, &target, &checked.mkfs, secs),
             None => self.pass(&target, &checked.mkfs),
         };
         drop(target);
+        if result.is_ok() && !cfg.keep_mounted {
+            self.check_kmemleak();
+        }
         result
+    }
+
+    /// A leaked block group prints nothing: only kmemleak, after the
+    /// unmount, finds it.
+    fn check_kmemleak(&mut self) {
+        let found = kmemleak::check(Duration::from_secs(1));
+        if let Some(n) = found.note {
+            self.progress.say(&n);
+            self.report.notes.push(n);
+        }
+        match found.btrfs_objects {
+            Some(n) => {
+                self.progress.say(&format!("kmemleak: {n} unreferenced btrfs objects after the unmount"));
+                self.facts.kmemleak = Some(self.facts.kmemleak.unwrap_or(0) + n);
+                self.report.kmemleak_evidence.extend(found.evidence);
+            }
+            None => {}
+        }
     }
 
     /// The single pass, top to bottom like the bug report's list.
@@ -287,7 +366,8 @@ impl Run<'_> {
         };
         let mounted = self.phase("mount", |r| {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
-            let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data))?;
+            let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
+            let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout))?;
             let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
             r.report.space_cache = Some(cache.to_string());
             r.facts.space_cache = Some(cache.to_string());
@@ -401,7 +481,7 @@ impl Run<'_> {
         self.phase("trigger", |r| {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             loop {
-                at("sync", ignore_eintr(fs.sync()))?;
+                r.kernel_sync(fs, "trigger")?;
                 r.drain();
                 let (c, e) = r.count_reclaims(fs, &base)?;
                 if c + e > 0 {
@@ -428,7 +508,7 @@ impl Run<'_> {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             while stable_since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
                 nap(Duration::from_millis(200))?;
-                at("sync", ignore_eintr(fs.sync()))?;
+                r.kernel_sync(fs, "settle")?;
                 r.drain();
                 let now = r.count_reclaims(fs, &base)?;
                 if now != last {
@@ -455,11 +535,35 @@ impl Run<'_> {
                 }
                 return Ok(());
             }
-            if let Some(note) = at("unmount", mounted.unmount())? {
-                r.report.notes.push(note);
+            let timeout = Duration::from_secs(cfg.op_timeout_secs);
+            let killed = match mounted.unmount() {
+                Ok(note) => {
+                    r.report.notes.extend(note);
+                    r.progress.say(&format!("unmount: {}", cfg.mnt.display()));
+                    return Ok(());
+                }
+                Err(OpError::Failed(e)) => return Err(Stop::Setup(format!("unmount: {e}"))),
+                Err(OpError::Killed(sig)) => Some(sig),
+                Err(OpError::Hung) => None,
+            };
+            r.facts.killed_in = Some(("unmount".to_string(), killed));
+            r.progress.say(&format!(
+                "unmount: {}",
+                match killed {
+                    Some(sig) => format!("the kernel killed the unmounting task ({})", crate::sys::process::signal_name(sig)),
+                    None => format!("hung in the kernel for {} s", cfg.op_timeout_secs),
+                }
+            ));
+            // A killed child may have died before the kernel finished (or
+            // even started) the unmount: one more try, in its own child. A
+            // hung one holds the superblock: another would hang too.
+            if killed.is_some() && mount::is_mount_point(&cfg.mnt) {
+                match mount::unmount_path(&cfg.mnt, timeout) {
+                    Ok(_) => r.report.notes.push(format!("cleanup unmounted {} after the killed unmount", cfg.mnt.display())),
+                    Err(_) => r.progress.say("unmount: cleanup could not unmount either"),
+                }
             }
-            r.progress.say(&format!("unmount: {}", cfg.mnt.display()));
-            Ok(())
+            Err(Stop::Killed)
         })
     }
 }

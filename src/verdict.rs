@@ -56,6 +56,12 @@ pub struct Facts {
     pub taint_gained: u64,
     /// False with --keep-mounted: close_ctree() was not observed.
     pub unmount_observed: bool,
+    /// A kernel operation's child was killed (signal) or hung (None).
+    pub killed_in: Option<(String, Option<i32>)>,
+    pub op_timeout_secs: u64,
+    /// Unreferenced btrfs objects kmemleak found after the unmount; None:
+    /// no kmemleak in this kernel.
+    pub kmemleak: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,8 +87,21 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         return v(Kind::Refused, 2, why.clone());
     }
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
+    let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
+        Some(sig) => format!("the kernel killed the {step} task ({})", crate::sys::process::signal_name(*sig)),
+        None => format!("hung in {step} (no return within {} s)", f.op_timeout_secs),
+    });
+    let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
     let trouble = if let Some(first) = log.headline() {
-        Some(format!("kernel trouble: {first}"))
+        let t = format!("kernel trouble: {first}");
+        Some(match killed {
+            Some(k) => format!("{k}; {t}"),
+            None => t,
+        })
+    } else if let Some(k) = killed {
+        Some(k)
+    } else if let Some(l) = leak {
+        Some(l)
     } else if bad_taint != 0 {
         Some(format!("the kernel gained taint {} during the run", taint_letters(bad_taint)))
     } else {
@@ -292,6 +311,29 @@ mod tests {
             let v = judge(&Facts { interrupted: Some(sig), ..base() }, &log("instrumented"));
             assert_eq!((v.kind, v.exit_code), (Kind::Interrupted, code));
         }
+    }
+
+    #[test]
+    fn a_killed_or_hung_kernel_operation_is_reproduced() {
+        let f = Facts { killed_in: Some(("unmount".into(), Some(libc::SIGSEGV))), ..base() };
+        let v = judge(&f, &Tracker::default());
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("killed the unmount task (SIGSEGV)"), "{}", v.reason);
+        let f = Facts { killed_in: Some(("settle".into(), None)), op_timeout_secs: 300, ..base() };
+        assert!(judge(&f, &Tracker::default()).reason.contains("hung in settle (no return within 300 s)"));
+        // With the oops in the log, both are said.
+        let f = Facts { killed_in: Some(("unmount".into(), Some(libc::SIGKILL))), ..base() };
+        let v = judge(&f, &log("kasan"));
+        assert!(v.reason.contains("killed the unmount task") && v.reason.contains("KASAN"), "{}", v.reason);
+    }
+
+    #[test]
+    fn leaked_btrfs_objects_are_reproduced_and_none_is_fine() {
+        let v = judge(&Facts { kmemleak: Some(16), ..base() }, &log("instrumented"));
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("kmemleak: 16 unreferenced btrfs objects"));
+        assert_eq!(judge(&Facts { kmemleak: Some(0), ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
+        assert_eq!(judge(&Facts { kmemleak: None, ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
     }
 
     #[test]

@@ -102,8 +102,13 @@ pub fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl Fn
     }
     if pid == 0 {
         if crash_first {
-            // SAFETY: raising a signal in our own (child) process.
-            unsafe { libc::raise(libc::SIGSEGV) };
+            // Rust's runtime catches SIGSEGV (stack overflow guard) and
+            // returns for a raised one: restore the default action first.
+            // SAFETY: plain signal disposition change and raise in the child.
+            unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                libc::raise(libc::SIGSEGV);
+            }
         }
         let code = op();
         // SAFETY: _exit ends the child without running the parent's atexit
