@@ -80,6 +80,11 @@ pub struct Args {
     /// stop at the first REPRODUCED or SUSPECTED evidence
     #[argh(switch)]
     pub until_reproduced: bool,
+    /// injected (default: expects the bug report's instrumented kernel) or
+    /// natural (starve metadata so relocation fails with a real ENOSPC on
+    /// any kernel)
+    #[argh(option, default = "String::from(\"injected\")")]
+    pub enospc: String,
     /// seconds one kernel operation (unmount, sync) may take before the run
     /// calls it hung (default 300: debug kernels are slow, not hung)
     #[argh(option, default = "300")]
@@ -125,6 +130,8 @@ pub struct Config {
     pub iterations: u32,
     pub until_reproduced: bool,
     pub op_timeout_secs: u64,
+    /// --enospc natural: provoke a real ENOSPC by starving metadata.
+    pub natural_enospc: bool,
 }
 
 impl Config {
@@ -147,6 +154,17 @@ impl Config {
         }
         if a.workers.is_some() && a.stress.is_none() {
             return Err("--workers only applies with --stress SECS".into());
+        }
+        let natural_enospc = match a.enospc.as_str() {
+            "injected" => false,
+            "natural" => true,
+            m => return Err(format!("bad --enospc '{m}': use injected or natural")),
+        };
+        if natural_enospc && a.space_cache != "v1" {
+            return Err("--enospc natural needs --space-cache v1".into());
+        }
+        if natural_enospc && a.stress.is_some() {
+            return Err("--enospc natural is a single-pass mode (drop --stress)".into());
         }
         if a.op_timeout == 0 || a.op_timeout > 24 * 3600 {
             return Err(format!("bad --op-timeout {}: give seconds from 1 to 86400", a.op_timeout));
@@ -189,13 +207,14 @@ impl Config {
             iterations: a.iterations,
             until_reproduced: a.until_reproduced,
             op_timeout_secs: a.op_timeout,
+            natural_enospc,
         })
     }
 
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}",
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}{}",
             self.dev.display(),
             self.mnt.display(),
             self.fill_percent,
@@ -207,6 +226,7 @@ impl Config {
             if self.force { " force" } else { "" },
             self.stress_secs.map(|s| format!(" stress={s}s workers={}", self.workers)).unwrap_or_default(),
             if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
+            if self.natural_enospc { " enospc=natural" } else { "" },
         )
     }
 }
@@ -258,6 +278,8 @@ mod tests {
             &["--stress", "10", "--workers", "0", "d", "m"],
             &["--workers", "2", "d", "m"],
             &["--iterations", "0", "d", "m"],
+            &["--enospc", "maybe", "d", "m"],
+            &["--enospc", "natural", "--space-cache", "v2", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");

@@ -124,6 +124,33 @@ pub fn fill(fs_dir: &File, dir: &Path, mode: FillMode, pct: u32, rng: &mut fastr
     Ok(out)
 }
 
+/// Small files stored inline in metadata (max_inline=2048), created until
+/// ENOSPC: with data filled first, metadata cannot grow a new chunk, so this
+/// leaves metadata full. ENOSPC is the goal, never an error.
+pub fn starve_metadata(dir: &Path, progress: &mut Progress) -> io::Result<u64> {
+    std::fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("mkdir {}: {e}", dir.display())))?;
+    let payload = vec![b'm'; 1500];
+    let mut n = 0u64;
+    loop {
+        if pending_signal().is_some() {
+            return Ok(n);
+        }
+        let path = dir.join(format!("m{n:07}"));
+        let result = OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| f.write_all(&payload));
+        match result {
+            Ok(()) => n += 1,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) => return Ok(n),
+            Err(e) => return Err(io::Error::new(e.kind(), format!("create {}: {e}", path.display()))),
+        }
+        if n % 1000 == 0 {
+            progress.update(&format!("starve metadata: {n} small files"));
+        }
+        if n >= 10_000_000 {
+            return Err(io::Error::other("metadata never filled up after 10 million small files"));
+        }
+    }
+}
+
 pub fn percent(written: u64, avail: u64) -> f64 {
     if written + avail == 0 {
         return 0.0;

@@ -201,6 +201,9 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
         .raw("evidence", json::array(evidence(log, r).iter().map(|l| json::string(l))))
         .int("kmsg_lost", r.kmsg_lost)
         .int("seed", r.seed);
+    o.str("enospc_mode", if f.natural_enospc { "natural" } else { "injected" })
+        .str("failure_path", crate::verdict::failure_path(f, log))
+        .int("relocation_failures", crate::verdict::relocation_failures(f, log));
     match f.kmemleak {
         Some(n) => o.int("kmemleak", n),
         None => o.str("kmemleak", "unavailable"),

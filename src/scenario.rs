@@ -125,6 +125,7 @@ pub fn run(cfg: &Config) -> Outcome {
             unmount_observed: !cfg.keep_mounted,
             reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
             op_timeout_secs: cfg.op_timeout_secs,
+            natural_enospc: cfg.natural_enospc,
             ..Facts::default()
         },
         taint_before: watch::taint(),
@@ -342,7 +343,13 @@ impl Run<'_> {
         // A fresh filesystem without the free space tree: the injected ENOSPC
         // is in delete_block_group_cache(), reached only for block groups
         // with a v1 cache inode.
-        let layout = mkfs::Layout { metadata: "dup", data: "single", nodesize: None };
+        // --enospc natural: single metadata with small nodes fills up fast,
+        // and without spare unallocated space it cannot grow.
+        let layout = if cfg.natural_enospc {
+            mkfs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
+        } else {
+            mkfs::Layout { metadata: "dup", data: "single", nodesize: None }
+        };
         let spelling = self.phase("mkfs", |r| {
             let s = mkfs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
                 mkfs::MkfsError::Interrupted(sig) => Stop::Interrupted(sig),
@@ -359,10 +366,12 @@ impl Run<'_> {
 
         // noatime as a flag (btrfs rejects it in the data string); the cache
         // the kernel really uses is read back from mountinfo.
-        let data = match (v1, spelling.is_some()) {
-            (true, true) => "space_cache=v1",
-            (true, false) => "clear_cache,space_cache=v1",
-            (false, _) => "space_cache=v2",
+        let data = match (v1, spelling.is_some(), cfg.natural_enospc) {
+            (true, true, false) => "space_cache=v1",
+            (true, true, true) => "space_cache=v1,max_inline=2048",
+            (true, false, false) => "clear_cache,space_cache=v1",
+            (true, false, true) => "clear_cache,space_cache=v1,max_inline=2048",
+            (false, _, _) => "space_cache=v2",
         };
         let mounted = self.phase("mount", |r| {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
@@ -395,9 +404,12 @@ impl Run<'_> {
     pub(crate) fn fill(&mut self, fs: &Fs) -> Result<Vec<std::path::PathBuf>, Stop> {
         let cfg = self.cfg;
         let dir = cfg.mnt.join("fill");
+        // --enospc natural fills data until ENOSPC, so that all unallocated
+        // space becomes data block groups and metadata keeps its first chunk.
+        let pct = if cfg.natural_enospc { 100 } else { cfg.fill_percent };
         let filled = self.phase("fill", |r| {
             at("mkdir", std::fs::create_dir_all(&dir))?;
-            let f = at("fill", fill::fill(&fs.dir, &dir, cfg.fill_mode, cfg.fill_percent, &mut r.rng, &mut r.progress))?;
+            let f = at("fill", fill::fill(&fs.dir, &dir, cfg.fill_mode, pct, &mut r.rng, &mut r.progress))?;
             r.progress.say(&format!(
                 "fill: {} files, {} ({:.1}% of the data space){}",
                 f.files.len(),
@@ -415,7 +427,24 @@ impl Run<'_> {
         if let Some(sig) = filled.interrupted {
             return Err(Stop::Interrupted(sig));
         }
+        if cfg.natural_enospc {
+            self.starve_metadata(fs)?;
+        }
         Ok(filled.files)
+    }
+
+    /// Metadata full: relocation then fails with a genuine ENOSPC and
+    /// reclaim goes down the same error path as with the injected one.
+    fn starve_metadata(&mut self, fs: &Fs) -> Result<(), Stop> {
+        let dir = self.cfg.mnt.join("meta");
+        self.phase("starve", |r| {
+            let n = at("starve metadata", fill::starve_metadata(&dir, &mut r.progress))?;
+            check_signal()?;
+            // Commit, so what the transaction reserved is really used.
+            let _ = fs.syncfs();
+            r.progress.say(&format!("starve: {n} small inline files until ENOSPC: metadata is full"));
+            Ok(())
+        })
     }
 
     /// Enable reclaim, now that the fill is done.

@@ -62,6 +62,24 @@ pub struct Facts {
     /// Unreferenced btrfs objects kmemleak found after the unmount; None:
     /// no kmemleak in this kernel.
     pub kmemleak: Option<u64>,
+    /// --enospc natural was asked for.
+    pub natural_enospc: bool,
+}
+
+/// Which failure path the log shows: "injected" (BO: inject lines),
+/// "natural" (relocations failed without them) or "none".
+pub fn failure_path(f: &Facts, log: &Tracker) -> &'static str {
+    if log.injections > 0 {
+        "injected"
+    } else if relocation_failures(f, log) > 0 {
+        "natural"
+    } else {
+        "none"
+    }
+}
+
+pub fn relocation_failures(f: &Facts, log: &Tracker) -> u64 {
+    f.reclaim_errors.max(log.reloc_errors)
 }
 
 #[derive(Debug, Clone)]
@@ -147,15 +165,19 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
             ),
         );
     }
-    let failures = f.reclaim_errors.max(log.reloc_errors);
+    let failures = relocation_failures(f, log);
     if failures > 0 {
         return v(
             Kind::NotReproduced,
             0,
-            format!("failure path exercised: {failures} reclaim relocation(s) failed, no kernel trouble{unobserved}"),
+            format!(
+                "failure path exercised (natural ENOSPC, no injection): {failures} reclaim relocation(s) failed, no kernel trouble{unobserved}"
+            ),
         );
     }
-    let reason = if f.space_cache.as_deref() != Some("v1") {
+    let reason = if f.natural_enospc && f.reclaim_count > 0 {
+        format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count)
+    } else if f.space_cache.as_deref() != Some("v1") {
         format!(
             "no data block group has a v1 cache inode (space cache {}): the injection site in delete_block_group_cache() is unreachable",
             f.space_cache.as_deref().unwrap_or("unknown")
@@ -270,6 +292,10 @@ mod tests {
         let v = judge(&Facts { reclaim_errors: 3, ..base() }, &stock_log());
         assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
         assert!(v.reason.contains("3 reclaim relocation(s) failed"));
+        assert!(v.reason.contains("natural ENOSPC"));
+        assert_eq!(failure_path(&Facts { reclaim_errors: 3, ..base() }, &stock_log()), "natural");
+        assert_eq!(failure_path(&base(), &log("instrumented")), "injected");
+        assert_eq!(failure_path(&Facts { reclaim_errors: 0, ..base() }, &stock_log()), "none");
     }
 
     #[test]
