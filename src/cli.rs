@@ -13,17 +13,22 @@ Examples:
       btrfs-reclaim-repro /dev/vdb /mnt/test
   single pass on a 3 GiB image file (created, attached to a loop device):
       btrfs-reclaim-repro --size 3G /var/tmp/repro.img /mnt/test
-  stress for 5 minutes with 4 churn workers and a balance worker:
+  stress for 5 minutes: 4 churn workers and a balance worker racing reclaim:
       btrfs-reclaim-repro --stress 300 /dev/vdb /mnt/test
-  under git bisect (exit codes below):
-      git bisect run ./btrfs-reclaim-repro --log /tmp/bisect.log /dev/vdb /mnt/test";
+  on a stock kernel (no injected ENOSPC): a real one, from starved metadata:
+      btrfs-reclaim-repro --enospc natural /dev/vdb /mnt/test
+  under git bisect (good 0, bad 1/3, skip 125):
+      git bisect run ./btrfs-reclaim-repro --log /tmp/bisect.log /dev/vdb /mnt/test
+  check first, touching nothing:
+      btrfs-reclaim-repro --check /dev/vdb /mnt/test";
 
 pub const EXIT_CODES: &str = "\
 Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED,
   2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
   (bisect skips), 128+N INTERRUPTED by signal N.
-Progress goes to stderr, the verdict to stdout (--json for a JSON object);
---log FILE keeps every kernel log record of the run.";
+Output: progress on stderr; the verdict on stdout (--json: one JSON object).
+The kernel log of the run goes to --log FILE (every /dev/kmsg record, with a
+header: version, kernel, options, seed); the verdict quotes the evidence.";
 
 #[derive(FromArgs, Debug)]
 /// Reproduces the btrfs reclaim/relocation block group refcount bug: fresh btrfs
@@ -236,7 +241,10 @@ pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
     let name = argv.first().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("btrfs-reclaim-repro");
     let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     Args::from_args(&[name], &rest).map_err(|early| match early.status {
-        Ok(()) => (0, format!("{}\n{EXAMPLES}\n\n{EXIT_CODES}\n", early.output.trim_end())),
+        Ok(()) => (
+            0,
+            format!("btrfs-reclaim-repro [options] <dev> <mnt>\n\n{EXAMPLES}\n\n{EXIT_CODES}\n\n{}\n", early.output.trim_end()),
+        ),
         Err(()) => (2, format!("{} (see --help)", early.output.trim_end())),
     })
 }

@@ -152,6 +152,11 @@ pub struct Tracker {
     /// The first trouble line and the lines right after it (stack frames).
     pub trouble_context: Vec<String>,
     pub overlaps: Vec<Overlap>,
+    /// Relocation errors for block groups that never printed `relocating
+    /// block group`: relocation failed while setting up (read-only flip,
+    /// v1 cache truncation, reloc inode), before moving any extent.
+    pub errors_before_move: u64,
+    relocating: Vec<u64>,
     /// Every record seen, for `--log`.
     pub records: u64,
     /// Only BTRFS lines about this device count (other filesystems on the
@@ -203,12 +208,23 @@ impl Tracker {
                 }
                 self.push(Some(pid), EventKind::Inject, Some(bg), text);
             }
-            Line::ReclaimingChunk { bg } | Line::RelocatingBg { bg } => {
+            Line::ReclaimingChunk { bg } => {
                 self.relocations_started += 1;
                 self.pending_chunk = Some(bg);
             }
+            Line::RelocatingBg { bg } => {
+                self.relocations_started += 1;
+                self.pending_chunk = Some(bg);
+                self.relocating.push(bg);
+            }
             Line::RelocError { bg } => {
                 self.reloc_errors += 1;
+                match self.relocating.iter().position(|b| *b == bg) {
+                    Some(at) => {
+                        self.relocating.remove(at);
+                    }
+                    None => self.errors_before_move += 1,
+                }
                 let pid = self.current_bg.iter().filter(|(_, b)| **b == bg).map(|(p, _)| *p).min();
                 self.push(pid, EventKind::RelocError, Some(bg), text);
             }
@@ -389,6 +405,7 @@ pub mod tests {
         assert_eq!(t.reloc_puts, 8);
         assert_eq!(t.reclaim_puts, 10, "8 failed groups + 2 skipped ones");
         assert_eq!(t.reloc_errors, 8);
+        assert_eq!(t.errors_before_move, 8, "the injection comes before 'relocating block group'");
         assert!(t.overlaps.is_empty());
         assert!(t.trouble.is_empty());
         assert_eq!(t.injected_groups().len(), 8);
@@ -432,6 +449,9 @@ pub mod tests {
         assert_eq!((t.reloc_errors, t.relocations_started), (0, 0));
         t.feed(&rec(3, "BTRFS error (device loop1): error relocating chunk 6"));
         assert_eq!(t.reloc_errors, 1);
+        t.feed(&rec(4, "BTRFS info (device loop1): relocating block group 7 flags data"));
+        t.feed(&rec(5, "BTRFS error (device loop1): error relocating chunk 7"));
+        assert_eq!((t.reloc_errors, t.errors_before_move), (2, 1), "7 failed while moving extents");
         assert_eq!(btrfs_device("BTRFS: Transaction aborted (error -28)"), None);
     }
 

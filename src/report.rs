@@ -203,7 +203,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
         .int("seed", r.seed);
     o.str("enospc_mode", if f.natural_enospc { "natural" } else { "injected" })
         .str("failure_path", crate::verdict::failure_path(f, log))
-        .int("relocation_failures", crate::verdict::relocation_failures(f, log));
+        .int("relocation_failures", crate::verdict::relocation_failures(f, log))
+        .int("relocation_failures_before_move", log.errors_before_move);
     match f.kmemleak {
         Some(n) => o.int("kmemleak", n),
         None => o.str("kmemleak", "unavailable"),

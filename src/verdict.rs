@@ -171,7 +171,8 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
             Kind::NotReproduced,
             0,
             format!(
-                "failure path exercised (natural ENOSPC, no injection): {failures} reclaim relocation(s) failed, no kernel trouble{unobserved}"
+                "failure path exercised (natural ENOSPC, no injection): {failures} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
+                log.errors_before_move
             ),
         );
     }
