@@ -103,30 +103,52 @@ pub fn inspect(dev: &Path, create_size: Option<u64>) -> Result<(DevKind, u64), S
         Ok(md) => {
             let ft = md.file_type();
             if ft.is_block_device() {
-                let f = File::open(dev).map_err(|e| format!("refusing {}: cannot open it: {e}", dev.display()))?;
-                let bytes = sys::fs::block_device_size(&f, dev).map_err(|e| format!("refusing {}: {e}", dev.display()))?;
+                let f = File::open(dev).map_err(|e| format!("refusing {}: cannot open it: {e} (is a medium present? are we root?)", dev.display()))?;
+                let bytes = sys::fs::block_device_size(&f, dev)
+                    .map_err(|e| format!("refusing {}: cannot read its size: {e} (give a disk or partition)", dev.display()))?;
                 Ok((DevKind::Block, bytes))
             } else if ft.is_file() {
                 Ok((DevKind::Image, md.len()))
             } else if ft.is_dir() {
                 Err(format!("refusing {}: it is a directory (give a block device or an image file)", dev.display()))
             } else if ft.is_char_device() {
-                Err(format!("refusing {}: it is a character device, not a block device", dev.display()))
+                Err(format!(
+                    "refusing {}: it is a character device, not a block device (give a block device such as /dev/vdb, or an image file)",
+                    dev.display()
+                ))
             } else {
-                Err(format!("refusing {}: not a block device or a regular file", dev.display()))
+                Err(format!(
+                    "refusing {}: not a block device or a regular file (give a block device, or an image file)",
+                    dev.display()
+                ))
             }
         }
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            Err(format!("refusing {}: symlink loop (give the real device path)", dev.display()))
+            Err(format!("refusing {}: it is a symlink loop (give the real device path)", dev.display()))
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && std::fs::symlink_metadata(dev).is_ok() => Err(format!(
+            "refusing {}: it is a dangling symlink to {} (give the real device path)",
+            dev.display(),
+            std::fs::read_link(dev).map(|t| t.display().to_string()).unwrap_or_else(|_| "?".into())
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => match create_size {
-            Some(size) => Ok((DevKind::Missing, size)),
+            Some(size) => {
+                let parent = dev.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    return Err(format!(
+                        "refusing {}: cannot create the image there: {} is not a directory (create it first, or pick another path)",
+                        dev.display(),
+                        parent.display()
+                    ));
+                }
+                Ok((DevKind::Missing, size))
+            }
             None => Err(format!(
-                "refusing {}: no such file or device (add --size 3G to create an image file there)",
+                "refusing {}: no such file or device (check the path, or add --size 3G to create an image file there)",
                 dev.display()
             )),
         },
-        Err(e) => Err(format!("refusing {}: {e}", dev.display())),
+        Err(e) => Err(format!("refusing {}: cannot look at it: {e} (check the path)", dev.display())),
     }
 }
 

@@ -13,15 +13,18 @@ use crate::sys::process::{kill, pending_signal};
 pub const LABEL: &str = "btrfs-reclaim-repro";
 
 /// Where mkfs.btrfs is, searching PATH and the usual sbin directories (root
-/// shells under sudo often lack /usr/sbin).
+/// shells under sudo often lack /usr/sbin). Relative PATH entries are
+/// skipped: as root, a stray ./mkfs.btrfs must not run. Only executable
+/// regular files count.
 pub fn find() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')
-        .filter(|d| !d.is_empty())
+        .filter(|d| d.starts_with('/'))
         .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
         .map(|d| Path::new(d).join("mkfs.btrfs"))
-        .find(|p| p.is_file());
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0));
     found
 }
 

@@ -1,0 +1,109 @@
+//! Clean up, always: SIGINT, SIGTERM and SIGHUP in any phase stop the run,
+//! unmount, detach, print the partial verdict marked INTERRUPTED and exit
+//! 128 + the signal number. The phases are made hittable by the test hook
+//! BRR_TEST_PAUSE=<phase>, which holds the run at the start of that phase
+//! (the binary prints "pausing at <phase>" and keeps noticing signals).
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Starts a single pass on a new 3 GiB image held at `phase`, sends `sig`
+/// once it is there, and checks the exit code, the verdict and the cleanup.
+fn interrupt_at(phase: &str, sig: &str, code: i32) {
+    let test = format!("interrupt_at_{phase}_{sig}");
+    if !privileged(&test) {
+        return;
+    }
+    let s = Scratch::new(&format!("sig-{phase}-{sig}"));
+    let mut r = Running::start(&bin(), &["--size", "3G", "--timeout", "30", s.img(), s.mnt()], &[("BRR_TEST_PAUSE", phase)]);
+    let paused = r.wait_for_line(&format!("pausing at {phase}"), Duration::from_secs(90));
+    if paused {
+        // What the phase before left behind must be there to clean up.
+        if phase != "mkfs" {
+            assert!(!s.mounts().is_empty(), "{test}: nothing mounted at {phase}");
+        }
+        assert!(!s.loops().is_empty(), "{test}: no loop device attached at {phase}");
+        send_signal(r.pid(), sig);
+    }
+    let out = r.finish(Duration::from_secs(60));
+    assert!(paused, "{test}: never paused at {phase}:\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, code, "{test}:\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(&format!("INTERRUPTED (exit {code})")), "{test}: {}", out.stdout);
+    assert!(out.stdout.contains(&format!("interrupted by SIG{sig}")), "{test}: {}", out.stdout);
+    s.assert_clean();
+    // Nothing outside <mnt> was deleted: the image we asked for is still there.
+    assert!(Path::new(s.img()).exists(), "{test}: the image file is gone");
+    assert!(!out.stderr.contains("could not"), "{test}: a cleanup step failed:\n{}", out.stderr);
+}
+
+#[test]
+fn sigint_in_mkfs_phase_exits_130_and_cleans_up() {
+    interrupt_at("mkfs", "INT", 130);
+}
+
+#[test]
+fn sigint_in_fill_phase_exits_130_and_cleans_up() {
+    interrupt_at("fill", "INT", 130);
+}
+
+/// The reclaim wait.
+#[test]
+fn sigint_in_trigger_phase_exits_130_and_cleans_up() {
+    interrupt_at("trigger", "INT", 130);
+}
+
+#[test]
+fn sigterm_in_fragment_phase_exits_143_and_cleans_up() {
+    interrupt_at("fragment", "TERM", 143);
+}
+
+#[test]
+fn sighup_in_settle_phase_exits_129_and_cleans_up() {
+    interrupt_at("settle", "HUP", 129);
+}
+
+/// A signal while mkfs.btrfs itself runs: a stand-in mkfs (bind-mounted over
+/// the real one in a private mount namespace) that never finishes; the
+/// binary must stop it, detach and exit 130.
+#[test]
+fn sigint_while_mkfs_runs_stops_it_and_cleans_up() {
+    if !privileged("sigint_while_mkfs_runs_stops_it_and_cleans_up") || which("unshare").is_none() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("sig-mkfs-running");
+    let started = s.path("mkfs-started");
+    let fake = s.path("slow-mkfs");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in --version) echo 'mkfs.btrfs, part of btrfs-progs v6.2'; exit 0;; esac\ntouch '{}'\nexec sleep 120\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv = mkfs_replaced_by(&fake);
+    argv.extend([bin().to_str().unwrap().to_string(), "--size".into(), "3G".into(), s.img().into(), s.mnt().into()]);
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    let r = Running::start(Path::new(&argv[0]), &args, &[]);
+    let mut up = false;
+    for _ in 0..600 {
+        if started.exists() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if up {
+        send_signal(r.pid(), "INT");
+    }
+    let out = r.finish(Duration::from_secs(30));
+    assert!(up, "mkfs never started:\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 130, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("INTERRUPTED (exit 130)"), "{}", out.stdout);
+    s.assert_clean();
+}
