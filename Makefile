@@ -7,8 +7,9 @@ CARGO    ?= cargo
 IMG      ?= /tmp/btrfs-reclaim-repro.img
 MNT      ?= /tmp/btrfs-reclaim-repro.mnt
 SOURCES  := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs
+BIN_AARCH64 := dist/btrfs-reclaim-repro-aarch64
 
-.PHONY: all run test unit-test integration-test static-check clean
+.PHONY: all run test unit-test integration-test static-check clean dist
 
 all: $(BIN)
 
@@ -20,17 +21,29 @@ $(BIN): $(SOURCES)
 	cp target/$(TARGET)/release/btrfs-reclaim-repro $@
 	@ls -l $@
 
+# aarch64 links with the toolchain's rust-lld (.cargo/config.toml): no cross
+# gcc. `make dist`: both static binaries and their checksums, ready to attach.
+$(BIN_AARCH64): $(SOURCES) .cargo/config.toml
+	@rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl || rustup target add aarch64-unknown-linux-musl
+	$(CARGO) build --release --locked --target aarch64-unknown-linux-musl
+	@mkdir -p dist
+	cp target/aarch64-unknown-linux-musl/release/btrfs-reclaim-repro $@
+
+dist: $(BIN) $(BIN_AARCH64)
+	cd dist && sha256sum btrfs-reclaim-repro-x86_64 btrfs-reclaim-repro-aarch64 > SHA256SUMS
+	@ls -l dist/btrfs-reclaim-repro-* && cat dist/SHA256SUMS
+
 # One single pass on a 3 GiB sparse image file (created, then removed).
 run: $(BIN)
 	@rc=0; $(BIN) --size 3G $(IMG) $(MNT) || rc=$$?; rm -f $(IMG); rmdir $(MNT) 2>/dev/null; \
 	echo "exit code $$rc"; exit $$rc
 
-test: $(BIN) static-check unit-test integration-test
+test: $(BIN) $(BIN_AARCH64) static-check unit-test integration-test
 
-static-check: $(BIN)
-	@file $(BIN) | grep -Eq 'statically linked|static-pie linked' || { file $(BIN); echo "FAIL: $(BIN) is not statically linked"; exit 1; }
+static-check: $(BIN) $(BIN_AARCH64)
+	@for b in $(BIN) $(BIN_AARCH64); do 		file $$b | grep -Eq 'statically linked|static-pie linked' || { file $$b; echo "FAIL: $$b is not statically linked"; exit 1; }; 	done
 	@env -i ./$(BIN) --version
-	@echo "ok: $(BIN) is static and runs with an empty environment"
+	@echo "ok: $(BIN) and $(BIN_AARCH64) are static; $(BIN) runs with an empty environment"
 
 unit-test:
 	$(CARGO) test --locked --bins
@@ -38,8 +51,8 @@ unit-test:
 # The end-to-end tests mkfs/mount loop devices: one at a time, so that one
 # run's kernel log does not land in another's judging window. They test the
 # shipped static binary.
-integration-test: $(BIN)
-	BRR_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --tests -- --test-threads=1
+integration-test: $(BIN) $(BIN_AARCH64)
+	BRR_BIN=$(CURDIR)/$(BIN) BRR_BIN_AARCH64=$(CURDIR)/$(BIN_AARCH64) $(CARGO) test --locked --tests -- --test-threads=1
 
 clean:
 	$(CARGO) clean

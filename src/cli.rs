@@ -94,6 +94,11 @@ pub struct Args {
     /// calls it hung (default 300: debug kernels are slow, not hung)
     #[argh(option, default = "300")]
     pub op_timeout: u64,
+    /// preflight only: check root, kernel, mkfs.btrfs, <dev> and <mnt>;
+    /// writes nothing, mounts nothing (exit 0 go, 2 refused, 125 kernel
+    /// cannot test the bug)
+    #[argh(switch)]
+    pub check: bool,
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -137,6 +142,8 @@ pub struct Config {
     pub op_timeout_secs: u64,
     /// --enospc natural: provoke a real ENOSPC by starving metadata.
     pub natural_enospc: bool,
+    /// --check: preflight only.
+    pub check_only: bool,
 }
 
 impl Config {
@@ -213,6 +220,7 @@ impl Config {
             until_reproduced: a.until_reproduced,
             op_timeout_secs: a.op_timeout,
             natural_enospc,
+            check_only: a.check,
         })
     }
 

@@ -7,6 +7,7 @@
 mod sys;
 
 mod btrfs;
+mod check;
 mod childop;
 mod cli;
 mod device;
@@ -67,6 +68,9 @@ fn run(argv: &[String]) -> i32 {
             return 2;
         }
     };
+    if cfg.check_only {
+        return check::run(&cfg);
+    }
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
         return 125;
@@ -74,7 +78,10 @@ fn run(argv: &[String]) -> i32 {
     let outcome = scenario::run(&cfg);
     let mut out = std::io::stdout().lock();
     if cfg.json {
-        eprint!("{}", outcome.text);
+        // A refusal was already said in one line on stderr.
+        if outcome.verdict.kind != verdict::Kind::Refused {
+            eprint!("{}", outcome.text);
+        }
         let _ = out.write_all(outcome.json.as_bytes());
     } else {
         let _ = out.write_all(outcome.text.as_bytes());

@@ -64,6 +64,14 @@ pub fn unmount_path(mnt: &Path, op_timeout: Duration) -> Result<Option<String>, 
     Ok(Some(format!("{what} stayed busy ({why}); lazily unmounted (MNT_DETACH): it goes away when its last user does")))
 }
 
+/// What cleanup on an error or interrupt path had to do that a reader of
+/// the verdict must know (a lazy unmount); collected into its notes.
+static CLEANUP_NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+pub fn take_cleanup_notes() -> Vec<String> {
+    std::mem::take(&mut *CLEANUP_NOTES.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 impl Drop for Mounted {
     fn drop(&mut self) {
         if !self.armed {
@@ -71,7 +79,10 @@ impl Drop for Mounted {
         }
         match unmount_path(&self.mnt, self.op_timeout) {
             Ok(None) => {}
-            Ok(Some(note)) => eprintln!("btrfs-reclaim-repro: {note}"),
+            Ok(Some(note)) => {
+                eprintln!("btrfs-reclaim-repro: {note}");
+                CLEANUP_NOTES.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+            }
             Err(OpError::Failed(e)) => eprintln!(
                 "btrfs-reclaim-repro: could not unmount {}: {e} (run: umount {})",
                 self.mnt.display(),

@@ -134,10 +134,6 @@ pub fn run(cfg: &Config) -> Outcome {
         loop_path: None,
     };
     let started = run.started;
-    run.progress.say(&format!(
-        "btrfs-reclaim-repro {} on kernel {}, seed {}",
-        run.report.version, run.report.kernel, cfg.seed
-    ));
     for i in 1..=cfg.iterations {
         if cfg.iterations > 1 {
             run.progress.say(&format!("iteration {i}/{}", cfg.iterations));
@@ -158,6 +154,7 @@ pub fn run(cfg: &Config) -> Outcome {
             Err(Stop::Killed) => {}
         }
         run.note_leftovers();
+        run.report.notes.extend(mount::take_cleanup_notes());
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()
             || run.facts.interrupted.is_some()
@@ -268,6 +265,13 @@ impl Run<'_> {
     fn setup_and_pass(&mut self) -> Result<(), Stop> {
         let cfg = self.cfg;
         let checked = preflight::check(cfg)?;
+        if self.report.iterations == 0 {
+            // After preflight: a refusal stays one line.
+            self.progress.say(&format!(
+                "btrfs-reclaim-repro {} on kernel {}, seed {}",
+                self.report.version, self.report.kernel, cfg.seed
+            ));
+        }
         self.report.device_bytes = checked.bytes;
         // Start watching before mkfs: only this run's records count.
         if watch::clear_warn_once() {

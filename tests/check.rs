@@ -1,0 +1,57 @@
+//! --check: the preflight alone, on this machine.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+#[test]
+fn check_passes_on_a_3g_image_and_writes_nothing() {
+    if !privileged("check_passes_on_a_3g_image_and_writes_nothing") {
+        return;
+    }
+    let s = Scratch::new("check-ok");
+    sparse(&s.img, 3 << 30);
+    let r = run(&["--check", s.img(), s.mnt()]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.lines().filter(|l| !l.starts_with("preflight:")).all(|l| l.starts_with("ok") || l.starts_with("warn")), "{}", r.stdout);
+    assert!(r.stdout.contains("mkfs.btrfs") && r.stdout.contains("free space tree off with"));
+    assert!(r.stdout.contains("data block groups of about 320 MiB"));
+    assert!(r.stdout.contains("a run would go ahead"));
+    // Nothing written, nothing mounted, nothing attached.
+    assert!(std::fs::read(&s.img).unwrap().iter().all(|b| *b == 0), "the image was written");
+    assert!(!s.mnt.exists(), "--check created the mount point");
+    s.assert_clean();
+}
+
+#[test]
+fn check_fails_on_a_900m_image() {
+    if !privileged("check_fails_on_a_900m_image") {
+        return;
+    }
+    let s = Scratch::new("check-small");
+    sparse(&s.img, 900 << 20);
+    let r = run(&["--check", s.img(), s.mnt()]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.lines().any(|l| l.starts_with("fail") && l.contains("under the 100 MiB")), "{}", r.stdout);
+    s.assert_clean();
+}
+
+#[test]
+fn check_fails_on_a_mounted_device() {
+    if !privileged("check_fails_on_a_mounted_device") {
+        return;
+    }
+    let s = Scratch::new("check-mounted");
+    sparse(&s.img, 3 << 30);
+    let mkfs = which("mkfs.ext4").expect("mkfs.ext4");
+    assert!(Command::new(mkfs).args(["-q", "-F", s.img()]).status().unwrap().success());
+    let out = Command::new("losetup").args(["-f", "--show", s.img()]).output().unwrap();
+    let lo = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let other = s.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    assert!(Command::new("mount").args([&lo, other.to_str().unwrap()]).status().unwrap().success());
+    let r = run(&["--check", &lo, s.mnt()]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.lines().any(|l| l.starts_with("fail") && l.contains("mounted")), "{}", r.stdout);
+    // Scratch's Drop unmounts and detaches.
+}
