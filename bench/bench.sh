@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench`, root): on one machine, in one run, for 3 GiB
+# sparse images on one filesystem, runs each of
+#   limit-buffered  dd bs=1M conv=fdatasync to a loop device (write-limit.sh)
+#   limit-direct    the same with oflag=direct (bios, as a filesystem sends)
+#   bash-dd         the bash equivalent of our single pass, filling with dd
+#   bash-fallocate  the same, filling with fallocate(1)
+#   ours-fallocate  the binary, --json (the default fill mode)
+#   ours-write      the binary, --json --fill-mode write
+# --runs times (default 3, interleaved round by round so that a busy moment
+# hits every variant alike), then prints min/median per phase, the ratios
+# and the targets of issue 6 (bench/stats.py).
+#
+#   bench/bench.sh [--runs N] [--dir DIR] [--bin PATH] [--out DIR] [--only V,V]
+#   bench/bench.sh --report FILE.jsonl      print the tables of an earlier run
+#
+# --dir holds the images (default /tmp; every image of a run lives there, so
+# on one filesystem). Raw results: <out>/bench-<time>.jsonl (default
+# target/bench), each run's stderr in <out>/logs/. Nothing stays mounted or
+# attached: each script cleans up after itself, and the EXIT trap here
+# unmounts and detaches whatever still carries this run's prefix.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+runs=3 dir=/tmp bin=$root/dist/btrfs-reclaim-repro-x86_64 out=$root/target/bench only= report=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) runs=$2; shift 2 ;;
+        --dir) dir=$2; shift 2 ;;
+        --bin) bin=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        --report) report=$2; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+
+if [ -n "$report" ]; then
+    exec python3 "$here/stats.py" "$report"
+fi
+
+[ "$(id -u)" -eq 0 ] || { echo "bench: must run as root (loop devices, mkfs, mount)" >&2; exit 2; }
+[ -x "$bin" ] || { echo "bench: no binary at $bin (run make first)" >&2; exit 2; }
+[ -d "$dir" ] || { echo "bench: --dir $dir is not a directory" >&2; exit 2; }
+
+# What the scripts need: btrfs-progs (mkfs.btrfs, btrfs filesystem sync),
+# util-linux (losetup, fallocate, findmnt), coreutils, python3.
+need=()
+{ command -v mkfs.btrfs && command -v btrfs; } >/dev/null || need+=(btrfs-progs)
+command -v python3 >/dev/null || need+=(python3)
+{ command -v losetup && command -v fallocate && command -v findmnt; } >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "bench: installing ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+variants=(limit-buffered limit-direct bash-dd bash-fallocate ours-fallocate ours-write)
+if [ -n "$only" ]; then
+    IFS=, read -r -a variants <<<"$only"
+fi
+
+prefix=$(cd "$dir" && pwd)/brr-bench-$$
+mkdir -p "$out/logs"
+stamp=$(date +%Y%m%d-%H%M%S)
+results=$out/bench-$stamp.jsonl
+: >"$results"
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM HUP
+    # Deepest first; only what carries this run's prefix.
+    findmnt -rn -o TARGET | grep -F "$prefix" | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m" || true
+    done
+    losetup -n -O NAME,BACK-FILE | grep -F "$prefix" | while read -r lo _; do
+        losetup -d "$lo" 2>/dev/null || true
+    done
+    rm -rf "$prefix"-*
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+# The machine, once, as the first line of the results.
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+mem_kib=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo)
+backing=$(findmnt -n -o SOURCE,FSTYPE -T "$dir" | head -n1)
+virt=$(systemd-detect-virt 2>/dev/null || true)
+{
+    printf '{"variant": "machine", "date": %s, "host": %s, "cpu": %s, "cpus": %d, "mem_kib": %d, "virt": %s,' \
+        "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(json_str "$(uname -n)")" "$(json_str "$cpu")" "$(nproc)" "$mem_kib" "$(json_str "${virt:-unknown}")"
+    printf ' "kernel": %s, "btrfs_progs": %s, "image_dir": %s, "image_fs": %s,' \
+        "$(json_str "$(uname -r)")" "$(json_str "$(mkfs.btrfs --version 2>&1 | head -n1)")" "$(json_str "$dir")" "$(json_str "$backing")"
+    printf ' "binary": %s, "binary_version": %s, "binary_bytes": %d, "runs": %d, "loadavg_before": %s}\n' \
+        "$(json_str "$bin")" "$(json_str "$("$bin" --version 2>&1 | head -n1)")" "$(stat -c %s "$bin")" "$runs" "$(json_str "$(cut -d' ' -f1-3 /proc/loadavg)")"
+} >>"$results"
+
+run_one() {
+    local v=$1 i=$2 img=$prefix-$1-$2.img mnt=$prefix-$1-$2.mnt log=$out/logs/$stamp-$1-$2.log
+    local rc=0 res t0 t1 l0
+    sync
+    l0=$(load1)
+    t0=${EPOCHREALTIME/./}
+    case $v in
+        limit-buffered) res=$("$here/write-limit.sh" "$img" 2>"$log") || rc=$? ;;
+        limit-direct) res=$("$here/write-limit.sh" --direct "$img" 2>"$log") || rc=$? ;;
+        bash-dd) res=$("$here/bash-single-pass.sh" --fill-mode dd "$img" "$mnt" 2>"$log") || rc=$? ;;
+        bash-fallocate) res=$("$here/bash-single-pass.sh" --fill-mode fallocate "$img" "$mnt" 2>"$log") || rc=$? ;;
+        ours-fallocate|ours-write)
+            # The binary creates the image (--size) and detaches it; exit 125
+            # (INCONCLUSIVE) is the stock kernel's honest answer.
+            res=$("$bin" --json --size 3G --fill-mode "${v#ours-}" "$img" "$mnt" 2>"$log") || rc=$?
+            rm -f "$img"; rmdir "$mnt" 2>/dev/null || true ;;
+        *) echo "bench: unknown variant $v" >&2; return 2 ;;
+    esac
+    t1=${EPOCHREALTIME/./}
+    # One JSON object on stdout, or null.
+    res=$(printf '%s\n' "$res" | grep '^{' | tail -n1)
+    python3 -c 'import json,sys; json.loads(sys.argv[1])' "$res" 2>/dev/null || res=null
+    printf '{"variant": "%s", "run": %d, "exit_code": %d, "wall_seconds": %s, "load1_before": %s, "load1_after": %s, "result": %s}\n' \
+        "$v" "$i" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" "$l0" "$(load1)" "$res" >>"$results"
+    printf 'bench: %-15s run %d/%d: exit %d, %s s wall, load %s\n' "$v" "$i" "$runs" "$rc" \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')" "$l0" >&2
+}
+
+echo "bench: $runs runs of ${variants[*]} on 3 GiB images in $dir ($backing); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for ((i = 1; i <= runs; i++)); do
+    for v in "${variants[@]}"; do
+        run_one "$v" "$i"
+    done
+done
+echo "bench: raw results in $results" >&2
+python3 "$here/stats.py" "$results" | tee "${results%.jsonl}.md"
