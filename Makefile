@@ -52,7 +52,7 @@ unit-test:
 # run's kernel log does not land in another's judging window. They test the
 # shipped static binary.
 integration-test: $(BIN) $(BIN_AARCH64)
-	BRR_BIN=$(CURDIR)/$(BIN) BRR_BIN_AARCH64=$(CURDIR)/$(BIN_AARCH64) $(CARGO) test --locked --tests -- --test-threads=1
+	BRR_BIN=$(CURDIR)/$(BIN) BRR_BIN_AARCH64=$(CURDIR)/$(BIN_AARCH64) $(CARGO) test --locked --test '*' -- --test-threads=1
 
 clean:
 	$(CARGO) clean
