@@ -53,3 +53,27 @@ pub fn in_child(step: &str, what: &str, timeout: Duration, op: impl FnOnce() -> 
         ChildEnd::Hung => Err(OpError::Hung),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_that_does_not_return_in_time_is_hung() {
+        let r = in_child("test", "sleep", Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(3));
+            Ok(())
+        });
+        assert!(matches!(r, Err(OpError::Hung)), "{r:?}");
+    }
+
+    #[test]
+    fn a_childs_errno_comes_back_with_context() {
+        let r = in_child("unmount", "/nowhere", Duration::from_secs(5), || Err(io::Error::from_raw_os_error(libc::EBUSY)));
+        let e = r.unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EBUSY));
+        let OpError::Failed(e) = e else { panic!() };
+        assert_eq!(e.to_string(), "umount2 /nowhere: Device or resource busy (EBUSY)");
+        assert!(in_child("settle", "/m", Duration::from_secs(5), || Ok(())).is_ok());
+    }
+}
