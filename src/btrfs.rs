@@ -12,7 +12,6 @@ use crate::sys::btrfs::{get_u64, tree_search, SearchKey};
 pub struct Fs {
     pub mnt: PathBuf,
     pub dir: File,
-    pub fsid: String,
     /// /sys/fs/btrfs/<fsid>/allocation/data
     pub data_sysfs: PathBuf,
 }
@@ -38,7 +37,7 @@ impl Fs {
         let dir = File::open(mnt).map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", mnt.display())))?;
         let fsid = format_uuid(&sys::btrfs::fsid(&dir, mnt)?);
         let data_sysfs = PathBuf::from(format!("/sys/fs/btrfs/{fsid}/allocation/data"));
-        Ok(Fs { mnt: mnt.to_path_buf(), dir, fsid, data_sysfs })
+        Ok(Fs { mnt: mnt.to_path_buf(), dir, data_sysfs })
     }
 
     /// The reclaim files this kernel lacks.

@@ -79,14 +79,10 @@ impl Drop for LoopDevice {
 /// The block device a run formats, and the loop device behind it if any.
 #[derive(Debug)]
 pub struct Target {
-    /// What the user named.
-    pub named: PathBuf,
     /// The block device mkfs and mount use.
     pub block: PathBuf,
     pub bytes: u64,
     pub loop_dev: Option<LoopDevice>,
-    /// We created the image file in this run.
-    pub created_image: bool,
 }
 
 /// What the user named, before anything is written.
@@ -155,7 +151,6 @@ pub fn inspect(dev: &Path, create_size: Option<u64>) -> Result<(DevKind, u64), S
 /// Makes the device usable: creates the sparse image if asked, attaches
 /// image files to a loop device.
 pub fn prepare(dev: &Path, kind: DevKind, bytes: u64) -> io::Result<Target> {
-    let mut created_image = false;
     if kind == DevKind::Missing {
         let f = OpenOptions::new()
             .write(true)
@@ -163,13 +158,12 @@ pub fn prepare(dev: &Path, kind: DevKind, bytes: u64) -> io::Result<Target> {
             .open(dev)
             .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", dev.display())))?;
         f.set_len(bytes).map_err(|e| io::Error::new(e.kind(), format!("ftruncate {}: {e}", dev.display())))?;
-        created_image = true;
     }
     if kind == DevKind::Block {
-        return Ok(Target { named: dev.to_path_buf(), block: dev.to_path_buf(), bytes, loop_dev: None, created_image });
+        return Ok(Target { block: dev.to_path_buf(), bytes, loop_dev: None });
     }
     let lo = LoopDevice::attach(dev)?;
-    Ok(Target { named: dev.to_path_buf(), block: lo.path.clone(), bytes, loop_dev: Some(lo), created_image })
+    Ok(Target { block: lo.path.clone(), bytes, loop_dev: Some(lo) })
 }
 
 /// `rdev` of a block device, for matching against mountinfo.

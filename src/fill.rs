@@ -142,7 +142,7 @@ pub fn starve_metadata(dir: &Path, progress: &mut Progress) -> io::Result<u64> {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) => return Ok(n),
             Err(e) => return Err(io::Error::new(e.kind(), format!("create {}: {e}", path.display()))),
         }
-        if n % 1000 == 0 {
+        if n.is_multiple_of(1000) {
             progress.update(&format!("starve metadata: {n} small files"));
         }
         if n >= 10_000_000 {

@@ -9,17 +9,11 @@ pub struct Progress {
     last_update: Option<Instant>,
     tty: bool,
     pending_line: bool,
-    quiet: bool,
 }
 
 impl Progress {
     pub fn new() -> Progress {
-        Progress { start: Instant::now(), last_update: None, tty: std::io::stderr().is_terminal(), pending_line: false, quiet: false }
-    }
-
-    /// No progress output at all (used by tests of pure parts).
-    pub fn quiet() -> Progress {
-        Progress { quiet: true, ..Progress::new() }
+        Progress { start: Instant::now(), last_update: None, tty: std::io::stderr().is_terminal(), pending_line: false }
     }
 
     pub fn elapsed(&self) -> f64 {
@@ -35,9 +29,6 @@ impl Progress {
 
     /// A line that stays: the start or end of a phase, a finding.
     pub fn say(&mut self, text: &str) {
-        if self.quiet {
-            return;
-        }
         let mut err = std::io::stderr().lock();
         self.end_pending(&mut err);
         let _ = writeln!(err, "[{:6.1}s] {text}", self.elapsed());
@@ -46,9 +37,6 @@ impl Progress {
     /// A transient update during a long phase: at most one a second, on a
     /// terminal rewritten in place, elsewhere one line every 5 s.
     pub fn update(&mut self, text: &str) {
-        if self.quiet {
-            return;
-        }
         let every = if self.tty { Duration::from_secs(1) } else { Duration::from_secs(5) };
         let now = Instant::now();
         if self.last_update.is_some_and(|t| now.duration_since(t) < every) {

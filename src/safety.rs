@@ -258,7 +258,7 @@ pub fn uses(dev_paths: &[String], infos: &[BlockInfo], usage: &Usage) -> Vec<Use
                 found.push(Use { what: format!("{dev_path} is mounted on {}", m.mount_point), remedy: "unmount it first, or use another device" });
             }
         }
-        if !mounted && usage.btrfs_devices.iter().any(|d| *d == info.name) {
+        if !mounted && usage.btrfs_devices.contains(&info.name) {
             found.push(Use {
                 what: format!("{dev_path} belongs to a mounted btrfs (listed in /sys/fs/btrfs/*/devices)"),
                 remedy: "unmount that filesystem first, or use another device",

@@ -316,13 +316,10 @@ impl Run<'_> {
             self.progress.say(&n);
             self.report.notes.push(n);
         }
-        match found.btrfs_objects {
-            Some(n) => {
-                self.progress.say(&format!("kmemleak: {n} unreferenced btrfs objects after the unmount"));
-                self.facts.kmemleak = Some(self.facts.kmemleak.unwrap_or(0) + n);
-                self.report.kmemleak_evidence.extend(found.evidence);
-            }
-            None => {}
+        if let Some(n) = found.btrfs_objects {
+            self.progress.say(&format!("kmemleak: {n} unreferenced btrfs objects after the unmount"));
+            self.facts.kmemleak = Some(self.facts.kmemleak.unwrap_or(0) + n);
+            self.report.kmemleak_evidence.extend(found.evidence);
         }
     }
 

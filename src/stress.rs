@@ -149,7 +149,7 @@ fn churn_worker(fs: &Fs, dir: &Path, index: usize, seed: u64, shared: &Shared) {
             let _ = std::fs::remove_file(kept.remove(0));
         }
         round += 1;
-        if round % 5 == 0 {
+        if round.is_multiple_of(5) {
             let _ = fs.sync();
         }
         shared.rounds[index].fetch_add(1, Ordering::Relaxed);

@@ -56,7 +56,6 @@ pub fn fsid(mnt: &File, what: &Path) -> io::Result<[u8; 16]> {
 /// One item returned by BTRFS_IOC_TREE_SEARCH.
 #[derive(Debug, Clone)]
 pub struct TreeItem {
-    pub objectid: u64,
     pub item_type: u32,
     pub offset: u64,
     pub data: Vec<u8>,
@@ -110,7 +109,7 @@ pub fn tree_search(mnt: &File, key: SearchKey, what: &Path) -> io::Result<Vec<Tr
             let len = get_u32(&buf, pos + 28) as usize;
             let start = pos + 32;
             let end = (start + len).min(buf.len());
-            items.push(TreeItem { objectid: oid, item_type: ty, offset: off, data: buf[start..end].to_vec() });
+            items.push(TreeItem { item_type: ty, offset: off, data: buf[start..end].to_vec() });
             last = (oid, ty, off);
             pos = end;
         }
@@ -145,7 +144,7 @@ pub const ERROR_DEV_EXCL_RUN_IN_PROGRESS: i64 = 8;
 #[derive(Debug, Clone, Copy)]
 pub struct BalanceResult {
     pub code: i64,
-    pub considered: u64,
+    /// Block groups relocated.
     pub completed: u64,
 }
 
@@ -166,7 +165,8 @@ pub fn balance_data_usage(mnt: &File, usage_pct: u64, what: &Path) -> io::Result
     };
     // struct btrfs_balance_progress stat at 16 + 3 * 136.
     let stat = 16 + 3 * 136;
-    Ok(BalanceResult { code: code as i64, considered: get_u64(&buf, stat + 8), completed: get_u64(&buf, stat + 16) })
+    // struct btrfs_balance_progress: expected, considered, completed.
+    Ok(BalanceResult { code: code as i64, completed: get_u64(&buf, stat + 16) })
 }
 
 /// BTRFS_IOC_BALANCE_CTL with `cmd` (BALANCE_CTL_CANCEL). The kernel reads the

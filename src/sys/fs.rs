@@ -35,10 +35,8 @@ pub fn umount(target: &Path, lazy: bool) -> io::Result<()> {
 /// What statfs(2) says about free space, in bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct FsSpace {
-    pub block_size: u64,
-    pub total_bytes: u64,
+    /// f_bavail in bytes.
     pub avail_bytes: u64,
-    pub fs_type: i64,
 }
 
 pub fn statfs(path: &Path) -> io::Result<FsSpace> {
@@ -48,13 +46,7 @@ pub fn statfs(path: &Path) -> io::Result<FsSpace> {
     // SAFETY: p is a valid C string and buf a valid, writable statfs.
     let ret = unsafe { libc::statfs(p.as_ptr(), &mut buf) };
     check(ret as libc::c_long, "statfs", &path.display().to_string())?;
-    let bsize = buf.f_bsize as u64;
-    Ok(FsSpace {
-        block_size: bsize,
-        total_bytes: buf.f_blocks as u64 * bsize,
-        avail_bytes: buf.f_bavail as u64 * bsize,
-        fs_type: buf.f_type as i64,
-    })
+    Ok(FsSpace { avail_bytes: buf.f_bavail as u64 * buf.f_bsize as u64 })
 }
 
 /// syncfs(2) on the filesystem holding `file`.

@@ -16,10 +16,6 @@ pub fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
-pub fn getpid() -> i32 {
-    std::process::id() as i32
-}
-
 static PENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(sig: libc::c_int) {
