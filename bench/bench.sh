@@ -95,10 +95,10 @@ json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 mem_kib=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo)
 backing=$(findmnt -n -o SOURCE,FSTYPE -T "$dir" | head -n1)
-virt=$(systemd-detect-virt 2>/dev/null || true)
+virt="vm: $(systemd-detect-virt --vm 2>/dev/null || echo none), container: $(systemd-detect-virt --container 2>/dev/null || echo none)"
 {
     printf '{"variant": "machine", "date": %s, "host": %s, "cpu": %s, "cpus": %d, "mem_kib": %d, "virt": %s,' \
-        "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(json_str "$(uname -n)")" "$(json_str "$cpu")" "$(nproc)" "$mem_kib" "$(json_str "${virt:-unknown}")"
+        "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(json_str "$(uname -n)")" "$(json_str "$cpu")" "$(nproc)" "$mem_kib" "$(json_str "$virt")"
     printf ' "kernel": %s, "btrfs_progs": %s, "image_dir": %s, "image_fs": %s,' \
         "$(json_str "$(uname -r)")" "$(json_str "$(mkfs.btrfs --version 2>&1 | head -n1)")" "$(json_str "$dir")" "$(json_str "$backing")"
     printf ' "binary": %s, "binary_version": %s, "binary_bytes": %d, "runs": %d, "loadavg_before": %s}\n' \
