@@ -6,7 +6,8 @@ BIN      := dist/btrfs-reclaim-repro-x86_64
 CARGO    ?= cargo
 IMG      ?= /tmp/btrfs-reclaim-repro.img
 MNT      ?= /tmp/btrfs-reclaim-repro.mnt
-SOURCES  := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs
+# .git/logs/HEAD: a new commit changes what --version prints.
+SOURCES  := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs $(wildcard .git/logs/HEAD)
 BIN_AARCH64 := dist/btrfs-reclaim-repro-aarch64
 
 .PHONY: all run test unit-test integration-test static-check clean dist

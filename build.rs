@@ -20,4 +20,6 @@ fn main() {
     println!("cargo:rustc-env=BRR_TARGET={}", std::env::var("TARGET").unwrap_or_default());
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
+    // A commit moves the branch, not HEAD: its reflog changes every time.
+    println!("cargo:rerun-if-changed=.git/logs/HEAD");
 }
