@@ -108,7 +108,7 @@ pub fn check(pause: Duration) -> Found {
     }
     for i in 0..2 {
         if let Err(e) = std::fs::write(KMEMLEAK, "scan") {
-            return Found { btrfs_objects: None, evidence: Vec::new(), note: Some(format!("kmemleak scan failed: {e}")) };
+            return Found { btrfs_objects: None, evidence: Vec::new(), note: Some(format!("write scan to {KMEMLEAK}: {e}")) };
         }
         if i == 0 {
             std::thread::sleep(pause);

@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
 
 #[test]
 fn a_killed_unmount_child_is_reproduced_and_cleaned_up() {
@@ -11,13 +10,7 @@ fn a_killed_unmount_child_is_reproduced_and_cleaned_up() {
         return;
     }
     let s = Scratch::new("killed-unmount");
-    let out = Command::new(bin())
-        .args(["--size", "3G", "--json", "--timeout", "30", s.img(), s.mnt()])
-        .env("BRR_TEST_CRASH_IN", "unmount")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let r: Run = out.into();
+    let r = run_env(&["--size", "3G", "--json", "--timeout", "30", s.img(), s.mnt()], &[("BRR_TEST_CRASH_IN", "unmount")]);
     eprintln!("{}", r.stderr);
     assert_eq!(r.json_str("verdict"), "REPRODUCED");
     assert_eq!(r.code, 1);
@@ -35,13 +28,7 @@ fn a_killed_sync_child_stops_the_run_with_the_step_named() {
         return;
     }
     let s = Scratch::new("killed-sync");
-    let out = Command::new(bin())
-        .args(["--size", "3G", "--json", "--timeout", "30", s.img(), s.mnt()])
-        .env("BRR_TEST_CRASH_IN", "trigger")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let r: Run = out.into();
+    let r = run_env(&["--size", "3G", "--json", "--timeout", "30", s.img(), s.mnt()], &[("BRR_TEST_CRASH_IN", "trigger")]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.json("killed_in"), r#"{"step": "trigger", "signal": 11}"#);
     s.assert_clean();

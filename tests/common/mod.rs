@@ -88,7 +88,17 @@ impl From<Output> for Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
-    Command::new(bin()).args(args).stdin(Stdio::null()).output().expect("run the binary").into()
+    run_env(args, &[])
+}
+
+/// Runs the binary with extra environment variables (the test hooks).
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the binary").into()
 }
 
 /// The raw JSON text of a top-level key's value (number, string, array,
