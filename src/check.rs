@@ -5,7 +5,7 @@
 
 use crate::cli::Config;
 use crate::device::{self, DevKind};
-use crate::mkfs;
+use crate::mkfs_progs;
 use crate::preflight;
 use crate::safety;
 use crate::size::human;
@@ -81,10 +81,10 @@ pub fn findings(cfg: &Config) -> Vec<(Status, String)> {
         out.push((Status::Cannot, "btrfs is not in the kernel (/proc/filesystems; try modprobe btrfs)".into()));
     }
     out.push(knobs_likely(&crate::scenario::kernel_release()));
-    match mkfs::find() {
+    match mkfs_progs::find() {
         Some(path) => {
-            let version = mkfs::version_of(&path);
-            let flag = mkfs::v1_spellings(version).first().map(|s| s.join(" ")).unwrap_or_default();
+            let version = mkfs_progs::version_of(&path);
+            let flag = mkfs_progs::v1_spellings(version).first().map(|s| s.join(" ")).unwrap_or_default();
             let v = version.map(|(a, b)| format!("btrfs-progs {a}.{b}")).unwrap_or_else(|| "unknown version".into());
             out.push((Status::Ok, format!("mkfs.btrfs {} ({v}): free space tree off with {flag}", path.display())));
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::Config;
 use crate::device::{self, DevKind};
-use crate::mkfs;
+use crate::mkfs_progs;
 use crate::mount;
 use crate::safety;
 use crate::scenario::Stop;
@@ -55,7 +55,7 @@ fn check_all(cfg: &Config) -> Result<Checked, Stop> {
                 .into(),
         ));
     }
-    let mkfs = mkfs::find().ok_or_else(|| {
+    let mkfs = mkfs_progs::find().ok_or_else(|| {
         Stop::Refused("refusing to run: mkfs.btrfs not found in PATH, /usr/local/sbin, /usr/sbin or /sbin (install btrfs-progs)".into())
     })?;
     let (kind, bytes) = device::inspect(&cfg.dev, cfg.create_size).map_err(Stop::Refused)?;

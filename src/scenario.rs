@@ -10,7 +10,7 @@ use crate::childop::{in_child, OpError};
 use crate::kmemleak;
 use crate::cli::Config;
 use crate::device::{self, Target};
-use crate::mkfs;
+use crate::mkfs_progs;
 use crate::mount::{self, Mounted};
 use crate::preflight;
 use crate::report::{self, Report};
@@ -347,14 +347,14 @@ impl Run<'_> {
         // --enospc natural: single metadata with small nodes fills up fast,
         // and without spare unallocated space it cannot grow.
         let layout = if cfg.natural_enospc {
-            mkfs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
+            mkfs_progs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
         } else {
-            mkfs::Layout { metadata: "dup", data: "single", nodesize: None }
+            mkfs_progs::Layout { metadata: "dup", data: "single", nodesize: None }
         };
         let spelling = self.phase("mkfs", |r| {
-            let s = mkfs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
-                mkfs::MkfsError::Interrupted(sig) => Stop::Interrupted(sig),
-                mkfs::MkfsError::Failed(m) | mkfs::MkfsError::Spawn(m) => Stop::Setup(format!("mkfs: {m}")),
+            let s = mkfs_progs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
+                mkfs_progs::MkfsError::Interrupted(sig) => Stop::Interrupted(sig),
+                mkfs_progs::MkfsError::Failed(m) | mkfs_progs::MkfsError::Spawn(m) => Stop::Setup(format!("mkfs: {m}")),
             })?;
             r.progress.say(&format!(
                 "mkfs: {} ({}) formatted{}",
