@@ -319,3 +319,22 @@ mod tests {
         assert!(text.contains("125"));
     }
 }
+
+#[cfg(test)]
+mod golden {
+    /// `--help` pinned byte for byte (tests/fixtures/golden/help.txt);
+    /// `BRR_BLESS=1` rewrites it.
+    #[test]
+    fn golden_help() {
+        let argv: Vec<String> = ["/usr/local/bin/btrfs-reclaim-repro", "--help"].map(String::from).to_vec();
+        let (code, actual) = super::parse(&argv).unwrap_err();
+        assert_eq!(code, 0);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/help.txt");
+        if std::env::var("BRR_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &actual).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap();
+        assert!(expected == actual, "--help differs from {}:\n{actual}", path.display());
+    }
+}

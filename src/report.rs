@@ -328,3 +328,123 @@ mod tests {
         assert_eq!(j.trim().lines().count(), 1);
     }
 }
+
+/// Golden files: the verdict as printed, pinned byte for byte so that moving
+/// code cannot change it unnoticed. `BRR_BLESS=1 cargo test --bins golden`
+/// rewrites them; the diff then goes into the commit message.
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::events::tests::{records_from_console, track};
+    use crate::verdict::{judge, Facts};
+
+    fn compare(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name);
+        if std::env::var("BRR_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, actual).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (BRR_BLESS=1 writes it)", path.display()));
+        assert!(expected == actual, "{} differs from the output:\n--- expected\n{expected}\n--- actual\n{actual}", path.display());
+    }
+
+    fn report() -> Report {
+        Report {
+            version: "0.1.0 (abc)".into(),
+            kernel: "6.12.117".into(),
+            device: "/dev/vda".into(),
+            device_bytes: 3 << 30,
+            space_cache: Some("v1".into()),
+            data_block_group_bytes: Some(320 << 20),
+            v1_cache_block_groups: Some(9),
+            fill_mode: "fallocate".into(),
+            fill_percent: 90.2,
+            bytes_written: 2 << 30,
+            reclaim_count: 8,
+            reclaim_errors: 8,
+            seed: 42,
+            phases: PHASES.iter().enumerate().map(|(i, p)| (*p, 0.25 * i as f64)).collect(),
+            total_seconds: 4.0,
+            first_reclaim_seconds: Some(1.5),
+            fill_bytes_per_second: 1e9,
+            peak_rss_kib: 4600,
+            iterations: 1,
+            kmemleak: Some(0),
+            notes: vec!["left mounted on /mnt/test (--keep-mounted)".into()],
+            ..Report::default()
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            space_cache: Some("v1".into()),
+            v1_cache_block_groups: Some(9),
+            reclaim_count: 8,
+            reclaim_errors: 8,
+            unmount_observed: true,
+            kmemleak: Some(0),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn golden_not_reproduced_on_the_instrumented_kernel() {
+        let log = track(&records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt")));
+        let (r, f) = (report(), facts());
+        let v = judge(&f, &log);
+        compare("instrumented.txt", &text(&r, &v, &log));
+        compare("instrumented.json", &json(&r, &v, &log, &f));
+    }
+
+    #[test]
+    fn golden_reproduced_at_unmount() {
+        let log = track(&records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
+        let mut f = facts();
+        f.killed_in = Some(("unmount".into(), Some(11)));
+        let r = report();
+        let v = judge(&f, &log);
+        compare("reproduced.txt", &text(&r, &v, &log));
+        compare("reproduced.json", &json(&r, &v, &log, &f));
+    }
+
+    #[test]
+    fn golden_stress_natural() {
+        let log = track(&records_from_console(include_str!("../tests/fixtures/host-6.18-kmsg-records.txt")));
+        let mut f = facts();
+        f.natural_enospc = true;
+        f.reclaim_errors = 3;
+        let mut r = report();
+        r.reclaim_errors = 3;
+        r.iterations = 2;
+        r.phases.push(("stress", 30.0));
+        r.stress = Some(crate::stress::StressStats {
+            seconds: 30,
+            worker_rounds: vec![5, 6],
+            worker_enospc: 1,
+            balances_started: 4,
+            balances_cancelled: 2,
+            balances_busy: 1,
+            balances_failed: 1,
+            balance_relocations: 3,
+            balance_tid: Some(1234),
+            worker_errors: vec![],
+            balance_last_error: Some("ENOSPC".into()),
+        });
+        let v = judge(&f, &log);
+        compare("stress.txt", &text(&r, &v, &log));
+        compare("stress.json", &json(&r, &v, &log, &f));
+    }
+
+    #[test]
+    fn golden_refused_and_interrupted() {
+        let log = Tracker::default();
+        let mut f = facts();
+        f.refused = Some("refusing /dev/vdb: mounted on /home (use another device)".into());
+        let v = judge(&f, &log);
+        compare("refused.txt", &text(&report(), &v, &log));
+        let mut f = facts();
+        f.interrupted = Some(2);
+        let v = judge(&f, &log);
+        compare("interrupted.json", &json(&report(), &v, &log, &f));
+    }
+}
