@@ -5,9 +5,9 @@
 
 use crate::cli::Config;
 use crate::device::{self, DevKind};
-use crate::mkfs_progs;
+use crate::btrfs::mkfs_progs;
 use crate::preflight;
-use crate::safety;
+use crate::device::safety;
 use crate::size::human;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

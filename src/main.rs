@@ -8,26 +8,17 @@ mod sys;
 
 mod btrfs;
 mod check;
-mod childop;
 mod cli;
 mod device;
-mod events;
-mod fill;
-mod json;
 mod kmemleak;
 mod kmsg;
-mod mkfs_progs;
-mod mount;
 mod mountinfo;
 mod preflight;
 mod progress;
 mod report;
-mod safety;
 mod scenario;
 mod size;
-mod stress;
 mod verdict;
-mod watch;
 
 use std::io::Write;
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::Config;
 use crate::device::{self, DevKind};
-use crate::mkfs_progs;
-use crate::mount;
-use crate::safety;
+use crate::btrfs::mkfs_progs;
+use crate::btrfs::mount;
+use crate::device::safety;
 use crate::scenario::Stop;
 use crate::size::human;
 

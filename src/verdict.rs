@@ -1,7 +1,7 @@
 //! The judge: from what the run observed to one verdict and an exit code that
 //! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
 
-use crate::events::Tracker;
+use crate::kmsg::events::Tracker;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -200,7 +200,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::tests::{records_from_console, track};
+    use crate::kmsg::events::tests::{records_from_console, track};
     use crate::kmsg::Record;
 
     fn base() -> Facts {

@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::childop::{in_child, OpError};
+use crate::btrfs::childop::{in_child, OpError};
 use crate::mountinfo;
 use crate::sys;
 

@@ -1,8 +1,10 @@
 //! The verdict as people and scripts read it: a short text block that stands
 //! alone in a mail, and one JSON object.
 
-use crate::events::Tracker;
-use crate::json::{self, Object};
+pub mod json;
+
+use crate::kmsg::events::Tracker;
+use json::Object;
 use crate::size::human;
 use crate::verdict::{Kind, Verdict};
 
@@ -41,7 +43,7 @@ pub struct Report {
     /// btrfs objects kmemleak reported; None: no kmemleak in this kernel.
     pub kmemleak: Option<u64>,
     /// Stress mode's counts.
-    pub stress: Option<crate::stress::StressStats>,
+    pub stress: Option<crate::scenario::stress::StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
     pub notes: Vec<String>,
 }
@@ -73,7 +75,7 @@ pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
     if !seq.is_empty() {
         return seq;
     }
-    log.events.iter().filter(|e| e.kind == crate::events::EventKind::RelocError).map(|e| e.text.clone()).collect()
+    log.events.iter().filter(|e| e.kind == crate::kmsg::events::EventKind::RelocError).map(|e| e.text.clone()).collect()
 }
 
 fn phase_line(r: &Report) -> String {
@@ -260,11 +262,11 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::tests::{records_from_console, track};
+    use crate::kmsg::events::tests::{records_from_console, track};
     use crate::verdict::{judge, Facts};
 
     fn sample() -> (Report, Verdict, Tracker) {
-        let log = track(&records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt")));
+        let log = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
         let facts = Facts {
             space_cache: Some("v1".into()),
             v1_cache_block_groups: Some(9),
@@ -335,7 +337,7 @@ mod tests {
 #[cfg(test)]
 mod golden {
     use super::*;
-    use crate::events::tests::{records_from_console, track};
+    use crate::kmsg::events::tests::{records_from_console, track};
     use crate::verdict::{judge, Facts};
 
     fn compare(name: &str, actual: &str) {
@@ -389,7 +391,7 @@ mod golden {
 
     #[test]
     fn golden_not_reproduced_on_the_instrumented_kernel() {
-        let log = track(&records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt")));
+        let log = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
         let (r, f) = (report(), facts());
         let v = judge(&f, &log);
         compare("instrumented.txt", &text(&r, &v, &log));
@@ -398,7 +400,7 @@ mod golden {
 
     #[test]
     fn golden_reproduced_at_unmount() {
-        let log = track(&records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
+        let log = track(&records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
         let mut f = facts();
         f.killed_in = Some(("unmount".into(), Some(11)));
         let r = report();
@@ -409,7 +411,7 @@ mod golden {
 
     #[test]
     fn golden_stress_natural() {
-        let log = track(&records_from_console(include_str!("../tests/fixtures/host-6.18-kmsg-records.txt")));
+        let log = track(&records_from_console(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")));
         let mut f = facts();
         f.natural_enospc = true;
         f.reclaim_errors = 3;
@@ -417,7 +419,7 @@ mod golden {
         r.reclaim_errors = 3;
         r.iterations = 2;
         r.phases.push(("stress", 30.0));
-        r.stress = Some(crate::stress::StressStats {
+        r.stress = Some(crate::scenario::stress::StressStats {
             seconds: 30,
             worker_rounds: vec![5, 6],
             worker_enospc: 1,

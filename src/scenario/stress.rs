@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::btrfs::Fs;
+use crate::btrfs::fs::Fs;
 use crate::cli::FillMode;
 use crate::device::Target;
-use crate::fill;
+use crate::btrfs::fill;
 use crate::scenario::{at, ignore_eintr, Run, Stop};
 use crate::sys;
 use crate::sys::btrfs::{BALANCE_CTL_CANCEL, ERROR_DEV_EXCL_RUN_IN_PROGRESS};

@@ -2,24 +2,26 @@
 //! cache, knobs after the fill): fresh fs, fill, knobs, fragment, trigger,
 //! settle, unmount, judge.
 
+pub mod stress;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::btrfs::Fs;
-use crate::childop::{in_child, OpError};
+use crate::btrfs::fs::Fs;
+use crate::btrfs::childop::{in_child, OpError};
 use crate::kmemleak;
 use crate::cli::Config;
 use crate::device::{self, Target};
-use crate::mkfs_progs;
-use crate::mount::{self, Mounted};
+use crate::btrfs::mkfs_progs;
+use crate::btrfs::mount::{self, Mounted};
 use crate::preflight;
 use crate::report::{self, Report};
 use crate::progress::Progress;
 use crate::size::human;
 use crate::sys::process::pending_signal;
 use crate::verdict::{judge, Facts, Verdict};
-use crate::watch::{self, Watch};
-use crate::fill;
+use crate::kmsg::watch::{self, Watch};
+use crate::btrfs::fill;
 
 /// Why a run stopped before its end.
 #[derive(Debug)]
@@ -177,7 +179,7 @@ pub fn run(cfg: &Config) -> Outcome {
 
 impl Run<'_> {
     fn finish(mut self) -> Outcome {
-        let empty = crate::events::Tracker::default();
+        let empty = crate::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
         self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
         self.report.reclaim_count = self.facts.reclaim_count;
@@ -298,7 +300,7 @@ impl Run<'_> {
             self.progress.say("kmemleak: cleared earlier reports");
         }
         let result = match cfg.stress_secs {
-            Some(secs) => crate::stress::run(self, &target, &checked.mkfs, secs),
+            Some(secs) => crate::scenario::stress::run(self, &target, &checked.mkfs, secs),
             None => self.pass(&target, &checked.mkfs),
         };
         drop(target);

@@ -34,7 +34,7 @@ pub struct Signature {
 impl Signature {
     /// A btrfs we made: our mkfs writes this label.
     pub fn is_ours(&self) -> bool {
-        self.name == "btrfs" && self.label.as_deref() == Some(crate::mkfs_progs::LABEL)
+        self.name == "btrfs" && self.label.as_deref() == Some(crate::btrfs::mkfs_progs::LABEL)
     }
 }
 
@@ -545,7 +545,7 @@ mod tests {
     #[test]
     fn our_btrfs_label_is_ours_and_others_are_not() {
         let mut b = with(0x10040, b"_BHRfS_M");
-        b[0x1012b..0x1012b + crate::mkfs_progs::LABEL.len()].copy_from_slice(crate::mkfs_progs::LABEL.as_bytes());
+        b[0x1012b..0x1012b + crate::btrfs::mkfs_progs::LABEL.len()].copy_from_slice(crate::btrfs::mkfs_progs::LABEL.as_bytes());
         let s = detect_signature(&b).unwrap();
         assert_eq!(s.name, "btrfs");
         assert!(s.is_ours());

@@ -1,6 +1,8 @@
 //! The device under test: a block device used as is, or an image file bound
 //! to a loop device that we attach and always detach.
 
+pub mod safety;
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::events::Tracker;
+use crate::kmsg::events::Tracker;
 use crate::kmsg::KmsgReader;
 
 pub struct Watch {

@@ -400,7 +400,7 @@ pub mod tests {
 
     #[test]
     fn instrumented_fixture_attributes_every_put_to_its_group() {
-        let t = track(&records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt")));
+        let t = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
         assert_eq!(t.injections, 8);
         assert_eq!(t.reloc_puts, 8);
         assert_eq!(t.reclaim_puts, 10, "8 failed groups + 2 skipped ones");
@@ -489,7 +489,7 @@ pub mod tests {
 
     #[test]
     fn kasan_fixture_keeps_the_first_line_and_its_frames() {
-        let t = track(&records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
+        let t = track(&records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
         assert_eq!(t.trouble[0], "BUG: KASAN: slab-use-after-free in block_group_cache_tree_search+0x8e/0x16f");
         assert!(t.trouble.iter().any(|l| l == "refcount_t: addition on 0; use-after-free."));
         assert!(t.trouble.iter().any(|l| l.starts_with("Oops: general protection fault")));

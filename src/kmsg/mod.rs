@@ -4,6 +4,9 @@
 //! `prio,seq,usec,flags[,more fields];text` followed by optional continuation
 //! lines that start with a space (`" SUBSYSTEM=..."`).
 
+pub mod events;
+pub mod watch;
+
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
@@ -147,7 +150,7 @@ mod tests {
 
     #[test]
     fn every_record_of_the_host_fixture_parses() {
-        let text = include_str!("../tests/fixtures/host-6.18-kmsg-records.txt");
+        let text = include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt");
         let records: Vec<Record> = text.lines().filter(|l| !l.starts_with('#')).filter_map(parse_record).collect();
         assert_eq!(records.len(), text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count());
         assert!(records.windows(2).all(|w| w[1].seq == w[0].seq + 1));
