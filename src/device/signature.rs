@@ -1,0 +1,233 @@
+//! What a device holds, from its first and last bytes: pure detection of
+//! filesystem, RAID, swap and partition-table magic (offsets as libblkid's
+//! probers use them).
+
+use crate::btrfs::mkfs_progs::LABEL;
+
+/// How much of the device start the signature probe reads (the btrfs
+/// superblock at 64 KiB is the farthest magic we look for).
+pub const PROBE_BYTES: usize = 0x10000 + 4096;
+
+/// How much of the device end the tail probe reads (md 0.90 sits in the last
+/// 64 KiB-aligned 64 KiB, md 1.0 in the last 8 KiB, the backup GPT header in
+/// the last sector).
+pub const TAIL_BYTES: usize = 128 << 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub name: &'static str,
+    /// For btrfs: the label.
+    pub label: Option<String>,
+}
+
+impl Signature {
+    /// A btrfs we made: our mkfs writes this label.
+    pub fn is_ours(&self) -> bool {
+        self.name == "btrfs" && self.label.as_deref() == Some(LABEL)
+    }
+}
+
+fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {
+    buf.len() >= off + magic.len() && &buf[off..off + magic.len()] == magic
+}
+
+fn le32(buf: &[u8], off: usize) -> u32 {
+    buf.get(off..off + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)
+}
+
+/// md RAID superblock magic 0xa92b4efc, little endian.
+const MD_MAGIC: [u8; 4] = [0xfc, 0x4e, 0x2b, 0xa9];
+
+/// Finds a filesystem or other signature in the first bytes of a device
+/// (offsets as libblkid's probers use them).
+pub fn detect_signature(buf: &[u8]) -> Option<Signature> {
+    let sig = |name| Some(Signature { name, label: None });
+    // btrfs: superblock at 64 KiB, magic "_BHRfS_M" at +0x40, label at +0x12b.
+    if at(buf, 0x10040, b"_BHRfS_M") {
+        let label = buf.get(0x1012b..0x1012b + 256).map(|l| {
+            let end = l.iter().position(|b| *b == 0).unwrap_or(l.len());
+            String::from_utf8_lossy(&l[..end]).into_owned()
+        });
+        return Some(Signature { name: "btrfs", label });
+    }
+    if at(buf, 0, b"LUKS\xba\xbe") || at(buf, 0, b"SKUL\xba\xbe") {
+        return sig("crypto_LUKS");
+    }
+    if at(buf, 0, b"XFSB") {
+        return sig("xfs");
+    }
+    // LVM2 physical volume: "LABELONE" in one of the first four sectors,
+    // "LVM2 001" 0x18 bytes further.
+    if (0..4).any(|s| at(buf, s * 512, b"LABELONE") && at(buf, s * 512 + 0x18, b"LVM2 001")) {
+        return sig("LVM2_member");
+    }
+    // md RAID 1.1 (superblock at 0) and 1.2 (at 4 KiB).
+    if at(buf, 0, &MD_MAGIC) || at(buf, 4096, &MD_MAGIC) {
+        return sig("linux_raid_member");
+    }
+    // bcache: superblock at 4 KiB, 16-byte magic at +0x18.
+    if at(buf, 4096 + 0x18, &[0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81]) {
+        return sig("bcache");
+    }
+    // ext2/3/4: superblock at 1024, s_magic 0xEF53 at +0x38 (little endian).
+    if at(buf, 0x438, &[0x53, 0xef]) {
+        // s_feature_compat bit 2 = has_journal (ext3/4); incompat extents/64bit = ext4.
+        let compat = le32(buf, 0x45c);
+        let incompat = le32(buf, 0x460);
+        let name = if incompat & (0x40 | 0x80) != 0 {
+            "ext4"
+        } else if compat & 0x4 != 0 {
+            "ext3"
+        } else {
+            "ext2"
+        };
+        return sig(name);
+    }
+    // f2fs: superblock at 1024, magic 0xF2F52010.
+    if at(buf, 0x400, &[0x10, 0x20, 0xf5, 0xf2]) {
+        return sig("f2fs");
+    }
+    if at(buf, 0, b"hsqs") {
+        return sig("squashfs");
+    }
+    // ISO 9660: volume descriptor at 32 KiB.
+    if at(buf, 0x8001, b"CD001") {
+        return sig("iso9660");
+    }
+    // swap: "SWAPSPACE2"/"SWAP-SPACE" in the last 10 bytes of the first page.
+    for page in [4096usize, 8192, 16384, 65536] {
+        if at(buf, page - 10, b"SWAPSPACE2") || at(buf, page - 10, b"SWAP-SPACE") {
+            return sig("swap");
+        }
+    }
+    // Boot-sector filesystems carry 0x55AA at 510 too: tell them from an MBR
+    // first.
+    if at(buf, 3, b"NTFS    ") {
+        return sig("ntfs");
+    }
+    if at(buf, 3, b"EXFAT   ") {
+        return sig("exfat");
+    }
+    if at(buf, 510, &[0x55, 0xaa]) && (at(buf, 0x36, b"FAT12   ") || at(buf, 0x36, b"FAT16   ") || at(buf, 0x52, b"FAT32   ")) {
+        return sig("vfat");
+    }
+    // GPT header in LBA 1: 512-byte or 4 KiB sectors.
+    if at(buf, 512, b"EFI PART") || at(buf, 4096, b"EFI PART") {
+        return sig("gpt partition table");
+    }
+    if at(buf, 510, &[0x55, 0xaa]) {
+        // An MBR: every boot indicator 0x00 or 0x80, at least one partition
+        // entry of a non-zero type.
+        let entry = |i: usize| 0x1be + i * 16;
+        let flags_ok = (0..4).all(|i| matches!(buf.get(entry(i)), Some(0x00 | 0x80)));
+        let has_partition = (0..4).any(|i| buf.get(entry(i) + 4).is_some_and(|t| *t != 0));
+        if flags_ok && has_partition {
+            return sig("dos partition table");
+        }
+    }
+    None
+}
+
+/// Finds a signature kept at the end of a device: md RAID 0.90/1.0
+/// superblocks and the backup GPT header. `tail` is the device's last bytes,
+/// `size` the device size.
+pub fn detect_tail_signature(tail: &[u8], size: u64) -> Option<Signature> {
+    let start = size.checked_sub(tail.len() as u64)?;
+    let rel = |off: u64| off.checked_sub(start).map(|o| o as usize);
+    let sig = |name| Some(Signature { name, label: None });
+    let md090 = (size & !0xffff).checked_sub(0x10000);
+    let md10 = size.checked_sub(8192).map(|o| o & !0xfff);
+    for off in [md090, md10].into_iter().flatten() {
+        if rel(off).is_some_and(|o| at(tail, o, &MD_MAGIC)) {
+            return sig("linux_raid_member");
+        }
+    }
+    for sector in [512u64, 4096] {
+        if size.checked_sub(sector).and_then(rel).is_some_and(|o| at(tail, o, b"EFI PART")) {
+            return sig("gpt partition table (backup header)");
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(offset: usize, bytes: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; PROBE_BYTES];
+        b[offset..offset + bytes.len()].copy_from_slice(bytes);
+        b
+    }
+
+    #[test]
+    fn detects_signatures() {
+        assert_eq!(detect_signature(&vec![0u8; PROBE_BYTES]), None);
+        assert_eq!(detect_signature(&[]), None);
+        assert_eq!(detect_signature(&with(0, b"XFSB")).unwrap().name, "xfs");
+        assert_eq!(detect_signature(&with(0, b"LUKS\xba\xbe")).unwrap().name, "crypto_LUKS");
+        assert_eq!(detect_signature(&with(4086, b"SWAPSPACE2")).unwrap().name, "swap");
+        assert_eq!(detect_signature(&with(65526, b"SWAPSPACE2")).unwrap().name, "swap");
+        assert_eq!(detect_signature(&with(512, b"EFI PART")).unwrap().name, "gpt partition table");
+        assert_eq!(detect_signature(&with(4096, b"EFI PART")).unwrap().name, "gpt partition table");
+        assert_eq!(detect_signature(&with(4096, &MD_MAGIC)).unwrap().name, "linux_raid_member");
+        assert_eq!(detect_signature(&with(0x401, b"LVM2 001")), None);
+        let mut lvm = with(512, b"LABELONE");
+        lvm[512 + 0x18..512 + 0x20].copy_from_slice(b"LVM2 001");
+        assert_eq!(detect_signature(&lvm).unwrap().name, "LVM2_member");
+        assert_eq!(detect_signature(&with(0x8001, b"CD001")).unwrap().name, "iso9660");
+        assert_eq!(detect_signature(&with(0x400, &[0x10, 0x20, 0xf5, 0xf2])).unwrap().name, "f2fs");
+        let mut mbr = with(510, &[0x55, 0xaa]);
+        assert_eq!(detect_signature(&mbr), None, "boot signature without partitions");
+        mbr[0x1be + 4] = 0x83;
+        assert_eq!(detect_signature(&mbr).unwrap().name, "dos partition table");
+        mbr[0x1be] = 0x13;
+        assert_eq!(detect_signature(&mbr), None, "boot code, not partition entries");
+        let mut fat = with(510, &[0x55, 0xaa]);
+        fat[0x52..0x5a].copy_from_slice(b"FAT32   ");
+        fat[0x1be + 4] = 0x12;
+        assert_eq!(detect_signature(&fat).unwrap().name, "vfat");
+        let mut ext4 = with(0x438, &[0x53, 0xef]);
+        ext4[0x460] = 0x40;
+        assert_eq!(detect_signature(&ext4).unwrap().name, "ext4");
+        let mut ext3 = with(0x438, &[0x53, 0xef]);
+        ext3[0x45c] = 0x4;
+        assert_eq!(detect_signature(&ext3).unwrap().name, "ext3");
+        assert_eq!(detect_signature(&with(0x438, &[0x53, 0xef])).unwrap().name, "ext2");
+    }
+
+    #[test]
+    fn detects_signatures_at_the_end() {
+        let size: u64 = (1 << 30) + 12345 * 512;
+        let tail_at = |off: u64, magic: &[u8]| {
+            let mut t = vec![0u8; TAIL_BYTES];
+            let o = (off - (size - TAIL_BYTES as u64)) as usize;
+            t[o..o + magic.len()].copy_from_slice(magic);
+            t
+        };
+        assert_eq!(detect_tail_signature(&vec![0u8; TAIL_BYTES], size), None);
+        let md090 = (size & !0xffff) - 0x10000;
+        assert_eq!(detect_tail_signature(&tail_at(md090, &MD_MAGIC), size).unwrap().name, "linux_raid_member");
+        let md10 = (size - 8192) & !0xfff;
+        assert_eq!(detect_tail_signature(&tail_at(md10, &MD_MAGIC), size).unwrap().name, "linux_raid_member");
+        assert!(detect_tail_signature(&tail_at(size - 512, b"EFI PART"), size).unwrap().name.starts_with("gpt"));
+        // A device smaller than the probe: nothing, no panic.
+        assert_eq!(detect_tail_signature(&vec![0u8; TAIL_BYTES], 4096), None);
+    }
+
+    #[test]
+    fn our_btrfs_label_is_ours_and_others_are_not() {
+        let mut b = with(0x10040, b"_BHRfS_M");
+        b[0x1012b..0x1012b + LABEL.len()].copy_from_slice(LABEL.as_bytes());
+        let s = detect_signature(&b).unwrap();
+        assert_eq!(s.name, "btrfs");
+        assert!(s.is_ours());
+        let mut b = with(0x10040, b"_BHRfS_M");
+        b[0x1012b..0x1012b + 4].copy_from_slice(b"home");
+        let s = detect_signature(&b).unwrap();
+        assert_eq!(s.label.as_deref(), Some("home"));
+        assert!(!s.is_ours());
+        // No label at all is not ours either.
+        assert!(!detect_signature(&with(0x10040, b"_BHRfS_M")).unwrap().is_ours());
+    }
+}
