@@ -7,9 +7,9 @@
 mod sys;
 
 mod btrfs;
-mod check;
 mod cli;
 mod device;
+mod host;
 mod kmemleak;
 mod kmsg;
 mod mountinfo;
@@ -49,7 +49,7 @@ fn run(argv: &[String]) -> i32 {
         }
     };
     if args.version {
-        println!("btrfs-reclaim-repro {} {}", scenario::version(), env!("BRR_TARGET"));
+        println!("btrfs-reclaim-repro {} {}", host::version(), env!("BRR_TARGET"));
         return 0;
     }
     let cfg = match cli::Config::from_args(args) {
@@ -60,7 +60,7 @@ fn run(argv: &[String]) -> i32 {
         }
     };
     if cfg.check_only {
-        return check::run(&cfg);
+        return preflight::report_all(&cfg);
     }
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");

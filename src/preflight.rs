@@ -1,80 +1,231 @@
 //! Checks before anything is written: who we are, what the kernel has, and
-//! whether `<dev>` and `<mnt>` may be used. A refusal is one line: what, why,
-//! what to do.
+//! whether `<dev>` and `<mnt>` may be used. Each rule is written once and
+//! serves both the run (the first refusal stops it, one line: what, why,
+//! what to do) and `--check` (every finding, one line each, and the exit code
+//! a run would get at the start: 0 go, 2 refused, 125 this kernel cannot
+//! test the bug).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::btrfs::{mkfs_progs, mount};
 use crate::cli::Config;
-use crate::device::{self, DevKind};
-use crate::btrfs::mkfs_progs;
-use crate::btrfs::mount;
-use crate::device::safety;
-use crate::scenario::Stop;
+use crate::device::{self, safety, DevKind};
+use crate::host;
 use crate::size::human;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    /// A run would be refused (exit 2).
+    Refuse,
+    /// This kernel cannot test the bug (exit 125).
+    Cannot,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Refuse | Status::Cannot => "fail",
+        }
+    }
+}
+
+/// Why a run may not start: the one line a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    Refused(String),
+    CannotTest(String),
+}
+
+/// What a run learns from the preflight.
 pub struct Checked {
     pub kind: DevKind,
     pub bytes: u64,
     pub mkfs: PathBuf,
 }
 
-pub fn kernel_has_btrfs() -> bool {
-    std::fs::read_to_string("/proc/filesystems")
-        .map(|t| t.lines().any(|l| l.split_whitespace().last() == Some("btrfs")))
-        .unwrap_or(false)
+/// The findings so far. For a run (`all == false`) the first refusal ends
+/// the preflight; `--check` collects every line.
+struct Findings {
+    all: bool,
+    items: Vec<(Status, String)>,
 }
 
-/// CAP_SYS_ADMIN (bit 21) in the `CapEff:` line of /proc/self/status text;
-/// None when there is no such line.
-pub fn has_cap_sys_admin(status: &str) -> Option<bool> {
-    const CAP_SYS_ADMIN: u32 = 21;
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
-    let caps = u64::from_str_radix(hex, 16).ok()?;
-    Some(caps & (1 << CAP_SYS_ADMIN) != 0)
+impl Findings {
+    fn note(&mut self, status: Status, line: String) -> Result<(), Blocked> {
+        match status {
+            Status::Refuse if !self.all => Err(Blocked::Refused(line)),
+            Status::Cannot if !self.all => Err(Blocked::CannotTest(line)),
+            _ => {
+                self.items.push((status, line));
+                Ok(())
+            }
+        }
+    }
 }
 
-/// Runs every check; a refusal is also printed on stderr, as the one line
-/// that says what to fix (the verdict on stdout repeats it as its reason).
-pub fn check(cfg: &Config) -> Result<Checked, Stop> {
-    let r = check_all(cfg);
-    if let Err(Stop::Refused(why)) = &r {
+/// Every rule, in the order a run meets them. `None` from a rule that needs
+/// an earlier one's answer (the device size) when that one failed.
+fn rules(cfg: &Config, f: &mut Findings) -> Result<Option<Checked>, Blocked> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    match (host::euid_is_root(), host::has_cap_sys_admin(&status)) {
+        (false, _) => f.note(Status::Refuse, "refusing to run: not root (mkfs, mount and loop devices need CAP_SYS_ADMIN; use sudo)".into())?,
+        (true, Some(false)) => f.note(
+            Status::Refuse,
+            "refusing to run: root without CAP_SYS_ADMIN (a restricted container?): mount and loop devices need it (run with full privileges, e.g. docker run --privileged)"
+                .into(),
+        )?,
+        (true, _) => f.note(Status::Ok, "root with CAP_SYS_ADMIN".into())?,
+    }
+    let mkfs = match mkfs_progs::find() {
+        Some(path) => {
+            let version = mkfs_progs::version_of(&path);
+            let flag = mkfs_progs::v1_spellings(version).first().map(|s| s.join(" ")).unwrap_or_default();
+            let v = version.map(|(a, b)| format!("btrfs-progs {a}.{b}")).unwrap_or_else(|| "unknown version".into());
+            f.note(Status::Ok, format!("mkfs.btrfs {} ({v}): free space tree off with {flag}", path.display()))?;
+            Some(path)
+        }
+        None => {
+            f.note(
+                Status::Refuse,
+                "refusing to run: mkfs.btrfs not found in PATH, /usr/local/sbin, /usr/sbin or /sbin (install btrfs-progs)".into(),
+            )?;
+            None
+        }
+    };
+    let device = device_rules(cfg, f)?;
+    match check_mount_point(&cfg.mnt) {
+        Ok(()) => f.note(Status::Ok, format!("mount point {} usable", cfg.mnt.display()))?,
+        Err(why) => f.note(Status::Refuse, why)?,
+    }
+    if host::kernel_has_btrfs() {
+        f.note(Status::Ok, "btrfs is in the kernel (/proc/filesystems)".into())?;
+    } else {
+        f.note(Status::Cannot, "the kernel has no btrfs (not in /proc/filesystems; try modprobe btrfs)".into())?;
+    }
+    // Only a mounted filesystem tells for sure: a run finds out after mount.
+    if f.all {
+        let (status, line) = knobs_likely(&host::kernel_release());
+        f.note(status, line)?;
+    }
+    Ok(device.zip(mkfs).map(|((kind, bytes), mkfs)| Checked { kind, bytes, mkfs }))
+}
+
+/// `<dev>`: what it is, that nobody uses it, no foreign signature, and big
+/// enough for data block groups that get a v1 cache inode.
+fn device_rules(cfg: &Config, f: &mut Findings) -> Result<Option<(DevKind, u64)>, Blocked> {
+    let (kind, bytes) = match device::inspect(&cfg.dev, cfg.create_size) {
+        Ok(found) => found,
+        Err(why) => {
+            f.note(Status::Refuse, why)?;
+            return Ok(None);
+        }
+    };
+    let what = match kind {
+        DevKind::Block => "block device",
+        DevKind::Image => "image file (attached through a loop device)",
+        DevKind::Missing => "image file to create (--size)",
+    };
+    f.note(Status::Ok, format!("{}: {what}, {}", cfg.dev.display(), human(bytes)))?;
+    if kind != DevKind::Missing {
+        match safety::check_device(&cfg.dev, bytes, cfg.force) {
+            Ok(()) => f.note(Status::Ok, format!("{}: not in use, no foreign signature", cfg.dev.display()))?,
+            Err(why) => f.note(Status::Refuse, why)?,
+        }
+    }
+    let bg = data_block_group_estimate(bytes);
+    if bytes <= safety::MIN_DEVICE_BYTES {
+        let status = if cfg.force { Status::Warn } else { Status::Refuse };
+        f.note(
+            status,
+            format!(
+                "refusing {}: {} is too small: data block groups of about {}, under the 100 MiB a v1 cache inode needs (use more than {}, or --force)",
+                cfg.dev.display(),
+                human(bytes),
+                human(bg),
+                human(safety::MIN_DEVICE_BYTES)
+            ),
+        )?;
+    } else {
+        f.note(Status::Ok, format!("data block groups of about {} (>= 100 MiB: v1 cache inodes)", human(bg)))?;
+    }
+    Ok(Some((kind, bytes)))
+}
+
+/// The run's preflight: stops at the first refusal, which is also printed
+/// on stderr as the one line that says what to fix (the verdict on stdout
+/// repeats it as its reason).
+pub fn check(cfg: &Config) -> Result<Checked, Blocked> {
+    let mut f = Findings { all: false, items: Vec::new() };
+    let r = rules(cfg, &mut f).map(|c| c.expect("every rule passed, so the device and mkfs are known"));
+    if let Err(Blocked::Refused(why)) = &r {
         eprintln!("btrfs-reclaim-repro: {why}");
     }
     r
 }
 
-fn check_all(cfg: &Config) -> Result<Checked, Stop> {
-    if crate::sys::process::euid() != 0 {
-        return Err(Stop::Refused("refusing to run: not root (mkfs, mount and loop devices need CAP_SYS_ADMIN; use sudo)".into()));
+/// Every finding, for `--check`.
+pub fn findings(cfg: &Config) -> Vec<(Status, String)> {
+    let mut f = Findings { all: true, items: Vec::new() };
+    let _ = rules(cfg, &mut f);
+    f.items
+}
+
+/// The exit code for a list of findings.
+pub fn exit_code(items: &[(Status, String)]) -> i32 {
+    if items.iter().any(|(s, _)| *s == Status::Refuse) {
+        2
+    } else if items.iter().any(|(s, _)| *s == Status::Cannot) {
+        125
+    } else {
+        0
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if has_cap_sys_admin(&status) == Some(false) {
-        return Err(Stop::Refused(
-            "refusing to run: root without CAP_SYS_ADMIN (a restricted container?): mount and loop devices need it (run with full privileges, e.g. docker run --privileged)"
-                .into(),
-        ));
+}
+
+/// `--check`: prints the findings and returns the exit code.
+pub fn report_all(cfg: &Config) -> i32 {
+    let items = findings(cfg);
+    let code = exit_code(&items);
+    let mut text = String::new();
+    for (s, line) in &items {
+        text.push_str(&format!("{} {line}\n", s.word()));
     }
-    let mkfs = mkfs_progs::find().ok_or_else(|| {
-        Stop::Refused("refusing to run: mkfs.btrfs not found in PATH, /usr/local/sbin, /usr/sbin or /sbin (install btrfs-progs)".into())
-    })?;
-    let (kind, bytes) = device::inspect(&cfg.dev, cfg.create_size).map_err(Stop::Refused)?;
-    if kind != DevKind::Missing {
-        safety::check_device(&cfg.dev, bytes, cfg.force).map_err(Stop::Refused)?;
+    text.push_str(match code {
+        0 => "preflight: a run would go ahead (exit 0)\n",
+        2 => "preflight: a run would be refused (exit 2)\n",
+        _ => "preflight: this kernel cannot test the bug (exit 125)\n",
+    });
+    print!("{text}");
+    code
+}
+
+/// `6.18.44-fc-v669` → (6, 18).
+pub fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Dynamic/periodic reclaim and their sysfs knobs arrived around 6.11/6.12;
+/// only a mounted filesystem shows them for sure.
+pub fn knobs_likely(release: &str) -> (Status, String) {
+    match parse_release(release) {
+        Some(v) if v >= (6, 12) => (Status::Ok, format!("kernel {release}: reclaim knobs likely (they arrived around 6.11/6.12)")),
+        Some(v) if v >= (6, 11) => (Status::Warn, format!("kernel {release}: reclaim knobs likely, not certain (arrived around 6.11/6.12)")),
+        Some(_) => (Status::Cannot, format!("kernel {release}: reclaim knobs unlikely (dynamic/periodic reclaim arrived around 6.11/6.12)")),
+        None => (Status::Warn, format!("kernel {release}: release not understood; a run will tell")),
     }
-    if bytes <= safety::MIN_DEVICE_BYTES && !cfg.force {
-        return Err(Stop::Refused(format!(
-            "refusing {}: {} is too small: data block groups would be under 100 MiB and never get a v1 cache inode (use more than {}, or --force)",
-            cfg.dev.display(),
-            human(bytes),
-            human(safety::MIN_DEVICE_BYTES)
-        )));
-    }
-    check_mount_point(&cfg.mnt).map_err(Stop::Refused)?;
-    if !kernel_has_btrfs() {
-        return Err(Stop::Setup("the kernel has no btrfs (not in /proc/filesystems; try modprobe btrfs)".into()));
-    }
-    Ok(Checked { kind, bytes, mkfs })
+}
+
+/// The data block group size mkfs/the kernel picks: 10 % of the device,
+/// rounded up to 16 MiB, at most 1 GiB (DOMAIN.md, measured).
+pub fn data_block_group_estimate(device_bytes: u64) -> u64 {
+    let tenth = device_bytes / 10;
+    let rounded = tenth.div_ceil(16 << 20) * (16 << 20);
+    rounded.min(1 << 30)
 }
 
 /// `<mnt>` must be a directory with nothing mounted on it, or a path that
@@ -113,16 +264,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_cap_sys_admin_from_status() {
-        let full = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(has_cap_sys_admin(full), Some(true));
-        // setpriv --bounding-set=-sys_admin: bit 21 cleared.
-        assert_eq!(has_cap_sys_admin("CapEff:\t000001fffedfffff\n"), Some(false));
-        assert_eq!(has_cap_sys_admin("CapEff:\t0000000000000000\n"), Some(false));
-        assert_eq!(has_cap_sys_admin("Name:\tx\n"), None);
-    }
-
-    #[test]
     fn mount_point_checks() {
         let dir = std::env::temp_dir().join(format!("brr-preflight-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -143,5 +284,35 @@ mod tests {
             assert_eq!(e.unwrap_err().lines().count(), 1);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn releases() {
+        assert_eq!(parse_release("6.18.44-fc-v669"), Some((6, 18)));
+        assert_eq!(parse_release("6.12.117"), Some((6, 12)));
+        assert_eq!(parse_release("5.15.0-91-generic"), Some((5, 15)));
+        assert_eq!(parse_release("garbage"), None);
+        assert_eq!(knobs_likely("6.12.117").0, Status::Ok);
+        assert_eq!(knobs_likely("6.11.2").0, Status::Warn);
+        assert_eq!(knobs_likely("6.6.30").0, Status::Cannot);
+        assert!(knobs_likely("6.6.30").1.contains("unlikely"));
+    }
+
+    #[test]
+    fn block_group_estimate_matches_the_measurements() {
+        // DOMAIN.md: 1 GiB -> 112 MiB, 2 GiB -> 208 MiB, 3 GiB -> 320 MiB.
+        assert_eq!(data_block_group_estimate(1 << 30), 112 << 20);
+        assert_eq!(data_block_group_estimate(2 << 30), 208 << 20);
+        assert_eq!(data_block_group_estimate(3 << 30), 320 << 20);
+        assert_eq!(data_block_group_estimate(900 << 20), 96 << 20);
+        assert_eq!(data_block_group_estimate(100 << 30), 1 << 30);
+    }
+
+    #[test]
+    fn exit_code_prefers_refusal_over_kernel_gaps() {
+        let ok = (Status::Ok, String::new());
+        assert_eq!(exit_code(&[ok.clone(), (Status::Warn, String::new())]), 0);
+        assert_eq!(exit_code(&[ok.clone(), (Status::Cannot, String::new())]), 125);
+        assert_eq!(exit_code(&[(Status::Cannot, String::new()), (Status::Refuse, String::new())]), 2);
     }
 }

@@ -55,3 +55,20 @@ fn check_fails_on_a_mounted_device() {
     assert!(r.stdout.lines().any(|l| l.starts_with("fail") && l.contains("mounted")), "{}", r.stdout);
     // Scratch's Drop unmounts and detaches.
 }
+
+/// Each preflight rule exists once: the line --check prints for a refusal
+/// is the line a run refuses with, for the same device.
+#[test]
+fn check_and_run_refuse_with_the_same_line() {
+    if !privileged("check_and_run_refuse_with_the_same_line") {
+        return;
+    }
+    let s = Scratch::new("check-same");
+    sparse(&s.img, 900 << 20);
+    let check = run(&["--check", s.img(), s.mnt()]);
+    let refused = run(&[s.img(), s.mnt()]);
+    assert_eq!((check.code, refused.code), (2, 2), "{}\n{}", check.stdout, refused.stderr);
+    let line = refused.stderr.lines().find_map(|l| l.strip_prefix("btrfs-reclaim-repro: ")).expect("a refusal line");
+    assert!(check.stdout.lines().any(|l| l == format!("fail {line}")), "--check:\n{}\nrun: {line}", check.stdout);
+    s.assert_clean();
+}

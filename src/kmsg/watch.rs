@@ -14,17 +14,6 @@ pub struct Watch {
     file: Option<File>,
 }
 
-/// /proc/sys/kernel/tainted as a bit mask (0 if unreadable).
-pub fn taint() -> u64 {
-    std::fs::read_to_string("/proc/sys/kernel/tainted").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
-}
-
-/// WARN_ONCE warnings (all the refcount_t ones) fire once per boot; clearing
-/// lets them fire again in this run. Only possible where debugfs is mounted.
-pub fn clear_warn_once() -> bool {
-    std::fs::write("/sys/kernel/debug/clear_warn_once", "1").is_ok()
-}
-
 impl Watch {
     /// Opens /dev/kmsg at its end, and the --log file with its header.
     pub fn start(log_path: Option<&Path>, header: &str) -> io::Result<Watch> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::fs::Fs;
 use crate::btrfs::childop::{in_child, OpError};
+use crate::host;
 use crate::kmemleak;
 use crate::cli::Config;
 use crate::device::{self, Target};
@@ -20,7 +21,7 @@ use crate::progress::Progress;
 use crate::size::human;
 use crate::sys::process::pending_signal;
 use crate::verdict::{judge, Facts, Verdict};
-use crate::kmsg::watch::{self, Watch};
+use crate::kmsg::watch::Watch;
 use crate::btrfs::fill;
 
 /// Why a run stopped before its end.
@@ -32,6 +33,15 @@ pub enum Stop {
     /// A kernel operation's child was killed or hung: `Facts::killed_in`
     /// says which. Evidence, not an error; the run ends.
     Killed,
+}
+
+impl From<preflight::Blocked> for Stop {
+    fn from(b: preflight::Blocked) -> Stop {
+        match b {
+            preflight::Blocked::Refused(why) => Stop::Refused(why),
+            preflight::Blocked::CannotTest(why) => Stop::Setup(why),
+        }
+    }
 }
 
 impl From<std::io::Error> for Stop {
@@ -81,14 +91,6 @@ pub(crate) struct Run<'a> {
     loop_path: Option<std::path::PathBuf>,
 }
 
-/// VmHWM (peak resident set) of this process, in KiB.
-pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
-
 /// Test hook: `BRR_TEST_PAUSE=<phase>` holds the run at the start of that
 /// phase (signals still noticed), so tests can interrupt a chosen phase.
 fn test_pause(phase: &str) -> Result<(), Stop> {
@@ -97,14 +99,6 @@ fn test_pause(phase: &str) -> Result<(), Stop> {
         nap(Duration::from_secs(60))?;
     }
     Ok(())
-}
-
-pub fn version() -> String {
-    format!("{} ({})", env!("CARGO_PKG_VERSION"), env!("BRR_GIT_COMMIT"))
-}
-
-pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 /// Runs the single pass (or the stress run) `--iterations` times, each on a
@@ -116,8 +110,8 @@ pub fn run(cfg: &Config) -> Outcome {
         progress: Progress::new(),
         watch: None,
         report: Report {
-            version: version(),
-            kernel: kernel_release(),
+            version: host::version(),
+            kernel: host::kernel_release(),
             device: cfg.dev.display().to_string(),
             fill_mode: cfg.fill_mode.name().to_string(),
             seed: cfg.seed,
@@ -130,7 +124,7 @@ pub fn run(cfg: &Config) -> Outcome {
             natural_enospc: cfg.natural_enospc,
             ..Facts::default()
         },
-        taint_before: watch::taint(),
+        taint_before: host::taint(),
         rng: fastrand::Rng::with_seed(cfg.seed),
         started: Instant::now(),
         loop_path: None,
@@ -171,9 +165,9 @@ pub fn run(cfg: &Config) -> Outcome {
     if run.facts.interrupted.is_none() {
         run.facts.interrupted = pending_signal();
     }
-    run.facts.taint_gained = watch::taint() & !run.taint_before;
+    run.facts.taint_gained = host::taint() & !run.taint_before;
     run.report.total_seconds = started.elapsed().as_secs_f64();
-    run.report.peak_rss_kib = peak_rss_kib();
+    run.report.peak_rss_kib = host::peak_rss_kib();
     run.finish()
 }
 
@@ -237,7 +231,7 @@ impl Run<'_> {
     /// REPRODUCED or SUSPECTED evidence so far (kernel trouble, a bad
     /// taint, overlapping puts).
     fn evidence_seen(&self) -> bool {
-        let bad_taint = watch::taint() & !self.taint_before & crate::verdict::TROUBLE_TAINTS != 0;
+        let bad_taint = host::taint() & !self.taint_before & crate::verdict::TROUBLE_TAINTS != 0;
         bad_taint || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
     }
 
@@ -276,7 +270,7 @@ impl Run<'_> {
         }
         self.report.device_bytes = checked.bytes;
         // Start watching before mkfs: only this run's records count.
-        if watch::clear_warn_once() {
+        if host::clear_warn_once() {
             self.progress.say("cleared WARN_ONCE state (debugfs clear_warn_once)");
         }
         let header = format!(
