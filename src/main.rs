@@ -13,6 +13,7 @@ mod host;
 mod kmemleak;
 mod kmsg;
 mod mountinfo;
+mod phase;
 mod preflight;
 mod progress;
 mod report;

@@ -2,6 +2,7 @@
 //! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
 
 use crate::kmsg::events::Tracker;
+use crate::phase::Phase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,7 +58,7 @@ pub struct Facts {
     /// False with --keep-mounted: close_ctree() was not observed.
     pub unmount_observed: bool,
     /// A kernel operation's child was killed (signal) or hung (None).
-    pub killed_in: Option<(String, Option<i32>)>,
+    pub killed_in: Option<(Phase, Option<i32>)>,
     pub op_timeout_secs: u64,
     /// Unreferenced btrfs objects kmemleak found after the unmount; None:
     /// no kmemleak in this kernel.
@@ -106,8 +107,8 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     }
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
     let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
-        Some(sig) => format!("the kernel killed the {step} task ({})", crate::sys::process::signal_name(*sig)),
-        None => format!("hung in {step} (no return within {} s)", f.op_timeout_secs),
+        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), crate::sys::process::signal_name(*sig)),
+        None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
     });
     let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
     let trouble = if let Some(first) = log.headline() {
@@ -342,14 +343,14 @@ mod tests {
 
     #[test]
     fn a_killed_or_hung_kernel_operation_is_reproduced() {
-        let f = Facts { killed_in: Some(("unmount".into(), Some(libc::SIGSEGV))), ..base() };
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGSEGV))), ..base() };
         let v = judge(&f, &Tracker::default());
         assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
         assert!(v.reason.contains("killed the unmount task (SIGSEGV)"), "{}", v.reason);
-        let f = Facts { killed_in: Some(("settle".into(), None)), op_timeout_secs: 300, ..base() };
+        let f = Facts { killed_in: Some((Phase::Settle, None)), op_timeout_secs: 300, ..base() };
         assert!(judge(&f, &Tracker::default()).reason.contains("hung in settle (no return within 300 s)"));
         // With the oops in the log, both are said.
-        let f = Facts { killed_in: Some(("unmount".into(), Some(libc::SIGKILL))), ..base() };
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGKILL))), ..base() };
         let v = judge(&f, &log("kasan"));
         assert!(v.reason.contains("killed the unmount task") && v.reason.contains("KASAN"), "{}", v.reason);
     }

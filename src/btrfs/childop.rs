@@ -6,12 +6,14 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::host;
+use crate::phase::Phase;
 use crate::sys;
 use crate::sys::process::ChildEnd;
 
 #[derive(Debug)]
 pub enum OpError {
-    /// The operation returned an error (context: the step and the errno).
+    /// The operation returned an error (the syscall, its target and the errno).
     Failed(io::Error),
     /// The kernel killed the child with this signal.
     Killed(i32),
@@ -31,24 +33,32 @@ impl OpError {
 
 static CRASHED: AtomicBool = AtomicBool::new(false);
 
-/// Test hook: `BRR_TEST_CRASH_IN=<step>` makes that step's first child raise
-/// SIGSEGV before it calls into the kernel, as an oops would kill it. The
-/// cleanup that follows runs normally.
-fn crash_requested(step: &str) -> bool {
-    std::env::var("BRR_TEST_CRASH_IN").is_ok_and(|s| s == step) && !CRASHED.swap(true, Ordering::SeqCst)
-}
-
-/// Runs `op` in a child with `timeout`. Call only while single-threaded.
-pub fn in_child(step: &str, what: &str, timeout: Duration, op: impl FnOnce() -> io::Result<()>) -> Result<(), OpError> {
-    let crash = crash_requested(step);
-    let end = sys::process::run_in_child(timeout, crash, || match op() {
+/// Runs `op` (the syscall `call` on `target`) in a child with `timeout`, for
+/// `phase`. Refused (an error, no fork) unless this process has one thread.
+/// `BRR_TEST_CRASH_IN=<phase>` makes that phase's first child raise SIGSEGV
+/// before it calls into the kernel, as an oops would kill it.
+pub fn in_child(
+    phase: Phase,
+    call: &'static str,
+    target: &str,
+    timeout: Duration,
+    op: impl FnOnce() -> io::Result<()>,
+) -> Result<(), OpError> {
+    let crash = phase.crash_requested() && !CRASHED.swap(true, Ordering::SeqCst);
+    let end = sys::process::run_in_child_single_threaded(host::thread_count(), timeout, crash, || match op() {
         Ok(()) => 0,
         Err(e) => sys::errno_of(&e).unwrap_or(libc::EIO),
     })
     .map_err(OpError::Failed)?;
+    outcome(end, call, target)
+}
+
+/// How the child ended, as the caller sees it: an errno that came back as
+/// the exit status becomes the error the syscall would have given here.
+fn outcome(end: ChildEnd, call: &'static str, target: &str) -> Result<(), OpError> {
     match end {
         ChildEnd::Returned(0) => Ok(()),
-        ChildEnd::Returned(errno) => Err(OpError::Failed(sys::error_for(step, what, errno))),
+        ChildEnd::Returned(errno) => Err(OpError::Failed(sys::error(call, target, errno))),
         ChildEnd::Killed(sig) => Err(OpError::Killed(sig)),
         ChildEnd::Hung => Err(OpError::Hung),
     }
@@ -59,21 +69,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_child_that_does_not_return_in_time_is_hung() {
-        let r = in_child("test", "sleep", Duration::from_millis(100), || {
-            std::thread::sleep(Duration::from_secs(3));
-            Ok(())
-        });
-        assert!(matches!(r, Err(OpError::Hung)), "{r:?}");
-    }
-
-    #[test]
-    fn a_childs_errno_comes_back_with_context() {
-        let r = in_child("unmount", "/nowhere", Duration::from_secs(5), || Err(io::Error::from_raw_os_error(libc::EBUSY)));
-        let e = r.unwrap_err();
+    fn a_childs_errno_comes_back_with_the_syscall_and_target() {
+        let e = outcome(ChildEnd::Returned(libc::EBUSY), "umount2", "/nowhere").unwrap_err();
         assert_eq!(e.errno(), Some(libc::EBUSY));
         let OpError::Failed(e) = e else { panic!() };
         assert_eq!(e.to_string(), "umount2 /nowhere: Device or resource busy (EBUSY)");
-        assert!(in_child("settle", "/m", Duration::from_secs(5), || Ok(())).is_ok());
+        assert!(outcome(ChildEnd::Returned(0), "x", "y").is_ok());
+        assert!(matches!(outcome(ChildEnd::Killed(9), "x", "y"), Err(OpError::Killed(9))));
+        assert!(matches!(outcome(ChildEnd::Hung, "x", "y"), Err(OpError::Hung)));
+    }
+
+    #[test]
+    fn never_forks_from_a_multithreaded_process() {
+        // The test harness runs this on a thread of its own: two at least.
+        let r = in_child(Phase::Settle, "ioctl(BTRFS_IOC_SYNC)", "/m", Duration::from_secs(5), || Ok(()));
+        let Err(OpError::Failed(e)) = r else { panic!("{r:?}") };
+        assert!(e.to_string().contains("fork refused"), "{e}");
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::btrfs::childop::{in_child, OpError};
 use crate::mountinfo;
+use crate::phase::Phase;
 use crate::sys;
 
 /// A filesystem we mounted. Dropping it unmounts it (unless disarmed with
@@ -43,7 +44,7 @@ pub fn unmount_path(mnt: &Path, op_timeout: Duration) -> Result<Option<String>, 
     let what = mnt.display().to_string();
     let mut last = None;
     for attempt in 0..20 {
-        match in_child("unmount", &what, op_timeout, || sys::fs::umount(mnt, false)) {
+        match in_child(Phase::Unmount, "umount2", &what, op_timeout, || sys::fs::umount(mnt, false)) {
             Ok(()) => return Ok(None),
             Err(e) if e.errno() == Some(libc::EBUSY) => {
                 last = Some(e);

@@ -5,11 +5,10 @@ pub mod json;
 
 use crate::kmsg::events::Tracker;
 use json::Object;
+use crate::phase::Phase;
 use crate::size::human;
 use crate::verdict::{Kind, Verdict};
 
-/// Phase names, in the order of the pass; every one appears in `phases`.
-pub const PHASES: [&str; 8] = ["mkfs", "mount", "fill", "knobs", "fragment", "trigger", "settle", "unmount"];
 
 /// How many evidence lines the text block shows (all are in --json/--log).
 const EVIDENCE_LINES: usize = 8;
@@ -29,7 +28,7 @@ pub struct Report {
     pub reclaim_count: u64,
     pub reclaim_errors: u64,
     pub seed: u64,
-    pub phases: Vec<(&'static str, f64)>,
+    pub phases: Vec<(Phase, f64)>,
     pub total_seconds: f64,
     pub kmsg_lost: u64,
     /// Seconds from start to the first reclaim_count/reclaim_errors change.
@@ -43,9 +42,51 @@ pub struct Report {
     /// btrfs objects kmemleak reported; None: no kmemleak in this kernel.
     pub kmemleak: Option<u64>,
     /// Stress mode's counts.
-    pub stress: Option<crate::scenario::stress::StressStats>,
+    pub stress: Option<StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
     pub notes: Vec<String>,
+}
+
+/// Stress mode's counts, summed over iterations.
+#[derive(Debug, Clone, Default)]
+pub struct StressStats {
+    pub seconds: u64,
+    pub worker_rounds: Vec<u64>,
+    pub worker_enospc: u64,
+    pub balances_started: u64,
+    pub balances_cancelled: u64,
+    pub balances_busy: u64,
+    pub balances_failed: u64,
+    pub balance_relocations: u64,
+    /// gettid() of the balance thread: its BO: lines carry it.
+    pub balance_tid: Option<i32>,
+    pub worker_errors: Vec<String>,
+    /// Why the last failed balance failed.
+    pub balance_last_error: Option<String>,
+}
+
+/// Adds one iteration's counts to the totals.
+impl std::ops::AddAssign for StressStats {
+    fn add_assign(&mut self, s: StressStats) {
+        let total = self;
+
+        total.seconds += s.seconds;
+        if total.worker_rounds.len() < s.worker_rounds.len() {
+            total.worker_rounds.resize(s.worker_rounds.len(), 0);
+        }
+        for (t, r) in total.worker_rounds.iter_mut().zip(&s.worker_rounds) {
+            *t += r;
+        }
+        total.worker_enospc += s.worker_enospc;
+        total.balances_started += s.balances_started;
+        total.balances_cancelled += s.balances_cancelled;
+        total.balances_busy += s.balances_busy;
+        total.balances_failed += s.balances_failed;
+        total.balance_relocations += s.balance_relocations;
+        total.balance_tid = s.balance_tid.or(total.balance_tid);
+        total.worker_errors.extend(s.worker_errors);
+        total.balance_last_error = s.balance_last_error.or(total.balance_last_error.take());
+    }
 }
 
 /// The kernel log lines that support the verdict: the first trouble and its
@@ -79,7 +120,7 @@ pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
 }
 
 fn phase_line(r: &Report) -> String {
-    let parts: Vec<String> = r.phases.iter().map(|(n, s)| format!("{n} {s:.1}s")).collect();
+    let parts: Vec<String> = r.phases.iter().map(|(p, s)| format!("{} {s:.1}s", p.name())).collect();
     format!("{}; total {:.1}s", parts.join(", "), r.total_seconds)
 }
 
@@ -212,9 +253,9 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
         None => o.str("kmemleak", "unavailable"),
     };
     match &f.killed_in {
-        Some((step, sig)) => {
+        Some((phase, sig)) => {
             let mut k = Object::new();
-            k.str("step", step).raw("signal", sig.map(|s| s.to_string()).unwrap_or_else(|| "null".into()));
+            k.str("step", phase.name()).raw("signal", sig.map(|s| s.to_string()).unwrap_or_else(|| "null".into()));
             o.raw("killed_in", k.finish())
         }
         None => o.raw("killed_in", "null".into()),
@@ -232,12 +273,12 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
             .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()));
     }
     let mut phases = Object::new();
-    for name in PHASES {
-        let secs = r.phases.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(0.0);
-        phases.num(name, secs);
+    for phase in Phase::ALWAYS_REPORTED {
+        let secs = r.phases.iter().find(|(p, _)| *p == phase).map(|(_, s)| *s).unwrap_or(0.0);
+        phases.num(phase.name(), secs);
     }
-    for (name, secs) in r.phases.iter().filter(|(n, _)| !PHASES.contains(n)) {
-        phases.num(name, *secs);
+    for (phase, secs) in r.phases.iter().filter(|(p, _)| !Phase::ALWAYS_REPORTED.contains(p)) {
+        phases.num(phase.name(), *secs);
     }
     o.raw("phases", phases.finish())
         .num("total_seconds", r.total_seconds)
@@ -290,7 +331,7 @@ mod tests {
             reclaim_count: 8,
             reclaim_errors: 8,
             seed: 42,
-            phases: PHASES.iter().map(|p| (*p, 0.5)).collect(),
+            phases: Phase::ALWAYS_REPORTED.iter().map(|p| (*p, 0.5)).collect(),
             total_seconds: 4.0,
             ..Report::default()
         };
@@ -324,8 +365,8 @@ mod tests {
         assert!(j.contains("\"verdict\": \"NOT_REPRODUCED\""));
         assert!(j.contains("{\"pid\": 97, \"kind\": \"inject\", \"bg\": 634388480}"));
         assert!(j.contains("\"injections\": 8"));
-        for p in PHASES {
-            assert!(j.contains(&format!("\"{p}\": 0.5")), "phase {p}");
+        for p in Phase::ALWAYS_REPORTED {
+            assert!(j.contains(&format!("\"{}\": 0.5", p.name())), "phase {p:?}");
         }
         assert_eq!(j.trim().lines().count(), 1);
     }
@@ -365,7 +406,7 @@ mod golden {
             reclaim_count: 8,
             reclaim_errors: 8,
             seed: 42,
-            phases: PHASES.iter().enumerate().map(|(i, p)| (*p, 0.25 * i as f64)).collect(),
+            phases: Phase::ALWAYS_REPORTED.iter().enumerate().map(|(i, p)| (*p, 0.25 * i as f64)).collect(),
             total_seconds: 4.0,
             first_reclaim_seconds: Some(1.5),
             fill_bytes_per_second: 1e9,
@@ -402,7 +443,7 @@ mod golden {
     fn golden_reproduced_at_unmount() {
         let log = track(&records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
         let mut f = facts();
-        f.killed_in = Some(("unmount".into(), Some(11)));
+        f.killed_in = Some((Phase::Unmount, Some(11)));
         let r = report();
         let v = judge(&f, &log);
         compare("reproduced.txt", &text(&r, &v, &log));
@@ -418,8 +459,8 @@ mod golden {
         let mut r = report();
         r.reclaim_errors = 3;
         r.iterations = 2;
-        r.phases.push(("stress", 30.0));
-        r.stress = Some(crate::scenario::stress::StressStats {
+        r.phases.push((Phase::Stress, 30.0));
+        r.stress = Some(StressStats {
             seconds: 30,
             worker_rounds: vec![5, 6],
             worker_enospc: 1,

@@ -1,257 +1,26 @@
-//! Stress mode (the bug report's parallel test): churn workers keep
-//! allocation pressure up with real data, a balance worker competes with
-//! reclaim for block groups, random delays shift the race windows.
+//! The stress pass (the bug report's parallel test): the single pass's
+//! setup with a prefill, reclaim's first turn, then `secs` of churn and
+//! balance (churn.rs) against reclaim, with the kernel log judged live.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::btrfs::fs::Fs;
-use crate::cli::FillMode;
 use crate::device::Target;
-use crate::btrfs::fill;
-use crate::scenario::{at, ignore_eintr, Run, Stop};
-use crate::sys;
-use crate::sys::btrfs::{BALANCE_CTL_CANCEL, ERROR_DEV_EXCL_RUN_IN_PROGRESS};
+use crate::phase::Phase;
+use crate::report::StressStats;
 use crate::sys::process::pending_signal;
 
-/// Balance only groups at most this full: our fragmented groups are about
-/// half used (the report's 5 % matched nothing).
-pub const BALANCE_USAGE_PCT: u64 = 60;
-const FILES_PER_ROUND: usize = 10;
-/// Files a worker keeps between rounds before deleting its oldest.
-const KEPT_PER_WORKER: usize = 10;
+use super::churn::{self, BALANCE_USAGE_PCT};
+use super::run::{at, ignore_eintr, Base, Run, Stop};
 
-/// What one churn round does: file sizes to write, then a pause.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoundPlan {
-    pub sizes: Vec<u64>,
-    pub sleep_ms: u64,
-}
-
-pub fn plan_round(rng: &mut fastrand::Rng) -> RoundPlan {
-    let sizes = (0..FILES_PER_ROUND).map(|_| rng.u64(10..=60) << 20).collect();
-    RoundPlan { sizes, sleep_ms: rng.u64(0..=400) }
-}
-
-/// What one balance does: cancelled after `cancel_after_ms`, then a pause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BalancePlan {
-    pub cancel_after_ms: u64,
-    pub pause_ms: u64,
-}
-
-pub fn plan_balance(rng: &mut fastrand::Rng) -> BalancePlan {
-    BalancePlan { cancel_after_ms: rng.u64(2000..=4000), pause_ms: rng.u64(1000..=2000) }
-}
-
-/// Each thread draws from its own generator, derived from --seed, so a run's
-/// choices replay whatever the scheduling.
-pub fn thread_rng(seed: u64, index: u64) -> fastrand::Rng {
-    fastrand::Rng::with_seed(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct StressStats {
-    pub seconds: u64,
-    pub worker_rounds: Vec<u64>,
-    pub worker_enospc: u64,
-    pub balances_started: u64,
-    pub balances_cancelled: u64,
-    pub balances_busy: u64,
-    pub balances_failed: u64,
-    pub balance_relocations: u64,
-    /// gettid() of the balance thread: its BO: lines carry it.
-    pub balance_tid: Option<i32>,
-    pub worker_errors: Vec<String>,
-    /// Why the last failed balance failed.
-    pub balance_last_error: Option<String>,
-}
-
-#[derive(Default)]
-struct Shared {
-    stop: AtomicBool,
-    rounds: Vec<AtomicU64>,
-    enospc: AtomicU64,
-    started: AtomicU64,
-    cancelled: AtomicU64,
-    busy: AtomicU64,
-    failed: AtomicU64,
-    relocations: AtomicU64,
-    balance_tid: Mutex<Option<i32>>,
-    /// When the running balance is due to be cancelled.
-    cancel_at: Mutex<Option<Instant>>,
-    errors: Mutex<Vec<String>>,
-    balance_last_error: Mutex<Option<String>>,
-}
-
-impl Shared {
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Sleeps up to `d`, returning early when asked to stop.
-    fn pause(&self, d: Duration) {
-        let end = Instant::now() + d;
-        while !self.stopped() && Instant::now() < end {
-            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
-        }
-    }
-
-    fn error(&self, e: String) {
-        self.errors.lock().expect("errors lock").push(e);
-    }
-}
-
-fn churn_worker(fs: &Fs, dir: &Path, index: usize, seed: u64, shared: &Shared) {
-    let mut rng = thread_rng(seed, index as u64 + 1);
-    let mut buf = fill::random_buffer(&mut rng);
-    let mut kept: Vec<PathBuf> = Vec::new();
-    let mut serial = 0u64;
-    let mut round = 0u64;
-    while !shared.stopped() {
-        let plan = plan_round(&mut rng);
-        let mut written = Vec::new();
-        for size in &plan.sizes {
-            if shared.stopped() {
-                break;
-            }
-            let path = dir.join(format!("c{serial:06}"));
-            serial += 1;
-            match fill::make_file(&path, *size, FillMode::Write, &mut buf, &mut rng) {
-                Ok((_, enospc)) => {
-                    written.push(path);
-                    if enospc {
-                        // Expected under this pressure: free the oldest.
-                        shared.enospc.fetch_add(1, Ordering::Relaxed);
-                        for old in kept.drain(..kept.len() / 2) {
-                            let _ = std::fs::remove_file(old);
-                        }
-                        break;
-                    }
-                }
-                Err(e) => {
-                    shared.error(format!("worker {index}: {e}"));
-                    return;
-                }
-            }
-        }
-        let _ = fs.syncfs();
-        for (i, path) in written.into_iter().enumerate() {
-            if i % 2 == 1 {
-                let _ = std::fs::remove_file(&path);
-            } else {
-                kept.push(path);
-            }
-        }
-        while kept.len() > KEPT_PER_WORKER {
-            let _ = std::fs::remove_file(kept.remove(0));
-        }
-        round += 1;
-        if round.is_multiple_of(5) {
-            let _ = fs.sync();
-        }
-        shared.rounds[index].fetch_add(1, Ordering::Relaxed);
-        shared.pause(Duration::from_millis(plan.sleep_ms));
-    }
-}
-
-fn balance_worker(fs: &Fs, seed: u64, shared: &Shared) {
-    *shared.balance_tid.lock().expect("tid lock") = Some(sys::process::gettid());
-    let mut rng = thread_rng(seed, 0);
-
-    while !shared.stopped() {
-        let plan = plan_balance(&mut rng);
-        *shared.cancel_at.lock().expect("cancel lock") = Some(Instant::now() + Duration::from_millis(plan.cancel_after_ms));
-        if shared.stopped() {
-            *shared.cancel_at.lock().expect("cancel lock") = None;
-            break;
-        }
-        let result = sys::btrfs::balance_data_usage(&fs.dir, BALANCE_USAGE_PCT, &fs.mnt);
-        *shared.cancel_at.lock().expect("cancel lock") = None;
-        match result {
-            // Reclaim holds the exclusive operation: busy, retry soon.
-            Ok(r) if r.code == ERROR_DEV_EXCL_RUN_IN_PROGRESS => {
-                shared.busy.fetch_add(1, Ordering::Relaxed);
-                shared.pause(Duration::from_millis(rng.u64(200..=500)));
-                continue;
-            }
-            Ok(r) if r.code == 0 => {
-                shared.started.fetch_add(1, Ordering::Relaxed);
-                shared.relocations.fetch_add(r.completed, Ordering::Relaxed);
-            }
-            Ok(r) if r.code == -(libc::ECANCELED as i64) => {
-                shared.started.fetch_add(1, Ordering::Relaxed);
-                shared.cancelled.fetch_add(1, Ordering::Relaxed);
-                shared.relocations.fetch_add(r.completed, Ordering::Relaxed);
-            }
-            other => {
-                // ENOSPC and friends: relocation failing is what we provoke.
-                shared.started.fetch_add(1, Ordering::Relaxed);
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                let why = match other {
-                    Ok(r) => format!("btrfs error code {}", r.code),
-                    Err(e) => sys::errno_of(&e).map(sys::errno_name).unwrap_or_else(|| e.to_string()),
-                };
-                *shared.balance_last_error.lock().expect("error lock") = Some(why);
-            }
-        }
-        shared.pause(Duration::from_millis(plan.pause_ms));
-    }
-}
-
-/// Cancels the running balance if it is due (or `force`). ENOTCONN: none was
-/// running, which is expected.
-fn cancel_balance_if_due(fs: &Fs, shared: &Shared, force: bool) {
-    let due = shared.cancel_at.lock().expect("cancel lock").is_some_and(|t| force || Instant::now() >= t);
-    if due {
-        let _ = sys::btrfs::balance_ctl(&fs.dir, BALANCE_CTL_CANCEL, &fs.mnt);
-    }
-}
-
-impl Shared {
-    fn stats(&self, seconds: u64) -> StressStats {
-        StressStats {
-            seconds,
-            worker_rounds: self.rounds.iter().map(|r| r.load(Ordering::Relaxed)).collect(),
-            worker_enospc: self.enospc.load(Ordering::Relaxed),
-            balances_started: self.started.load(Ordering::Relaxed),
-            balances_cancelled: self.cancelled.load(Ordering::Relaxed),
-            balances_busy: self.busy.load(Ordering::Relaxed),
-            balances_failed: self.failed.load(Ordering::Relaxed),
-            balance_relocations: self.relocations.load(Ordering::Relaxed),
-            balance_tid: *self.balance_tid.lock().expect("tid lock"),
-            worker_errors: self.errors.lock().expect("errors lock").clone(),
-            balance_last_error: self.balance_last_error.lock().expect("error lock").clone(),
-        }
-    }
-}
-
-/// Adds one iteration's counts to the totals.
-fn merge(total: &mut StressStats, s: StressStats) {
-    total.seconds += s.seconds;
-    if total.worker_rounds.len() < s.worker_rounds.len() {
-        total.worker_rounds.resize(s.worker_rounds.len(), 0);
-    }
-    for (t, r) in total.worker_rounds.iter_mut().zip(&s.worker_rounds) {
-        *t += r;
-    }
-    total.worker_enospc += s.worker_enospc;
-    total.balances_started += s.balances_started;
-    total.balances_cancelled += s.balances_cancelled;
-    total.balances_busy += s.balances_busy;
-    total.balances_failed += s.balances_failed;
-    total.balance_relocations += s.balance_relocations;
-    total.balance_tid = s.balance_tid.or(total.balance_tid);
-    total.worker_errors.extend(s.worker_errors);
-    total.balance_last_error = s.balance_last_error.or(total.balance_last_error.take());
-}
+/// Every third file goes: groups stay fuller than in the single pass, so
+/// the churn has room to allocate.
+const FRAGMENT_NTH: usize = 3;
 
 /// Setup as the single pass, prefill (80 % by default), knobs, delete every
 /// third file, wake reclaim, then `secs` of churn + balance, settle,
 /// unmount.
-pub fn run(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Result<(), Stop> {
+pub(super) fn pass(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Result<(), Stop> {
     let cfg = run.cfg;
     let (mounted, fs) = run.fresh_filesystem(target, mkfs_path)?;
     let files = run.fill(&fs)?;
@@ -259,7 +28,7 @@ pub fn run(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Resul
     // reclaimable_bytes while periodic_reclaim is 1 (btrfs_update_block_group),
     // so deleting first would never arm the sweep.
     run.knobs(&fs)?;
-    run.fragment(&fs, &files, 3)?;
+    run.fragment(&fs, &files, FRAGMENT_NTH)?;
     // Reclaim's first turn comes before the churn: every allocation made
     // while periodic reclaim is on subtracts from reclaimable_bytes, and a
     // sweep that finds a balance running loses its turn. The workers and the
@@ -268,39 +37,29 @@ pub fn run(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Resul
         Some(b) => b,
         None => run.reclaim_base(&fs)?,
     };
-    let shared = Shared { rounds: (0..cfg.workers).map(|_| AtomicU64::new(0)).collect(), ..Shared::default() };
     let mut dirs = Vec::new();
     for i in 0..cfg.workers {
         let d = cfg.mnt.join("churn").join(format!("w{i}"));
         at("mkdir", std::fs::create_dir_all(&d))?;
         dirs.push(d);
     }
-    let seed = cfg.seed;
     let started = Instant::now();
-    let result = run.phase("stress", |r| {
+    let mut stats = StressStats::default();
+    let result = run.phase(Phase::Stress, |r| {
         r.progress.say(&format!(
             "stress: {secs} s, {} churn workers, balance -dusage={BALANCE_USAGE_PCT} cancelled after 2-4 s",
             cfg.workers
         ));
-        std::thread::scope(|scope| {
-            let (fs, shared) = (&fs, &shared);
-            for (i, d) in dirs.iter().enumerate() {
-                scope.spawn(move || churn_worker(fs, d, i, seed, shared));
-            }
-            scope.spawn(move || balance_worker(fs, seed, shared));
-            let outcome = supervise(r, fs, shared, secs, &base);
-            shared.stop.store(true, Ordering::SeqCst);
-            // Wake a balance that is still relocating so the join is prompt.
-            while shared.cancel_at.lock().expect("cancel lock").is_some() {
-                cancel_balance_if_due(fs, shared, true);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            outcome
-        })
+        let end = started + Duration::from_secs(secs);
+        let (s, outcome) = churn::run(&fs, &dirs, cfg.seed, || started.elapsed().as_secs(), |shared| {
+            tick(r, &fs, shared, secs, started, end, &base)
+        });
+        stats = s;
+        outcome?;
+        // A last commit so that reclaim sees the final state.
+        at("sync", ignore_eintr(fs.sync()))
     });
-    let mut stats = shared.stats(started.elapsed().as_secs());
-    let total = run.report.stress.get_or_insert_with(StressStats::default);
-    merge(total, std::mem::take(&mut stats));
+    *run.report.stress.get_or_insert_with(StressStats::default) += stats;
     let s = run.report.stress.clone().unwrap_or_default();
     run.progress.say(&format!(
         "stress: worker rounds {:?}, balances {} started / {} cancelled / {} busy / {} failed, {} groups relocated by balance",
@@ -315,72 +74,38 @@ pub fn run(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Resul
     run.unmount(mounted, target)
 }
 
-/// The main thread during stress: drains the kernel log, cancels overdue
-/// balances, shows progress, stops at the deadline, a signal, or (with
-/// --until-reproduced) the first evidence.
-fn supervise(r: &mut Run, fs: &Fs, shared: &Shared, secs: u64, base: &crate::scenario::Base) -> Result<(), Stop> {
-    let end = Instant::now() + Duration::from_secs(secs);
-    let started = Instant::now();
-    while Instant::now() < end {
-        if let Some(sig) = pending_signal() {
-            return Err(Stop::Interrupted(sig));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        r.drain();
-        cancel_balance_if_due(fs, shared, false);
-        let (reclaims, errors) = r.count_reclaims(fs, base)?;
-        let log = r.watch.as_ref().map(|w| (w.log.injections, w.log.overlaps.len(), !w.log.trouble.is_empty()));
-        let (injections, overlaps, trouble) = log.unwrap_or((0, 0, false));
-        let rounds: Vec<u64> = shared.rounds.iter().map(|x| x.load(Ordering::Relaxed)).collect();
-        r.progress.update(&format!(
-            "stress: {}/{secs} s, rounds {rounds:?}, balances {}/{} started/cancelled, reclaims {reclaims} ({errors} errors), injections {injections}, overlaps {overlaps}",
-            started.elapsed().as_secs(),
-            shared.started.load(Ordering::Relaxed),
-            shared.cancelled.load(Ordering::Relaxed),
-        ));
-        if r.cfg.until_reproduced && (trouble || overlaps > 0) {
-            r.progress.say("stress: evidence seen, stopping (--until-reproduced)");
-            break;
-        }
+/// One turn of the supervisor (every 100 ms): drains the kernel log, shows
+/// progress, and says whether to go on: not past the deadline, no signal,
+/// and (with --until-reproduced) no evidence yet.
+fn tick(
+    r: &mut Run,
+    fs: &crate::btrfs::fs::Fs,
+    shared: &churn::Shared,
+    secs: u64,
+    started: Instant,
+    end: Instant,
+    base: &Base,
+) -> Result<bool, Stop> {
+    if let Some(sig) = pending_signal() {
+        return Err(Stop::Interrupted(sig));
     }
-    // A last commit so that reclaim sees the final state.
-    at("sync", ignore_eintr(fs.sync()))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_same_seed_makes_the_same_choices() {
-        let draw = |seed| {
-            let mut worker = thread_rng(seed, 1);
-            let mut balance = thread_rng(seed, 0);
-            let rounds: Vec<RoundPlan> = (0..20).map(|_| plan_round(&mut worker)).collect();
-            let balances: Vec<BalancePlan> = (0..20).map(|_| plan_balance(&mut balance)).collect();
-            (rounds, balances)
-        };
-        assert_eq!(draw(42), draw(42));
-        assert_ne!(draw(42), draw(43));
+    if Instant::now() >= end {
+        return Ok(false);
     }
-
-    #[test]
-    fn plans_stay_in_their_ranges() {
-        let mut rng = thread_rng(7, 3);
-        for _ in 0..200 {
-            let r = plan_round(&mut rng);
-            assert_eq!(r.sizes.len(), 10);
-            assert!(r.sizes.iter().all(|s| (10 << 20..=60 << 20).contains(s)));
-            assert!(r.sleep_ms <= 400);
-            let b = plan_balance(&mut rng);
-            assert!((2000..=4000).contains(&b.cancel_after_ms));
-            assert!((1000..=2000).contains(&b.pause_ms));
-        }
+    std::thread::sleep(Duration::from_millis(100));
+    r.drain();
+    let (reclaims, errors) = r.count_reclaims(fs, base)?;
+    let log = r.watch.as_ref().map(|w| (w.log.injections, w.log.overlaps.len(), !w.log.trouble.is_empty()));
+    let (injections, overlaps, trouble) = log.unwrap_or((0, 0, false));
+    let (started_balances, cancelled) = shared.balances();
+    r.progress.update(&format!(
+        "stress: {}/{secs} s, rounds {:?}, balances {started_balances}/{cancelled} started/cancelled, reclaims {reclaims} ({errors} errors), injections {injections}, overlaps {overlaps}",
+        started.elapsed().as_secs(),
+        shared.rounds(),
+    ));
+    if r.cfg.until_reproduced && (trouble || overlaps > 0) {
+        r.progress.say("stress: evidence seen, stopping (--until-reproduced)");
+        return Ok(false);
     }
-
-    #[test]
-    fn threads_draw_from_different_streams() {
-        assert_ne!(plan_round(&mut thread_rng(1, 1)), plan_round(&mut thread_rng(1, 2)));
-    }
+    Ok(true)
 }

@@ -48,18 +48,6 @@ pub(crate) fn error(call: &'static str, target: &str, errno: i32) -> io::Error {
     io::Error::new(kind, SysError { call, target: target.to_string(), errno })
 }
 
-/// An error for a syscall that failed in a child process (the errno came
-/// back as its exit status).
-pub fn error_for(call: &str, target: &str, errno: i32) -> io::Error {
-    let kind = io::Error::from_raw_os_error(errno).kind();
-    let call: &'static str = match call {
-        "unmount" => "umount2",
-        "trigger" | "settle" => "ioctl(BTRFS_IOC_SYNC)",
-        _ => "kernel operation",
-    };
-    io::Error::new(kind, SysError { call, target: target.to_string(), errno })
-}
-
 /// Turns a C-style return value into a Result, capturing errno right away.
 fn check(ret: libc::c_long, call: &'static str, target: &str) -> io::Result<libc::c_long> {
     if ret == -1 {

@@ -84,14 +84,40 @@ pub enum ChildEnd {
     Hung,
 }
 
-/// Runs `op` in a forked child and waits up to `timeout`. The kernel may
-/// kill the task that trips an oops (e.g. in close_ctree at unmount); doing
-/// the operation in a child keeps the judge alive. `op` returns 0 or an
-/// errno. Only call while this process has a single thread: after fork the
-/// child runs `op` and `_exit`s, nothing else.
-pub fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl FnOnce() -> i32) -> io::Result<ChildEnd> {
-    // SAFETY: fork has no preconditions here; the child only runs `op`
-    // (plain syscalls) and _exit, so it never returns into our stack frames.
+/// Runs `op` in a forked child and waits up to `timeout`, refusing to fork
+/// unless this process has exactly one thread (`threads`, from
+/// /proc/self/status). The kernel may kill the task that trips an oops (e.g.
+/// in close_ctree at unmount); doing the operation in a child keeps the
+/// judge alive. `op` returns 0 or an errno.
+pub fn run_in_child_single_threaded(
+    threads: Option<u64>,
+    timeout: std::time::Duration,
+    crash_first: bool,
+    op: impl FnOnce() -> i32,
+) -> io::Result<ChildEnd> {
+    if threads != Some(1) {
+        let n = threads.map(|n| n.to_string()).unwrap_or_else(|| "an unknown number of".into());
+        return Err(io::Error::other(format!(
+            "fork refused: this process has {n} threads, and a child could hang on a lock another one holds (a bug of ours, not the kernel's: please report it)"
+        )));
+    }
+    // SAFETY: the process has one thread (checked just above from the
+    // kernel's own count), so no lock can be held by a thread that does not
+    // exist in the child.
+    unsafe { run_in_child(timeout, crash_first, op) }
+}
+
+/// Runs `op` in a forked child and waits up to `timeout`.
+///
+/// # Safety
+/// No other thread may exist in this process: after fork the child has only
+/// the calling thread, and a lock (malloc's, stdio's, a Mutex) held by any
+/// other thread at the fork stays locked forever in the child, which would
+/// then hang and be judged "hung in the kernel". `op` must not return into
+/// the caller's frames: it runs, then the child `_exit`s.
+pub unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl FnOnce() -> i32) -> io::Result<ChildEnd> {
+    // SAFETY: the caller guarantees a single thread (# Safety); the child
+    // only runs `op` and _exit, so it never returns into our stack frames.
     let pid = unsafe { libc::fork() };
     if pid == -1 {
         return Err(super::error("fork", "kernel operation child", io::Error::last_os_error().raw_os_error().unwrap_or(0)));
@@ -133,5 +159,35 @@ pub fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl Fn
             return Ok(ChildEnd::Hung);
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn refuses_to_fork_with_more_than_one_thread() {
+        for threads in [Some(2), Some(17), None] {
+            let e = run_in_child_single_threaded(threads, Duration::from_secs(1), false, || 0).unwrap_err();
+            assert!(e.to_string().starts_with("fork refused"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_child_ends_as_returned_killed_or_hung() {
+        // SAFETY: the test harness has other threads, but these children
+        // only sleep (nanosleep) or return a constant, then _exit: they take
+        // no lock and allocate nothing.
+        unsafe {
+            assert_eq!(run_in_child(Duration::from_secs(5), false, || libc::EBUSY).unwrap(), ChildEnd::Returned(libc::EBUSY));
+            assert_eq!(run_in_child(Duration::from_secs(5), true, || 0).unwrap(), ChildEnd::Killed(libc::SIGSEGV));
+            let hung = run_in_child(Duration::from_millis(100), false, || {
+                libc::sleep(3);
+                0
+            });
+            assert_eq!(hung.unwrap(), ChildEnd::Hung);
+        }
     }
 }

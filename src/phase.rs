@@ -1,0 +1,83 @@
+//! The phases of a pass, by name: the JSON `phases` keys, the progress
+//! lines, `killed_in`, and the test hooks (`BRR_TEST_PAUSE`,
+//! `BRR_TEST_CRASH_IN`) all spell them the same way, from here.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Mkfs,
+    Mount,
+    Fill,
+    /// --enospc natural: small inline files until metadata is full.
+    Starve,
+    Knobs,
+    Fragment,
+    Trigger,
+    Settle,
+    /// Stress mode's churn + balance.
+    Stress,
+    Unmount,
+}
+
+impl Phase {
+    /// Every phase, in the order of a pass.
+    #[cfg(test)]
+    pub const ALL: [Phase; 10] = [
+        Phase::Mkfs,
+        Phase::Mount,
+        Phase::Fill,
+        Phase::Starve,
+        Phase::Knobs,
+        Phase::Fragment,
+        Phase::Trigger,
+        Phase::Settle,
+        Phase::Stress,
+        Phase::Unmount,
+    ];
+
+    /// The phases every JSON verdict lists (0 when they did not run); the
+    /// others appear only when they ran.
+    pub const ALWAYS_REPORTED: [Phase; 8] =
+        [Phase::Mkfs, Phase::Mount, Phase::Fill, Phase::Knobs, Phase::Fragment, Phase::Trigger, Phase::Settle, Phase::Unmount];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Mkfs => "mkfs",
+            Phase::Mount => "mount",
+            Phase::Fill => "fill",
+            Phase::Starve => "starve",
+            Phase::Knobs => "knobs",
+            Phase::Fragment => "fragment",
+            Phase::Trigger => "trigger",
+            Phase::Settle => "settle",
+            Phase::Stress => "stress",
+            Phase::Unmount => "unmount",
+        }
+    }
+
+    /// Test hook: `BRR_TEST_PAUSE=<phase>` holds the run at the start of
+    /// that phase, so tests can interrupt a chosen phase.
+    pub fn pause_requested(self) -> bool {
+        std::env::var("BRR_TEST_PAUSE").is_ok_and(|p| p == self.name())
+    }
+
+    /// Test hook: `BRR_TEST_CRASH_IN=<phase>`: the first kernel operation
+    /// child of that phase raises SIGSEGV, as an oops would kill it.
+    pub fn crash_requested(self) -> bool {
+        std::env::var("BRR_TEST_CRASH_IN").is_ok_and(|p| p == self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_distinct_and_lowercase() {
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert!(!names[i + 1..].contains(n), "{n} twice");
+            assert_eq!(*n, n.to_lowercase());
+        }
+        assert!(Phase::ALWAYS_REPORTED.iter().all(|p| Phase::ALL.contains(p)));
+    }
+}

@@ -1,0 +1,223 @@
+//! One run's state and the plumbing every step shares: the phase timer,
+//! kernel operations in children, the reclaim counters, signals.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::btrfs::childop::{in_child, OpError};
+use crate::btrfs::fs::Fs;
+use crate::btrfs::mount;
+use crate::cli::Config;
+use crate::host;
+use crate::kmemleak;
+use crate::kmsg::watch::Watch;
+use crate::phase::Phase;
+use crate::preflight;
+use crate::progress::Progress;
+use crate::report::{self, Report};
+use crate::sys::process::pending_signal;
+use crate::verdict::{judge, Facts};
+
+use super::Outcome;
+
+#[derive(Debug)]
+pub enum Stop {
+    Refused(String),
+    Setup(String),
+    Interrupted(i32),
+    /// A kernel operation's child was killed or hung: `Facts::killed_in`
+    /// says which. Evidence, not an error; the run ends.
+    Killed,
+}
+
+impl From<preflight::Blocked> for Stop {
+    fn from(b: preflight::Blocked) -> Stop {
+        match b {
+            preflight::Blocked::Refused(why) => Stop::Refused(why),
+            preflight::Blocked::CannotTest(why) => Stop::Setup(why),
+        }
+    }
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Stop {
+        Stop::Setup(e.to_string())
+    }
+}
+
+/// Adds the step's name to a system error.
+pub(super) fn at<T>(step: &str, r: std::io::Result<T>) -> Result<T, Stop> {
+    r.map_err(|e| Stop::Setup(format!("{step}: {e}")))
+}
+
+pub(super) fn check_signal() -> Result<(), Stop> {
+    match pending_signal() {
+        Some(sig) => Err(Stop::Interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+/// Sleeps in small slices so a signal is noticed promptly.
+pub(super) fn nap(d: Duration) -> Result<(), Stop> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        check_signal()?;
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
+    }
+    check_signal()
+}
+
+pub(super) struct Run<'a> {
+    pub(super) cfg: &'a Config,
+    pub(super) progress: Progress,
+    pub(super) watch: Option<Watch>,
+    pub(super) report: Report,
+    pub(super) facts: Facts,
+    pub(super) taint_before: u64,
+    pub(super) rng: fastrand::Rng,
+    pub(super) started: Instant,
+    /// The loop device of the current iteration, for the leftover check.
+    pub(super) loop_path: Option<PathBuf>,
+}
+
+impl Run<'_> {
+    pub(super) fn finish(mut self) -> Outcome {
+        let empty = crate::kmsg::events::Tracker::default();
+        let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
+        self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
+        self.report.reclaim_count = self.facts.reclaim_count;
+        self.report.reclaim_errors = self.facts.reclaim_errors;
+        self.report.kmemleak = self.facts.kmemleak;
+        let verdict = judge(&self.facts, log);
+        let text = report::text(&self.report, &verdict, log);
+        let json = report::json(&self.report, &verdict, log, &self.facts);
+        if let Some(w) = &mut self.watch {
+            w.append_to_log(&text);
+        }
+        Outcome { verdict, text, json }
+    }
+
+    /// After an iteration: name what is still mounted or attached (a killed
+    /// or hung unmount can leave both; the system may need a reboot).
+    pub(super) fn note_leftovers(&mut self) {
+        if self.cfg.keep_mounted {
+            return;
+        }
+        if mount::is_mount_point(&self.cfg.mnt) {
+            self.report.notes.push(format!(
+                "left mounted on {}: unmounting failed (umount {} may hang; the system may need a reboot)",
+                self.cfg.mnt.display(),
+                self.cfg.mnt.display()
+            ));
+        }
+        if let Some(lo) = self.loop_path.take() {
+            let name = lo.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if std::path::Path::new(&format!("/sys/block/{name}/loop/backing_file")).exists() {
+                self.report.notes.push(format!("{} is still attached (it detaches itself once unmounted: autoclear)", lo.display()));
+            }
+        }
+    }
+
+    /// BTRFS_IOC_SYNC in a child: a kernel that oopses in the commit kills
+    /// the caller, and the judge must survive it.
+    pub(super) fn kernel_sync(&mut self, fs: &Fs, phase: Phase) -> Result<(), Stop> {
+        let timeout = Duration::from_secs(self.cfg.op_timeout_secs);
+        match in_child(phase, "ioctl(BTRFS_IOC_SYNC)", &fs.mnt.display().to_string(), timeout, || fs.sync()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.errno() == Some(libc::EINTR) => Ok(()),
+            Err(OpError::Failed(e)) => Err(Stop::Setup(format!("{}: {e}", phase.name()))),
+            Err(OpError::Killed(sig)) => {
+                self.facts.killed_in = Some((phase, Some(sig)));
+                Err(Stop::Killed)
+            }
+            Err(OpError::Hung) => {
+                self.facts.killed_in = Some((phase, None));
+                Err(Stop::Killed)
+            }
+        }
+    }
+
+    /// REPRODUCED or SUSPECTED evidence so far (kernel trouble, a bad
+    /// taint, overlapping puts).
+    pub(super) fn evidence_seen(&self) -> bool {
+        let bad_taint = host::taint() & !self.taint_before & crate::verdict::TROUBLE_TAINTS != 0;
+        bad_taint || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
+    }
+
+    pub(super) fn phase<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
+        check_signal()?;
+        if phase.pause_requested() {
+            eprintln!("btrfs-reclaim-repro: pausing at {} (BRR_TEST_PAUSE)", phase.name());
+            nap(Duration::from_secs(60))?;
+        }
+        let t = Instant::now();
+        let r = f(self);
+        let secs = t.elapsed().as_secs_f64();
+        self.progress.done_updates();
+        match self.report.phases.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, total)) => *total += secs,
+            None => self.report.phases.push((phase, secs)),
+        }
+        if let Some(w) = &mut self.watch {
+            w.drain();
+        }
+        r
+    }
+
+    pub(super) fn drain(&mut self) {
+        if let Some(w) = &mut self.watch {
+            w.drain();
+        }
+    }
+
+    /// A leaked block group prints nothing: only kmemleak, after the
+    /// unmount, finds it.
+    pub(super) fn check_kmemleak(&mut self) {
+        let found = kmemleak::check(Duration::from_secs(1));
+        if let Some(n) = found.note {
+            self.progress.say(&n);
+            self.report.notes.push(n);
+        }
+        if let Some(n) = found.btrfs_objects {
+            self.progress.say(&format!("kmemleak: {n} unreferenced btrfs objects after the unmount"));
+            self.facts.kmemleak = Some(self.facts.kmemleak.unwrap_or(0) + n);
+            self.report.kmemleak_evidence.extend(found.evidence);
+        }
+    }
+
+    /// Reclaim counters of this filesystem, relative to `base`, added to what
+    /// earlier iterations counted.
+    pub(super) fn count_reclaims(&mut self, fs: &Fs, base: &Base) -> Result<(u64, u64), Stop> {
+        let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
+        let now = (c.saturating_sub(base.count), e.saturating_sub(base.errors));
+        self.facts.reclaim_count = base.earlier_count + now.0;
+        self.facts.reclaim_errors = base.earlier_errors + now.1;
+        if now != (0, 0) && self.report.first_reclaim_seconds.is_none() {
+            self.report.first_reclaim_seconds = Some(self.started.elapsed().as_secs_f64());
+        }
+        Ok(now)
+    }
+
+    pub(super) fn reclaim_base(&mut self, fs: &Fs) -> Result<Base, Stop> {
+        let (count, errors) = at("reclaim counters", fs.reclaim_counts())?;
+        Ok(Base { count, errors, earlier_count: self.facts.reclaim_count, earlier_errors: self.facts.reclaim_errors })
+    }
+
+}
+
+/// Reclaim counters at the start of an iteration's wait, and what earlier
+/// iterations counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Base {
+    count: u64,
+    errors: u64,
+    earlier_count: u64,
+    earlier_errors: u64,
+}
+
+pub(super) fn ignore_eintr(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if crate::sys::errno_of(&e) == Some(libc::EINTR) => Ok(()),
+        other => other,
+    }
+}

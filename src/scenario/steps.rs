@@ -1,0 +1,261 @@
+//! The steps of the bug report's list, shared by the single pass and the
+//! stress pass: fresh filesystem, fill (and starve), knobs, fragment,
+//! trigger, settle, unmount. Each prints one progress line.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::btrfs::childop::OpError;
+use crate::btrfs::fill;
+use crate::btrfs::fs::Fs;
+use crate::btrfs::mkfs_progs;
+use crate::btrfs::mount::{self, Mounted};
+use crate::device::Target;
+use crate::phase::Phase;
+use crate::size::human;
+
+use super::run::{at, check_signal, nap, Base, Run, Stop};
+
+impl Run<'_> {
+    /// mkfs, then mount, then check that this kernel can test the bug.
+    pub(super) fn fresh_filesystem(&mut self, target: &Target, mkfs_path: &Path) -> Result<(Mounted, Fs), Stop> {
+        let cfg = self.cfg;
+        let v1 = cfg.space_cache_v1;
+        // A fresh filesystem without the free space tree: the injected ENOSPC
+        // is in delete_block_group_cache(), reached only for block groups
+        // with a v1 cache inode.
+        // --enospc natural: single metadata with small nodes fills up fast,
+        // and without spare unallocated space it cannot grow.
+        let layout = if cfg.natural_enospc {
+            mkfs_progs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
+        } else {
+            mkfs_progs::Layout { metadata: "dup", data: "single", nodesize: None }
+        };
+        let spelling = self.phase(Phase::Mkfs, |r| {
+            let s = mkfs_progs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
+                mkfs_progs::MkfsError::Interrupted(sig) => Stop::Interrupted(sig),
+                mkfs_progs::MkfsError::Failed(m) | mkfs_progs::MkfsError::Spawn(m) => Stop::Setup(format!("mkfs: {m}")),
+            })?;
+            r.progress.say(&format!(
+                "mkfs: {} ({}) formatted{}",
+                target.block.display(),
+                human(target.bytes),
+                s.as_deref().map(|s| format!(" with {s}")).unwrap_or_default()
+            ));
+            Ok(s)
+        })?;
+
+        // noatime as a flag (btrfs rejects it in the data string); the cache
+        // the kernel really uses is read back from mountinfo.
+        let data = match (v1, spelling.is_some(), cfg.natural_enospc) {
+            (true, true, false) => "space_cache=v1",
+            (true, true, true) => "space_cache=v1,max_inline=2048",
+            (true, false, false) => "clear_cache,space_cache=v1",
+            (true, false, true) => "clear_cache,space_cache=v1,max_inline=2048",
+            (false, _, _) => "space_cache=v2",
+        };
+        let mounted = self.phase(Phase::Mount, |r| {
+            at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
+            let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
+            let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout))?;
+            let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
+            r.report.space_cache = Some(cache.to_string());
+            r.facts.space_cache = Some(cache.to_string());
+            r.progress.say(&format!("mount: {} on {} ({data}), space cache {cache}", target.block.display(), cfg.mnt.display()));
+            if v1 && cache != "v1" {
+                return Err(Stop::Setup(format!("asked for the v1 space cache, the kernel mounted with {cache}")));
+            }
+            Ok(m)
+        })?;
+        let fs = at("open filesystem", Fs::open(&cfg.mnt))?;
+        let missing = fs.missing_reclaim_files();
+        if !missing.is_empty() {
+            return Err(Stop::Setup(format!(
+                "kernel has no {} in {}: too old for this bug (dynamic/periodic reclaim arrived around 6.11)",
+                missing.join(", "),
+                fs.data_sysfs.display()
+            )));
+        }
+        Ok((mounted, fs))
+    }
+
+    /// Fill to --fill %. The knobs stay off until after it: while
+    /// periodic_reclaim is 1, every allocation subtracts from
+    /// reclaimable_bytes (btrfs_update_block_group), and the sweep never arms.
+    pub(super) fn fill(&mut self, fs: &Fs) -> Result<Vec<PathBuf>, Stop> {
+        let cfg = self.cfg;
+        let dir = cfg.mnt.join("fill");
+        // --enospc natural fills data until ENOSPC, so that all unallocated
+        // space becomes data block groups and metadata keeps its first chunk.
+        let pct = if cfg.natural_enospc { 100 } else { cfg.fill_percent };
+        let filled = self.phase(Phase::Fill, |r| {
+            at("mkdir", std::fs::create_dir_all(&dir))?;
+            let f = at("fill", fill::fill(&fs.dir, &dir, cfg.fill_mode, pct, &mut r.rng, &mut r.progress))?;
+            r.progress.say(&format!(
+                "fill: {} files, {} ({:.1}% of the data space){}",
+                f.files.len(),
+                human(f.bytes),
+                f.percent,
+                if f.hit_enospc { ", stopped at ENOSPC" } else { "" }
+            ));
+            Ok(f)
+        })?;
+        self.report.bytes_written += filled.bytes;
+        self.report.fill_percent = filled.percent;
+        if let Some((_, secs)) = self.report.phases.iter().find(|(p, _)| *p == Phase::Fill) {
+            self.report.fill_bytes_per_second = self.report.bytes_written as f64 / secs.max(1e-6);
+        }
+        if let Some(sig) = filled.interrupted {
+            return Err(Stop::Interrupted(sig));
+        }
+        if cfg.natural_enospc {
+            self.starve_metadata(fs)?;
+        }
+        Ok(filled.files)
+    }
+
+    /// Metadata full: relocation then fails with a genuine ENOSPC and
+    /// reclaim goes down the same error path as with the injected one.
+    pub(super) fn starve_metadata(&mut self, fs: &Fs) -> Result<(), Stop> {
+        let dir = self.cfg.mnt.join("meta");
+        self.phase(Phase::Starve, |r| {
+            let n = at("starve metadata", fill::starve_metadata(&dir, &mut r.progress))?;
+            check_signal()?;
+            // Commit, so what the transaction reserved is really used.
+            let _ = fs.syncfs();
+            r.progress.say(&format!("starve: {n} small inline files until ENOSPC: metadata is full"));
+            Ok(())
+        })
+    }
+
+    /// Enable reclaim, now that the fill is done.
+    pub(super) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
+        self.phase(Phase::Knobs, |r| {
+            at("reclaim knobs", fs.write_knob("dynamic_reclaim", "1"))?;
+            at("reclaim knobs", fs.write_knob("periodic_reclaim", "1"))?;
+            r.progress.say(&format!("knobs: dynamic_reclaim=1 periodic_reclaim=1 ({})", fs.data_sysfs.display()));
+            Ok(())
+        })
+    }
+
+    /// Delete every `nth` file so block groups become reclaim candidates,
+    /// then count the data block groups that own a v1 cache inode.
+    pub(super) fn fragment(&mut self, fs: &Fs, files: &[PathBuf], nth: usize) -> Result<(), Stop> {
+        self.phase(Phase::Fragment, |r| {
+            let n = at("fragment", fill::fragment(files, nth))?;
+            at("fragment", fs.syncfs())?;
+            let groups = at("data block groups", fs.data_block_groups())?;
+            let cached = at("v1 cache inodes", fs.v1_cache_starts())?;
+            let with_cache = groups.iter().filter(|(s, _)| cached.contains(s)).count() as u64;
+            let bg_bytes = groups.iter().map(|(_, l)| *l).max();
+            r.report.data_block_group_bytes = bg_bytes;
+            r.report.v1_cache_block_groups = Some(with_cache);
+            r.facts.v1_cache_block_groups = Some(with_cache);
+            r.progress.say(&format!(
+                "fragment: deleted {n} files; {} data block groups of {}, {with_cache} with a v1 cache inode",
+                groups.len(),
+                bg_bytes.map(human).unwrap_or_else(|| "?".into())
+            ));
+            if with_cache == 0 {
+                r.progress.say("fragment: no v1 cache inode: the injection site cannot be reached (reclaim still runs)");
+            }
+            Ok(())
+        })
+    }
+
+    /// Each BTRFS_IOC_SYNC commits and wakes the cleaner; a block group is
+    /// queued on the second sweep that finds it (btrfs_reclaim_sweep needs
+    /// the reclaim_mark set by the first). Returns the counters' base when
+    /// reclaim fired.
+    pub(super) fn trigger(&mut self, fs: &Fs) -> Result<Option<Base>, Stop> {
+        let cfg = self.cfg;
+        let base = self.reclaim_base(fs)?;
+        self.phase(Phase::Trigger, |r| {
+            let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
+            loop {
+                r.kernel_sync(fs, Phase::Trigger)?;
+                r.drain();
+                let (c, e) = r.count_reclaims(fs, &base)?;
+                if c + e > 0 {
+                    r.progress.say(&format!("trigger: reclaim fired ({c} relocated, {e} errors)"));
+                    return Ok(Some(base));
+                }
+                if Instant::now() >= deadline {
+                    r.progress.say(&format!("trigger: reclaim did not fire within {} s", cfg.timeout_secs));
+                    return Ok(None);
+                }
+                r.progress.update("trigger: waiting for reclaim");
+                nap(Duration::from_millis(150))?;
+            }
+        })
+    }
+
+    /// Reclaim works asynchronously: keep syncing until the counters have
+    /// not moved for 2 s.
+    pub(super) fn settle(&mut self, fs: &Fs, base: Base) -> Result<(), Stop> {
+        let cfg = self.cfg;
+        self.phase(Phase::Settle, |r| {
+            let mut last = r.count_reclaims(fs, &base)?;
+            let mut stable_since = Instant::now();
+            let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
+            while stable_since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
+                nap(Duration::from_millis(200))?;
+                r.kernel_sync(fs, Phase::Settle)?;
+                r.drain();
+                let now = r.count_reclaims(fs, &base)?;
+                if now != last {
+                    last = now;
+                    stable_since = Instant::now();
+                }
+                r.progress.update(&format!("settle: {} relocated, {} errors", now.0, now.1));
+            }
+            r.progress.say(&format!("settle: {} relocated, {} errors", last.0, last.1));
+            Ok(())
+        })
+    }
+
+    /// close_ctree() drops the last block group references: a wrong count
+    /// shows here, so the unmount is judged too.
+    pub(super) fn unmount(&mut self, mounted: Mounted, target: &Target) -> Result<(), Stop> {
+        let cfg = self.cfg;
+        self.phase(Phase::Unmount, |r| {
+            if cfg.keep_mounted {
+                mounted.keep();
+                r.report.notes.push(format!("left mounted on {} (--keep-mounted)", cfg.mnt.display()));
+                if let Some(lo) = &target.loop_dev {
+                    r.report.notes.push(format!("{} stays attached until unmounted (autoclear)", lo.path.display()));
+                }
+                return Ok(());
+            }
+            let timeout = Duration::from_secs(cfg.op_timeout_secs);
+            let killed = match mounted.unmount() {
+                Ok(note) => {
+                    r.report.notes.extend(note);
+                    r.progress.say(&format!("unmount: {}", cfg.mnt.display()));
+                    return Ok(());
+                }
+                Err(OpError::Failed(e)) => return Err(Stop::Setup(format!("unmount: {e}"))),
+                Err(OpError::Killed(sig)) => Some(sig),
+                Err(OpError::Hung) => None,
+            };
+            r.facts.killed_in = Some((Phase::Unmount, killed));
+            r.progress.say(&format!(
+                "unmount: {}",
+                match killed {
+                    Some(sig) => format!("the kernel killed the unmounting task ({})", crate::sys::process::signal_name(sig)),
+                    None => format!("hung in the kernel for {} s", cfg.op_timeout_secs),
+                }
+            ));
+            // A killed child may have died before the kernel finished (or
+            // even started) the unmount: one more try, in its own child. A
+            // hung one holds the superblock: another would hang too.
+            if killed.is_some() && mount::is_mount_point(&cfg.mnt) {
+                match mount::unmount_path(&cfg.mnt, timeout) {
+                    Ok(_) => r.report.notes.push(format!("cleanup unmounted {} after the killed unmount", cfg.mnt.display())),
+                    Err(_) => r.progress.say("unmount: cleanup could not unmount either"),
+                }
+            }
+            Err(Stop::Killed)
+        })
+    }
+}
