@@ -29,24 +29,43 @@ const IOC_FS_INFO: u64 = ior(BTRFS_IOCTL_MAGIC, 31, 1024);
 const IOC_BALANCE_V2: u64 = iowr(BTRFS_IOCTL_MAGIC, 32, 1024);
 const IOC_BALANCE_CTL: u64 = iow(BTRFS_IOCTL_MAGIC, 33, 4);
 
-/// `ioctl(fd, request, arg)` with the request type this libc wants (musl takes
-/// a c_int, glibc a c_ulong).
-fn ioctl_ptr(file: &File, request: u64, arg: *mut libc::c_void, name: &'static str, what: &Path) -> io::Result<libc::c_long> {
-    // SAFETY: callers pass a pointer to a buffer of the size encoded in
-    // `request` (or an integer-valued argument the kernel does not dereference).
-    let ret = unsafe { libc::ioctl(file.as_raw_fd(), request as libc::Ioctl, arg) };
+/// _IOC_SIZE: the argument size a request number encodes.
+const fn ioc_size(request: u64) -> usize {
+    ((request >> 16) & 0x3fff) as usize
+}
+
+/// An ioctl whose argument is a buffer of exactly the size `request`
+/// encodes (checked here, so the kernel's copy_from_user/copy_to_user stays
+/// inside it). No public helper takes a raw pointer.
+fn ioctl_buf(file: &File, request: u64, buf: &mut [u8], name: &'static str, what: &Path) -> io::Result<libc::c_long> {
+    if buf.len() != ioc_size(request) {
+        return Err(super::error(name, &what.display().to_string(), libc::EINVAL));
+    }
+    // SAFETY: `buf` is writable, outlives the call and has exactly the size
+    // `request` encodes; the kernel keeps no reference after returning.
+    // The request type differs by libc (musl c_int, glibc c_ulong).
+    let ret = unsafe { libc::ioctl(file.as_raw_fd(), request as libc::Ioctl, buf.as_mut_ptr()) };
+    check(ret as libc::c_long, name, &what.display().to_string())
+}
+
+/// An ioctl whose argument is an integer value the kernel reads as is
+/// (never dereferenced): BTRFS_IOC_SYNC (0), BTRFS_IOC_BALANCE_CTL (the
+/// command).
+fn ioctl_value(file: &File, request: u64, value: libc::c_ulong, name: &'static str, what: &Path) -> io::Result<libc::c_long> {
+    // SAFETY: no pointer is passed; the kernel takes `value` as a number.
+    let ret = unsafe { libc::ioctl(file.as_raw_fd(), request as libc::Ioctl, value) };
     check(ret as libc::c_long, name, &what.display().to_string())
 }
 
 /// BTRFS_IOC_SYNC: commit the running transaction and wake the cleaner kthread.
 pub fn sync(mnt: &File, what: &Path) -> io::Result<()> {
-    ioctl_ptr(mnt, IOC_SYNC, std::ptr::null_mut(), "ioctl(BTRFS_IOC_SYNC)", what).map(|_| ())
+    ioctl_value(mnt, IOC_SYNC, 0, "ioctl(BTRFS_IOC_SYNC)", what).map(|_| ())
 }
 
 /// The filesystem's fsid (BTRFS_IOC_FS_INFO), as the kernel names it in sysfs.
 pub fn fsid(mnt: &File, what: &Path) -> io::Result<[u8; 16]> {
-    let mut buf = [0u8; 1024];
-    ioctl_ptr(mnt, IOC_FS_INFO, buf.as_mut_ptr().cast(), "ioctl(BTRFS_IOC_FS_INFO)", what)?;
+    let mut buf = [0u8; ioc_size(IOC_FS_INFO)];
+    ioctl_buf(mnt, IOC_FS_INFO, &mut buf, "ioctl(BTRFS_IOC_FS_INFO)", what)?;
     let mut fsid = [0u8; 16];
     // struct btrfs_ioctl_fs_info_args: max_id u64, num_devices u64, fsid[16]
     fsid.copy_from_slice(&buf[16..32]);
@@ -80,7 +99,7 @@ pub fn tree_search(mnt: &File, key: SearchKey, what: &Path) -> io::Result<Vec<Tr
     let mut items = Vec::new();
     let (mut objectid, mut item_type, mut offset) = (key.min_objectid, key.min_type, key.min_offset);
     loop {
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; ioc_size(IOC_TREE_SEARCH)];
         put_u64(&mut buf, 0, key.tree_id);
         put_u64(&mut buf, 8, objectid);
         put_u64(&mut buf, 16, key.max_objectid);
@@ -91,7 +110,7 @@ pub fn tree_search(mnt: &File, key: SearchKey, what: &Path) -> io::Result<Vec<Tr
         put_u32(&mut buf, 56, item_type);
         put_u32(&mut buf, 60, key.max_type);
         put_u32(&mut buf, 64, 4096);
-        ioctl_ptr(mnt, IOC_TREE_SEARCH, buf.as_mut_ptr().cast(), "ioctl(BTRFS_IOC_TREE_SEARCH)", what)?;
+        ioctl_buf(mnt, IOC_TREE_SEARCH, &mut buf, "ioctl(BTRFS_IOC_TREE_SEARCH)", what)?;
         let nr = get_u32(&buf, 64) as usize;
         if nr == 0 {
             break;
@@ -150,7 +169,7 @@ pub struct BalanceResult {
 
 /// BTRFS_IOC_BALANCE_V2 on data block groups with a usage filter (0..=pct).
 pub fn balance_data_usage(mnt: &File, usage_pct: u64, what: &Path) -> io::Result<BalanceResult> {
-    let mut buf = vec![0u8; 1024];
+    let mut buf = vec![0u8; ioc_size(IOC_BALANCE_V2)];
     put_u64(&mut buf, 0, BALANCE_DATA);
     // struct btrfs_balance_args data starts at 16: profiles u64, usage u64,
     // devid, pstart, pend, vstart, vend, target, flags (at +64).
@@ -158,7 +177,7 @@ pub fn balance_data_usage(mnt: &File, usage_pct: u64, what: &Path) -> io::Result
     put_u64(&mut buf, 16 + 64, BALANCE_ARGS_USAGE);
     // A cancelled balance still reports its progress (the kernel copies the
     // args back for 0 and -ECANCELED): return it as code -ECANCELED.
-    let code = match ioctl_ptr(mnt, IOC_BALANCE_V2, buf.as_mut_ptr().cast(), "ioctl(BTRFS_IOC_BALANCE_V2)", what) {
+    let code = match ioctl_buf(mnt, IOC_BALANCE_V2, &mut buf, "ioctl(BTRFS_IOC_BALANCE_V2)", what) {
         Ok(c) => c,
         Err(e) if super::errno_of(&e) == Some(libc::ECANCELED) => -(libc::ECANCELED as libc::c_long),
         Err(e) => return Err(e),
@@ -172,7 +191,7 @@ pub fn balance_data_usage(mnt: &File, usage_pct: u64, what: &Path) -> io::Result
 /// BTRFS_IOC_BALANCE_CTL with `cmd` (BALANCE_CTL_CANCEL). The kernel reads the
 /// command from the argument value itself, not through a pointer.
 pub fn balance_ctl(mnt: &File, cmd: i32, what: &Path) -> io::Result<()> {
-    ioctl_ptr(mnt, IOC_BALANCE_CTL, cmd as usize as *mut libc::c_void, "ioctl(BTRFS_IOC_BALANCE_CTL)", what).map(|_| ())
+    ioctl_value(mnt, IOC_BALANCE_CTL, cmd as libc::c_ulong, "ioctl(BTRFS_IOC_BALANCE_CTL)", what).map(|_| ())
 }
 
 fn put_u64(buf: &mut [u8], at: usize, v: u64) {
