@@ -60,7 +60,7 @@ pub fn make_file(path: &Path, len: u64, mode: FillMode, buf: &mut [u8], rng: &mu
         .create(true)
         .truncate(true)
         .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", path.display())))?;
+        .map_err(sys::with("create", path))?;
     let result = match mode {
         FillMode::Fallocate => sys::fs::fallocate(&f, 0, len, path).map(|_| len),
         FillMode::Write => write_file(&mut f, len, buf, rng),
@@ -71,7 +71,7 @@ pub fn make_file(path: &Path, len: u64, mode: FillMode, buf: &mut [u8], rng: &mu
             let held = f.metadata().map(|m| m.len()).unwrap_or(0);
             Ok((held, true))
         }
-        Err(e) => Err(io::Error::new(e.kind(), format!("{} {}: {e}", mode.name(), path.display()))),
+        Err(e) => Err(sys::with(if mode == FillMode::Write { "write" } else { "fallocate" }, path)(e)),
     }
 }
 
@@ -128,7 +128,7 @@ pub fn fill(fs_dir: &File, dir: &Path, mode: FillMode, pct: u32, rng: &mut fastr
 /// ENOSPC: with data filled first, metadata cannot grow a new chunk, so this
 /// leaves metadata full. ENOSPC is the goal, never an error.
 pub fn starve_metadata(dir: &Path, progress: &mut Progress) -> io::Result<u64> {
-    std::fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("mkdir {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(sys::with("mkdir", dir))?;
     let payload = vec![b'm'; 1500];
     let mut n = 0u64;
     loop {
@@ -140,7 +140,7 @@ pub fn starve_metadata(dir: &Path, progress: &mut Progress) -> io::Result<u64> {
         match result {
             Ok(()) => n += 1,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) => return Ok(n),
-            Err(e) => return Err(io::Error::new(e.kind(), format!("create {}: {e}", path.display()))),
+            Err(e) => return Err(sys::with("create", &path)(e)),
         }
         if n.is_multiple_of(1000) {
             progress.update(&format!("starve metadata: {n} small files"));
@@ -163,7 +163,7 @@ pub fn percent(written: u64, avail: u64) -> f64 {
 pub fn fragment(files: &[PathBuf], nth: usize) -> io::Result<usize> {
     let mut n = 0;
     for path in files.iter().skip(nth - 1).step_by(nth) {
-        std::fs::remove_file(path).map_err(|e| io::Error::new(e.kind(), format!("unlink {}: {e}", path.display())))?;
+        std::fs::remove_file(path).map_err(sys::with("unlink", path))?;
         n += 1;
     }
     Ok(n)

@@ -34,7 +34,7 @@ pub const RECLAIM_FILES: [&str; 4] = ["dynamic_reclaim", "periodic_reclaim", "re
 
 impl Fs {
     pub fn open(mnt: &Path) -> io::Result<Fs> {
-        let dir = File::open(mnt).map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", mnt.display())))?;
+        let dir = File::open(mnt).map_err(sys::with("open", mnt))?;
         let fsid = format_uuid(&sys::btrfs::fsid(&dir, mnt)?);
         let data_sysfs = PathBuf::from(format!("/sys/fs/btrfs/{fsid}/allocation/data"));
         Ok(Fs { mnt: mnt.to_path_buf(), dir, data_sysfs })
@@ -47,7 +47,7 @@ impl Fs {
 
     pub fn read_counter(&self, name: &str) -> io::Result<u64> {
         let path = self.data_sysfs.join(name);
-        let text = std::fs::read_to_string(&path).map_err(|e| io::Error::new(e.kind(), format!("read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(sys::with("read", &path))?;
         text.trim()
             .parse()
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("read {}: not a number: {text:?}", path.display())))

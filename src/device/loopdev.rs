@@ -20,7 +20,7 @@ impl LoopDevice {
             .read(true)
             .write(true)
             .open(image)
-            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", image.display())))?;
+            .map_err(sys::with("open", image))?;
         let control = OpenOptions::new()
             .read(true)
             .write(true)
@@ -36,7 +36,7 @@ impl LoopDevice {
             let file = match OpenOptions::new().read(true).write(true).open(&path) {
                 Ok(f) => f,
                 Err(e) => {
-                    last_err = Some(io::Error::new(e.kind(), format!("open {}: {e}", path.display())));
+                    last_err = Some(sys::with("open", &path)(e));
                     std::thread::sleep(std::time::Duration::from_millis(20));
                     continue;
                 }

@@ -95,8 +95,8 @@ pub fn prepare(dev: &Path, kind: DevKind, bytes: u64) -> io::Result<Target> {
             .write(true)
             .create_new(true)
             .open(dev)
-            .map_err(|e| io::Error::new(e.kind(), format!("create {}: {e}", dev.display())))?;
-        f.set_len(bytes).map_err(|e| io::Error::new(e.kind(), format!("ftruncate {}: {e}", dev.display())))?;
+            .map_err(sys::with("create", dev))?;
+        f.set_len(bytes).map_err(sys::with("ftruncate", dev))?;
     }
     if kind == DevKind::Block {
         return Ok(Target { block: dev.to_path_buf(), bytes, loop_dev: None });

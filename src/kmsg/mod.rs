@@ -12,6 +12,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::sys;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// syslog level (prio & 7): 0 emerg .. 7 debug.
@@ -57,9 +59,9 @@ impl KmsgReader {
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+            .map_err(sys::with("open", path))?;
         file.seek(SeekFrom::End(0))
-            .map_err(|e| io::Error::new(e.kind(), format!("lseek {} SEEK_END: {e}", path.display())))?;
+            .map_err(sys::with("lseek(SEEK_END)", path))?;
         Ok(KmsgReader { file, last_seq: None, lost: 0 })
     }
 

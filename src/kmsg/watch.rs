@@ -19,7 +19,7 @@ impl Watch {
     pub fn start(log_path: Option<&Path>, header: &str) -> io::Result<Watch> {
         let file = match log_path {
             Some(p) => {
-                let mut f = File::create(p).map_err(|e| io::Error::new(e.kind(), format!("create log {}: {e}", p.display())))?;
+                let mut f = File::create(p).map_err(crate::sys::with("create log", p))?;
                 f.write_all(header.as_bytes())?;
                 Some(f)
             }

@@ -43,9 +43,25 @@ pub fn errno_of(err: &io::Error) -> Option<i32> {
         .map(|e| e.errno)
 }
 
-pub(crate) fn error(call: &'static str, target: &str, errno: i32) -> io::Error {
+pub fn error(call: &'static str, target: &str, errno: i32) -> io::Error {
     let kind = io::Error::from_raw_os_error(errno).kind();
     io::Error::new(kind, SysError { call, target: target.to_string(), errno })
+}
+
+/// The one way an error of a call made outside this module (std's file
+/// calls) gets its context: `File::open(p).map_err(sys::with("open", p))`
+/// gives "open /p: No such file or directory (ENOENT)", keeping the errno
+/// for `errno_of`. An error that already names its call (made here) passes
+/// through unchanged: nothing is wrapped twice.
+pub fn with(call: &'static str, target: impl AsRef<Path>) -> impl FnOnce(io::Error) -> io::Error {
+    move |e| {
+        let named = e.get_ref().is_some_and(|inner| inner.is::<SysError>());
+        match e.raw_os_error() {
+            _ if named => e,
+            Some(errno) => error(call, &target.as_ref().display().to_string(), errno),
+            None => io::Error::new(e.kind(), format!("{call} {}: {e}", target.as_ref().display())),
+        }
+    }
 }
 
 /// Turns a C-style return value into a Result, capturing errno right away.
@@ -95,4 +111,20 @@ pub fn errno_name(errno: i32) -> String {
         _ => return format!("errno {errno}"),
     };
     name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_names_the_call_keeps_the_errno_and_never_wraps_twice() {
+        let e = with("open", "/nowhere")(io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(e.to_string(), "open /nowhere: No such file or directory (ENOENT)");
+        assert_eq!(errno_of(&e), Some(libc::ENOENT));
+        let again = with("fallocate", "/nowhere")(e);
+        assert_eq!(again.to_string(), "open /nowhere: No such file or directory (ENOENT)");
+        let plain = with("read", "/x")(io::Error::new(io::ErrorKind::InvalidData, "not a number"));
+        assert_eq!(plain.to_string(), "read /x: not a number");
+    }
 }
