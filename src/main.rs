@@ -12,6 +12,8 @@ mod device;
 mod host;
 mod kmemleak;
 mod kmsg;
+#[cfg(test)]
+mod layers;
 mod mountinfo;
 mod phase;
 mod preflight;

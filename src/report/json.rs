@@ -1,4 +1,90 @@
-//! A tiny JSON writer: enough for one flat-ish object, no serde.
+//! The verdict as one JSON object, and the tiny writer that builds it (no
+//! serde: three crates only).
+
+use crate::kmsg::events::Tracker;
+use crate::phase::Phase;
+use crate::verdict::{Facts, Verdict};
+
+use super::{evidence, Report};
+
+pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
+    let mut o = Object::new();
+    o.str("verdict", v.kind.json_name())
+        .int("exit_code", v.exit_code)
+        .str("reason", &v.reason)
+        .str("version", &r.version)
+        .str("kernel", &r.kernel)
+        .str("device", &r.device)
+        .int("device_bytes", r.device_bytes)
+        .raw("space_cache", f.space_cache.as_deref().map(string).unwrap_or_else(|| "null".into()))
+        .raw("data_block_group_bytes", opt_u64(r.data_block_group_bytes))
+        .raw("v1_cache_block_groups", opt_u64(f.v1_cache_block_groups))
+        .str("fill_mode", &r.fill_mode)
+        .num("fill_percent", r.fill_percent)
+        .int("reclaim_count", f.reclaim_count)
+        .int("reclaim_errors", f.reclaim_errors)
+        .int("injections", log.injections)
+        .int("reloc_puts", log.reloc_puts)
+        .int("reclaim_puts", log.reclaim_puts)
+        .int("overlaps", log.overlaps.len() as u64)
+        .raw("evidence", array(evidence(log, r).iter().map(|l| string(l))))
+        .int("kmsg_lost", r.kmsg_lost)
+        .int("seed", r.seed);
+    o.str("enospc_mode", if f.natural_enospc { "natural" } else { "injected" })
+        .str("failure_path", crate::verdict::failure_path(f, log))
+        .int("relocation_failures", crate::verdict::relocation_failures(f, log))
+        .int("relocation_failures_before_move", log.errors_before_move);
+    match f.kmemleak {
+        Some(n) => o.int("kmemleak", n),
+        None => o.str("kmemleak", "unavailable"),
+    };
+    match &f.killed_in {
+        Some((phase, sig)) => {
+            let mut k = Object::new();
+            k.str("step", phase.name()).raw("signal", sig.map(|s| s.to_string()).unwrap_or_else(|| "null".into()));
+            o.raw("killed_in", k.finish())
+        }
+        None => o.raw("killed_in", "null".into()),
+    };
+    o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
+    if let Some(st) = &r.stress {
+        o.int("stress_seconds", st.seconds)
+            .raw("worker_rounds", array(st.worker_rounds.iter().map(|n| n.to_string())))
+            .int("worker_enospc", st.worker_enospc)
+            .int("balances_started", st.balances_started)
+            .int("balances_cancelled", st.balances_cancelled)
+            .int("balances_busy", st.balances_busy)
+            .int("balances_failed", st.balances_failed)
+            .int("balance_relocations", st.balance_relocations)
+            .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()));
+    }
+    let mut phases = Object::new();
+    for phase in Phase::ALWAYS_REPORTED {
+        let secs = r.phases.iter().find(|(p, _)| *p == phase).map(|(_, s)| *s).unwrap_or(0.0);
+        phases.num(phase.name(), secs);
+    }
+    for (phase, secs) in r.phases.iter().filter(|(p, _)| !Phase::ALWAYS_REPORTED.contains(p)) {
+        phases.num(phase.name(), *secs);
+    }
+    o.raw("phases", phases.finish())
+        .num("total_seconds", r.total_seconds)
+        .int("bytes_written", r.bytes_written)
+        .raw("first_reclaim_seconds", r.first_reclaim_seconds.map(number).unwrap_or_else(|| "null".into()))
+        .num("fill_bytes_per_second", r.fill_bytes_per_second)
+        .int("peak_rss_kib", r.peak_rss_kib)
+        .raw(
+            "events",
+            array(log.events.iter().map(|e| {
+                let mut ev = Object::new();
+                ev.raw("pid", e.pid.map(|p| p.to_string()).unwrap_or_else(|| "null".into()))
+                    .str("kind", e.kind.name())
+                    .raw("bg", opt_u64(e.bg));
+                ev.finish()
+            })),
+        )
+        .raw("notes", array(r.notes.iter().map(|n| string(n))));
+    o.finish() + "\n"
+}
 
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

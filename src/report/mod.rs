@@ -1,32 +1,27 @@
 //! The verdict as people and scripts read it: a short text block that stands
-//! alone in a mail, and one JSON object.
+//! alone in a mail (text.rs), and one JSON object (json.rs). `Report` holds
+//! what only the printout needs; what the verdict reads is in `Facts`, once.
 
 pub mod json;
+pub mod text;
 
 use crate::kmsg::events::Tracker;
-use json::Object;
 use crate::phase::Phase;
-use crate::size::human;
-use crate::verdict::{Kind, Verdict};
-
 
 /// How many evidence lines the text block shows (all are in --json/--log).
-const EVIDENCE_LINES: usize = 8;
+pub(super) const EVIDENCE_LINES: usize = 8;
 
+/// Run metadata and print-only observations.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub version: String,
     pub kernel: String,
     pub device: String,
     pub device_bytes: u64,
-    pub space_cache: Option<String>,
     pub data_block_group_bytes: Option<u64>,
-    pub v1_cache_block_groups: Option<u64>,
     pub fill_mode: String,
     pub fill_percent: f64,
     pub bytes_written: u64,
-    pub reclaim_count: u64,
-    pub reclaim_errors: u64,
     pub seed: u64,
     pub phases: Vec<(Phase, f64)>,
     pub total_seconds: f64,
@@ -39,8 +34,6 @@ pub struct Report {
     pub iterations: u32,
     /// kmemleak's summaries of leaked btrfs objects.
     pub kmemleak_evidence: Vec<String>,
-    /// btrfs objects kmemleak reported; None: no kmemleak in this kernel.
-    pub kmemleak: Option<u64>,
     /// Stress mode's counts.
     pub stress: Option<StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
@@ -119,194 +112,15 @@ pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
     log.events.iter().filter(|e| e.kind == crate::kmsg::events::EventKind::RelocError).map(|e| e.text.clone()).collect()
 }
 
-fn phase_line(r: &Report) -> String {
-    let parts: Vec<String> = r.phases.iter().map(|(p, s)| format!("{} {s:.1}s", p.name())).collect();
-    format!("{}; total {:.1}s", parts.join(", "), r.total_seconds)
-}
-
-/// "634388480 (pid 97), 2647654400 (pid 97)"
-fn injected_summary(log: &Tracker) -> String {
-    let mut parts = Vec::new();
-    for bg in log.injected_groups() {
-        let pids: Vec<String> = {
-            let mut p: Vec<i32> = log.events.iter().filter(|e| e.bg == Some(bg)).filter_map(|e| e.pid).collect();
-            p.dedup();
-            p.iter().map(|x| x.to_string()).collect()
-        };
-        parts.push(format!("{bg} (pid {})", pids.join("/")));
-    }
-    if parts.len() > 4 {
-        let more = parts.len() - 4;
-        parts.truncate(4);
-        parts.push(format!("+{more} more"));
-    }
-    parts.join(", ")
-}
-
-pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
-    let mut out = Vec::new();
-    out.push(format!("== btrfs-reclaim-repro {}: {} (exit {}) ==", r.version, v.kind.human_name(), v.exit_code));
-    out.push(format!("reason:   {}", v.reason));
-    out.push(format!("kernel:   {}", r.kernel));
-    if v.kind != Kind::Refused {
-        out.push(format!(
-            "device:   {} ({}), space cache {}, data block groups {}, {} with a v1 cache inode",
-            r.device,
-            human(r.device_bytes),
-            r.space_cache.as_deref().unwrap_or("?"),
-            r.data_block_group_bytes.map(human).unwrap_or_else(|| "?".into()),
-            r.v1_cache_block_groups.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
-        ));
-        out.push(format!(
-            "fill:     {:.1}% ({}, {} written), seed {}",
-            r.fill_percent,
-            r.fill_mode,
-            human(r.bytes_written),
-            r.seed
-        ));
-        out.push(format!(
-            "reclaim:  {} relocated, {} errors; kmemleak: {}",
-            r.reclaim_count,
-            r.reclaim_errors,
-            match r.kmemleak {
-                None => "not in this kernel (leak flavour unchecked)".to_string(),
-                Some(n) => format!("{n} btrfs objects"),
-            }
-        ));
-        out.push(format!(
-            "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",
-            log.injections,
-            log.reloc_puts,
-            log.reclaim_puts,
-            log.overlaps.len(),
-            r.kmsg_lost
-        ));
-        let groups = injected_summary(log);
-        if !groups.is_empty() {
-            out.push(format!("injected: {groups}"));
-        }
-        let ev = evidence(log, r);
-        for (i, line) in ev.iter().take(EVIDENCE_LINES).enumerate() {
-            out.push(format!("{}{line}", if i == 0 { "evidence: " } else { "          " }));
-        }
-        if ev.len() > EVIDENCE_LINES {
-            out.push(format!("          ... {} more lines in --log / --json", ev.len() - EVIDENCE_LINES));
-        }
-        if let Some(st) = &r.stress {
-            out.push(format!(
-                "stress:   {} s, worker rounds {:?} ({} ENOSPC), balance tid {}",
-                st.seconds,
-                st.worker_rounds,
-                st.worker_enospc,
-                st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
-            ));
-            out.push(format!(
-                "balance:  {} started, {} cancelled, {} busy, {} failed{}; {} block groups relocated by balance",
-                st.balances_started,
-                st.balances_cancelled,
-                st.balances_busy,
-                st.balances_failed,
-                st.balance_last_error.as_deref().map(|e| format!(" (last: {e})")).unwrap_or_default(),
-                st.balance_relocations
-            ));
-        }
-        if r.iterations > 1 {
-            out.push(format!("runs:     {} iterations on fresh filesystems", r.iterations));
-        }
-        out.push(format!("phases:   {}", phase_line(r)));
-    }
-    for n in &r.notes {
-        out.push(format!("note:     {n}"));
-    }
-    out.join("\n") + "\n"
-}
-
-pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -> String {
-    let mut o = Object::new();
-    o.str("verdict", v.kind.json_name())
-        .int("exit_code", v.exit_code)
-        .str("reason", &v.reason)
-        .str("version", &r.version)
-        .str("kernel", &r.kernel)
-        .str("device", &r.device)
-        .int("device_bytes", r.device_bytes)
-        .raw("space_cache", r.space_cache.as_deref().map(json::string).unwrap_or_else(|| "null".into()))
-        .raw("data_block_group_bytes", json::opt_u64(r.data_block_group_bytes))
-        .raw("v1_cache_block_groups", json::opt_u64(r.v1_cache_block_groups))
-        .str("fill_mode", &r.fill_mode)
-        .num("fill_percent", r.fill_percent)
-        .int("reclaim_count", r.reclaim_count)
-        .int("reclaim_errors", r.reclaim_errors)
-        .int("injections", log.injections)
-        .int("reloc_puts", log.reloc_puts)
-        .int("reclaim_puts", log.reclaim_puts)
-        .int("overlaps", log.overlaps.len() as u64)
-        .raw("evidence", json::array(evidence(log, r).iter().map(|l| json::string(l))))
-        .int("kmsg_lost", r.kmsg_lost)
-        .int("seed", r.seed);
-    o.str("enospc_mode", if f.natural_enospc { "natural" } else { "injected" })
-        .str("failure_path", crate::verdict::failure_path(f, log))
-        .int("relocation_failures", crate::verdict::relocation_failures(f, log))
-        .int("relocation_failures_before_move", log.errors_before_move);
-    match f.kmemleak {
-        Some(n) => o.int("kmemleak", n),
-        None => o.str("kmemleak", "unavailable"),
-    };
-    match &f.killed_in {
-        Some((phase, sig)) => {
-            let mut k = Object::new();
-            k.str("step", phase.name()).raw("signal", sig.map(|s| s.to_string()).unwrap_or_else(|| "null".into()));
-            o.raw("killed_in", k.finish())
-        }
-        None => o.raw("killed_in", "null".into()),
-    };
-    o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
-    if let Some(st) = &r.stress {
-        o.int("stress_seconds", st.seconds)
-            .raw("worker_rounds", json::array(st.worker_rounds.iter().map(|n| n.to_string())))
-            .int("worker_enospc", st.worker_enospc)
-            .int("balances_started", st.balances_started)
-            .int("balances_cancelled", st.balances_cancelled)
-            .int("balances_busy", st.balances_busy)
-            .int("balances_failed", st.balances_failed)
-            .int("balance_relocations", st.balance_relocations)
-            .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()));
-    }
-    let mut phases = Object::new();
-    for phase in Phase::ALWAYS_REPORTED {
-        let secs = r.phases.iter().find(|(p, _)| *p == phase).map(|(_, s)| *s).unwrap_or(0.0);
-        phases.num(phase.name(), secs);
-    }
-    for (phase, secs) in r.phases.iter().filter(|(p, _)| !Phase::ALWAYS_REPORTED.contains(p)) {
-        phases.num(phase.name(), *secs);
-    }
-    o.raw("phases", phases.finish())
-        .num("total_seconds", r.total_seconds)
-        .int("bytes_written", r.bytes_written)
-        .raw("first_reclaim_seconds", r.first_reclaim_seconds.map(json::number).unwrap_or_else(|| "null".into()))
-        .num("fill_bytes_per_second", r.fill_bytes_per_second)
-        .int("peak_rss_kib", r.peak_rss_kib)
-        .raw(
-            "events",
-            json::array(log.events.iter().map(|e| {
-                let mut ev = Object::new();
-                ev.raw("pid", e.pid.map(|p| p.to_string()).unwrap_or_else(|| "null".into()))
-                    .str("kind", e.kind.name())
-                    .raw("bg", json::opt_u64(e.bg));
-                ev.finish()
-            })),
-        )
-        .raw("notes", json::array(r.notes.iter().map(|n| json::string(n))));
-    o.finish() + "\n"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::json::json;
+    use super::text::text;
     use crate::kmsg::events::tests::{records_from_console, track};
-    use crate::verdict::{judge, Facts};
+    use crate::verdict::{judge, Facts, Verdict};
 
-    fn sample() -> (Report, Verdict, Tracker) {
+    fn sample() -> (Report, Verdict, Tracker, Facts) {
         let log = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
         let facts = Facts {
             space_cache: Some("v1".into()),
@@ -322,26 +136,22 @@ mod tests {
             kernel: "6.12.117".into(),
             device: "/dev/vda".into(),
             device_bytes: 3 << 30,
-            space_cache: Some("v1".into()),
             data_block_group_bytes: Some(320 << 20),
-            v1_cache_block_groups: Some(9),
             fill_mode: "fallocate".into(),
             fill_percent: 90.2,
             bytes_written: 2 << 30,
-            reclaim_count: 8,
-            reclaim_errors: 8,
             seed: 42,
             phases: Phase::ALWAYS_REPORTED.iter().map(|p| (*p, 0.5)).collect(),
             total_seconds: 4.0,
             ..Report::default()
         };
-        (r, v, log)
+        (r, v, log, facts)
     }
 
     #[test]
     fn text_block_is_short_and_quotes_the_sequence() {
-        let (r, v, log) = sample();
-        let t = text(&r, &v, &log);
+        let (r, v, log, facts) = sample();
+        let t = text(&r, &v, &log, &facts);
         assert!(t.lines().count() <= 20, "{t}");
         assert!(t.starts_with("== btrfs-reclaim-repro 0.1.0 (abc): NOT REPRODUCED (exit 0) =="));
         assert!(t.contains("BO: 97 inject enospc... bg 634388480"));
@@ -352,8 +162,8 @@ mod tests {
 
     #[test]
     fn json_has_the_documented_keys() {
-        let (r, v, log) = sample();
-        let j = json(&r, &v, &log, &Facts::default());
+        let (r, v, log, facts) = sample();
+        let j = json(&r, &v, &log, &facts);
         for key in [
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
@@ -378,8 +188,10 @@ mod tests {
 #[cfg(test)]
 mod golden {
     use super::*;
+    use super::json::json;
+    use super::text::text;
     use crate::kmsg::events::tests::{records_from_console, track};
-    use crate::verdict::{judge, Facts};
+    use crate::verdict::{judge, Facts, Verdict};
 
     fn compare(name: &str, actual: &str) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name);
@@ -397,14 +209,10 @@ mod golden {
             kernel: "6.12.117".into(),
             device: "/dev/vda".into(),
             device_bytes: 3 << 30,
-            space_cache: Some("v1".into()),
             data_block_group_bytes: Some(320 << 20),
-            v1_cache_block_groups: Some(9),
             fill_mode: "fallocate".into(),
             fill_percent: 90.2,
             bytes_written: 2 << 30,
-            reclaim_count: 8,
-            reclaim_errors: 8,
             seed: 42,
             phases: Phase::ALWAYS_REPORTED.iter().enumerate().map(|(i, p)| (*p, 0.25 * i as f64)).collect(),
             total_seconds: 4.0,
@@ -412,7 +220,6 @@ mod golden {
             fill_bytes_per_second: 1e9,
             peak_rss_kib: 4600,
             iterations: 1,
-            kmemleak: Some(0),
             notes: vec!["left mounted on /mnt/test (--keep-mounted)".into()],
             ..Report::default()
         }
@@ -435,7 +242,7 @@ mod golden {
         let log = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
         let (r, f) = (report(), facts());
         let v = judge(&f, &log);
-        compare("instrumented.txt", &text(&r, &v, &log));
+        compare("instrumented.txt", &text(&r, &v, &log, &f));
         compare("instrumented.json", &json(&r, &v, &log, &f));
     }
 
@@ -446,7 +253,7 @@ mod golden {
         f.killed_in = Some((Phase::Unmount, Some(11)));
         let r = report();
         let v = judge(&f, &log);
-        compare("reproduced.txt", &text(&r, &v, &log));
+        compare("reproduced.txt", &text(&r, &v, &log, &f));
         compare("reproduced.json", &json(&r, &v, &log, &f));
     }
 
@@ -457,7 +264,6 @@ mod golden {
         f.natural_enospc = true;
         f.reclaim_errors = 3;
         let mut r = report();
-        r.reclaim_errors = 3;
         r.iterations = 2;
         r.phases.push((Phase::Stress, 30.0));
         r.stress = Some(StressStats {
@@ -474,7 +280,7 @@ mod golden {
             balance_last_error: Some("ENOSPC".into()),
         });
         let v = judge(&f, &log);
-        compare("stress.txt", &text(&r, &v, &log));
+        compare("stress.txt", &text(&r, &v, &log, &f));
         compare("stress.json", &json(&r, &v, &log, &f));
     }
 
@@ -484,7 +290,7 @@ mod golden {
         let mut f = facts();
         f.refused = Some("refusing /dev/vdb: mounted on /home (use another device)".into());
         let v = judge(&f, &log);
-        compare("refused.txt", &text(&report(), &v, &log));
+        compare("refused.txt", &text(&report(), &v, &log, &f));
         let mut f = facts();
         f.interrupted = Some(2);
         let v = judge(&f, &log);

@@ -85,12 +85,9 @@ impl Run<'_> {
         let empty = crate::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
         self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
-        self.report.reclaim_count = self.facts.reclaim_count;
-        self.report.reclaim_errors = self.facts.reclaim_errors;
-        self.report.kmemleak = self.facts.kmemleak;
         let verdict = judge(&self.facts, log);
-        let text = report::text(&self.report, &verdict, log);
-        let json = report::json(&self.report, &verdict, log, &self.facts);
+        let text = report::text::text(&self.report, &verdict, log, &self.facts);
+        let json = report::json::json(&self.report, &verdict, log, &self.facts);
         if let Some(w) = &mut self.watch {
             w.append_to_log(&text);
         }

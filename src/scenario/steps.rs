@@ -59,7 +59,6 @@ impl Run<'_> {
             let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
             let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout))?;
             let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
-            r.report.space_cache = Some(cache.to_string());
             r.facts.space_cache = Some(cache.to_string());
             r.progress.say(&format!("mount: {} on {} ({data}), space cache {cache}", target.block.display(), cfg.mnt.display()));
             if v1 && cache != "v1" {
@@ -149,7 +148,6 @@ impl Run<'_> {
             let with_cache = groups.iter().filter(|(s, _)| cached.contains(s)).count() as u64;
             let bg_bytes = groups.iter().map(|(_, l)| *l).max();
             r.report.data_block_group_bytes = bg_bytes;
-            r.report.v1_cache_block_groups = Some(with_cache);
             r.facts.v1_cache_block_groups = Some(with_cache);
             r.progress.say(&format!(
                 "fragment: deleted {n} files; {} data block groups of {}, {with_cache} with a v1 cache inode",

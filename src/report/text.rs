@@ -1,0 +1,109 @@
+//! The mail-sized text block: verdict, reason, what ran, the evidence.
+
+use crate::kmsg::events::Tracker;
+use crate::size::human;
+use crate::verdict::{Facts, Kind, Verdict};
+
+use super::{evidence, Report, EVIDENCE_LINES};
+
+fn phase_line(r: &Report) -> String {
+    let parts: Vec<String> = r.phases.iter().map(|(p, s)| format!("{} {s:.1}s", p.name())).collect();
+    format!("{}; total {:.1}s", parts.join(", "), r.total_seconds)
+}
+
+/// "634388480 (pid 97), 2647654400 (pid 97)"
+fn injected_summary(log: &Tracker) -> String {
+    let mut parts = Vec::new();
+    for bg in log.injected_groups() {
+        let pids: Vec<String> = {
+            let mut p: Vec<i32> = log.events.iter().filter(|e| e.bg == Some(bg)).filter_map(|e| e.pid).collect();
+            p.dedup();
+            p.iter().map(|x| x.to_string()).collect()
+        };
+        parts.push(format!("{bg} (pid {})", pids.join("/")));
+    }
+    if parts.len() > 4 {
+        let more = parts.len() - 4;
+        parts.truncate(4);
+        parts.push(format!("+{more} more"));
+    }
+    parts.join(", ")
+}
+
+pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
+    let mut out = Vec::new();
+    out.push(format!("== btrfs-reclaim-repro {}: {} (exit {}) ==", r.version, v.kind.human_name(), v.exit_code));
+    out.push(format!("reason:   {}", v.reason));
+    out.push(format!("kernel:   {}", r.kernel));
+    if v.kind != Kind::Refused {
+        out.push(format!(
+            "device:   {} ({}), space cache {}, data block groups {}, {} with a v1 cache inode",
+            r.device,
+            human(r.device_bytes),
+            f.space_cache.as_deref().unwrap_or("?"),
+            r.data_block_group_bytes.map(human).unwrap_or_else(|| "?".into()),
+            f.v1_cache_block_groups.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+        ));
+        out.push(format!(
+            "fill:     {:.1}% ({}, {} written), seed {}",
+            r.fill_percent,
+            r.fill_mode,
+            human(r.bytes_written),
+            r.seed
+        ));
+        out.push(format!(
+            "reclaim:  {} relocated, {} errors; kmemleak: {}",
+            f.reclaim_count,
+            f.reclaim_errors,
+            match f.kmemleak {
+                None => "not in this kernel (leak flavour unchecked)".to_string(),
+                Some(n) => format!("{n} btrfs objects"),
+            }
+        ));
+        out.push(format!(
+            "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",
+            log.injections,
+            log.reloc_puts,
+            log.reclaim_puts,
+            log.overlaps.len(),
+            r.kmsg_lost
+        ));
+        let groups = injected_summary(log);
+        if !groups.is_empty() {
+            out.push(format!("injected: {groups}"));
+        }
+        let ev = evidence(log, r);
+        for (i, line) in ev.iter().take(EVIDENCE_LINES).enumerate() {
+            out.push(format!("{}{line}", if i == 0 { "evidence: " } else { "          " }));
+        }
+        if ev.len() > EVIDENCE_LINES {
+            out.push(format!("          ... {} more lines in --log / --json", ev.len() - EVIDENCE_LINES));
+        }
+        if let Some(st) = &r.stress {
+            out.push(format!(
+                "stress:   {} s, worker rounds {:?} ({} ENOSPC), balance tid {}",
+                st.seconds,
+                st.worker_rounds,
+                st.worker_enospc,
+                st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
+            ));
+            out.push(format!(
+                "balance:  {} started, {} cancelled, {} busy, {} failed{}; {} block groups relocated by balance",
+                st.balances_started,
+                st.balances_cancelled,
+                st.balances_busy,
+                st.balances_failed,
+                st.balance_last_error.as_deref().map(|e| format!(" (last: {e})")).unwrap_or_default(),
+                st.balance_relocations
+            ));
+        }
+        if r.iterations > 1 {
+            out.push(format!("runs:     {} iterations on fresh filesystems", r.iterations));
+        }
+        out.push(format!("phases:   {}", phase_line(r)));
+    }
+    for n in &r.notes {
+        out.push(format!("note:     {n}"));
+    }
+    out.join("\n") + "\n"
+}
