@@ -21,6 +21,8 @@ mod progress;
 mod report;
 mod scenario;
 mod size;
+#[cfg(test)]
+mod testutil;
 mod verdict;
 
 use std::io::Write;

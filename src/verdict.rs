@@ -201,7 +201,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kmsg::events::tests::{records_from_console, track};
+    use crate::testutil::{records_from_console, track};
     use crate::kmsg::Record;
 
     fn base() -> Facts {

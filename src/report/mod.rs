@@ -117,7 +117,7 @@ mod tests {
     use super::*;
     use super::json::json;
     use super::text::text;
-    use crate::kmsg::events::tests::{records_from_console, track};
+    use crate::testutil::{records_from_console, track};
     use crate::verdict::{judge, Facts, Verdict};
 
     fn sample() -> (Report, Verdict, Tracker, Facts) {
@@ -190,8 +190,8 @@ mod golden {
     use super::*;
     use super::json::json;
     use super::text::text;
-    use crate::kmsg::events::tests::{records_from_console, track};
-    use crate::verdict::{judge, Facts, Verdict};
+    use crate::testutil::{records_from_console, track};
+    use crate::verdict::{judge, Facts};
 
     fn compare(name: &str, actual: &str) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name);
