@@ -11,9 +11,9 @@
 # and removed at the end. <mnt> is created when missing. Whatever happens
 # (error, Ctrl-C), the EXIT trap unmounts, detaches and removes the image.
 #
-# Steps, mirroring src/scenario.rs and src/fill.rs:
+# Steps, mirroring src/scenario/single.rs, steps.rs and src/btrfs/fill.rs:
 #   mkfs   mkfs.btrfs -f -L btrfs-reclaim-repro -m dup -d single, no free
-#          space tree (spelling by btrfs-progs version, as src/mkfs.rs)
+#          space tree (spelling by btrfs-progs version, as src/btrfs/mkfs_progs.rs)
 #   mount  -o noatime,space_cache=v1, checked in /proc/self/mountinfo
 #   fill   fill/f00000... of 32 MiB (the last one smaller) until
 #          written / (written + f_bavail) >= 90 %, measured after syncfs
@@ -32,7 +32,7 @@
 # bytes_written, fill_bytes_per_second). Progress goes to stderr.
 set -euo pipefail
 
-FILE_BYTES=$((32 << 20))   # src/fill.rs FILE_BYTES
+FILE_BYTES=$((32 << 20))   # src/btrfs/fill.rs FILE_BYTES
 MIN_FILE=$((1 << 20))      # the last file is at least 1 MiB
 LABEL=btrfs-reclaim-repro
 

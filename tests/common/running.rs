@@ -1,0 +1,111 @@
+//! The binary running in the background, and signals sent to it.
+
+use std::process::{Command, Stdio};
+
+use super::*;
+
+/// Sends a signal (by name: INT, TERM, HUP, KILL) with kill(1): the tests
+/// use std only.
+pub fn send_signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// The binary running in the background, its stderr read line by line as
+/// it comes.
+pub struct Running {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub stderr: String,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// Starts `program args` (normally the binary, or a wrapper that execs
+    /// it) with extra environment variables.
+    pub fn start(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        use std::io::{BufRead, Read};
+        let mut child = Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        Running { child, lines: rx, stderr: String::new(), stdout: Some(stdout) }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a stderr line containing `needle`; false on timeout or
+    /// when stderr closed first.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.stderr.push_str(&line);
+                    self.stderr.push('\n');
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Waits for the exit (killing it after `timeout`) and returns what it
+    /// printed.
+    pub fn finish(mut self, timeout: std::time::Duration) -> Run {
+        let end = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if std::time::Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
+            self.stderr.push_str(&line);
+            self.stderr.push('\n');
+        }
+        let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
+        Run { code: status.and_then(|s| s.code()).unwrap_or(-1), stdout, stderr: std::mem::take(&mut self.stderr) }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the binary running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
