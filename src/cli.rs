@@ -85,10 +85,11 @@ pub struct Args {
     /// stop at the first REPRODUCED or SUSPECTED evidence
     #[argh(switch)]
     pub until_reproduced: bool,
-    /// injected (default: expects the bug report's instrumented kernel) or
-    /// natural (starve metadata so relocation fails with a real ENOSPC on
-    /// any kernel)
-    #[argh(option, default = "String::from(\"injected\")")]
+    /// auto (default: the injected ENOSPC where the kernel has the bug
+    /// report's instrumentation, else a second pass with a real one),
+    /// injected (instrumented kernels only) or natural (starve metadata so
+    /// relocation fails with a real ENOSPC on any kernel)
+    #[argh(option, default = "String::from(\"auto\")")]
     pub enospc: String,
     /// seconds one kernel operation (unmount, sync) may take before the run
     /// calls it hung (default 300: debug kernels are slow, not hung)
@@ -119,6 +120,26 @@ impl FillMode {
     }
 }
 
+/// Which relocation failure the run drives reclaim into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enospc {
+    /// The injected pass; where reclaim ran and no relocation failed (a
+    /// kernel without the instrumentation), a natural pass follows.
+    Auto,
+    Injected,
+    Natural,
+}
+
+impl Enospc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Enospc::Auto => "auto",
+            Enospc::Injected => "injected",
+            Enospc::Natural => "natural",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dev: PathBuf,
@@ -140,8 +161,9 @@ pub struct Config {
     pub iterations: u32,
     pub until_reproduced: bool,
     pub op_timeout_secs: u64,
-    /// --enospc natural: provoke a real ENOSPC by starving metadata.
-    pub natural_enospc: bool,
+    /// --enospc: injected, natural (a real ENOSPC from starved metadata),
+    /// or auto (both, as the kernel needs).
+    pub enospc: Enospc,
     /// --check: preflight only.
     pub check_only: bool,
 }
@@ -167,11 +189,13 @@ impl Config {
         if a.workers.is_some() && a.stress.is_none() {
             return Err("--workers only applies with --stress SECS".into());
         }
-        let natural_enospc = match a.enospc.as_str() {
-            "injected" => false,
-            "natural" => true,
-            m => return Err(format!("bad --enospc '{m}': use injected or natural")),
+        let enospc = match a.enospc.as_str() {
+            "auto" => Enospc::Auto,
+            "injected" => Enospc::Injected,
+            "natural" => Enospc::Natural,
+            m => return Err(format!("bad --enospc '{m}': use auto, injected or natural")),
         };
+        let natural_enospc = enospc == Enospc::Natural;
         if natural_enospc && a.space_cache != "v1" {
             return Err("--enospc natural needs --space-cache v1".into());
         }
@@ -219,7 +243,7 @@ impl Config {
             iterations: a.iterations,
             until_reproduced: a.until_reproduced,
             op_timeout_secs: a.op_timeout,
-            natural_enospc,
+            enospc,
             check_only: a.check,
         })
     }
@@ -239,7 +263,11 @@ impl Config {
             if self.force { " force" } else { "" },
             self.stress_secs.map(|s| format!(" stress={s}s workers={}", self.workers)).unwrap_or_default(),
             if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
-            if self.natural_enospc { " enospc=natural" } else { "" },
+            match self.enospc {
+                Enospc::Auto => "",
+                Enospc::Injected => " enospc=injected",
+                Enospc::Natural => " enospc=natural",
+            },
         )
     }
 }

@@ -5,7 +5,7 @@ use crate::kmsg::events::Tracker;
 use crate::phase::Phase;
 use crate::verdict::{Facts, Verdict};
 
-use super::{evidence, Report};
+use super::{evidence, PassRecord, Report};
 
 pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     let mut o = Object::new();
@@ -30,7 +30,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .raw("evidence", array(evidence(log, r).iter().map(|l| string(l))))
         .int("kmsg_lost", r.kmsg_lost)
         .int("seed", r.seed);
-    o.str("enospc_mode", if f.natural_enospc { "natural" } else { "injected" })
+    o.str("enospc_mode", r.enospc_mode)
         .str("failure_path", crate::verdict::failure_path(f, log))
         .int("relocation_failures", crate::verdict::relocation_failures(f, log))
         .int("relocation_failures_before_move", log.errors_before_move);
@@ -82,8 +82,26 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
                 ev.finish()
             })),
         )
-        .raw("notes", array(r.notes.iter().map(|n| string(n))));
+        .raw("notes", array(r.notes.iter().map(|n| string(n))))
+        .raw("passes", array(r.passes.iter().map(pass)));
     o.finish() + "\n"
+}
+
+/// One entry of `passes`: the counts of that pass alone.
+fn pass(p: &PassRecord) -> String {
+    let mut phases = Object::new();
+    for (phase, secs) in &p.phases {
+        phases.num(phase.name(), *secs);
+    }
+    let mut o = Object::new();
+    o.str("layout", p.layout)
+        .num("fill_percent", p.fill_percent)
+        .int("reclaim_count", p.reclaim_count)
+        .int("reclaim_errors", p.reclaim_errors)
+        .int("injections", p.injections)
+        .int("relocation_failures", p.relocation_failures)
+        .raw("phases", phases.finish());
+    o.finish()
 }
 
 pub fn string(s: &str) -> String {

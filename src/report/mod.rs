@@ -38,6 +38,25 @@ pub struct Report {
     pub stress: Option<StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
     pub notes: Vec<String>,
+    /// --enospc as asked: auto, injected or natural.
+    pub enospc_mode: &'static str,
+    /// Each pass of each iteration, in order.
+    pub passes: Vec<PassRecord>,
+}
+
+/// One pass on a fresh filesystem: which failure path it was laid out for,
+/// and what it saw (counts of this pass alone).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassRecord {
+    /// "injected" (metadata DUP, 16 KiB nodes, --fill) or "natural" (metadata
+    /// SINGLE, 4 KiB nodes, data to ENOSPC, metadata starved).
+    pub layout: &'static str,
+    pub fill_percent: f64,
+    pub reclaim_count: u64,
+    pub reclaim_errors: u64,
+    pub injections: u64,
+    pub relocation_failures: u64,
+    pub phases: Vec<(Phase, f64)>,
 }
 
 /// Stress mode's counts, summed over iterations.
@@ -221,6 +240,7 @@ mod golden {
             peak_rss_kib: 4600,
             iterations: 1,
             notes: vec!["left mounted on /mnt/test (--keep-mounted)".into()],
+            enospc_mode: "injected",
             ..Report::default()
         }
     }
@@ -264,6 +284,7 @@ mod golden {
         f.natural_enospc = true;
         f.reclaim_errors = 3;
         let mut r = report();
+        r.enospc_mode = "natural";
         r.iterations = 2;
         r.phases.push((Phase::Stress, 30.0));
         r.stress = Some(StressStats {
@@ -282,6 +303,40 @@ mod golden {
         let v = judge(&f, &log);
         compare("stress.txt", &text(&r, &v, &log, &f));
         compare("stress.json", &json(&r, &v, &log, &f));
+    }
+
+    /// --enospc auto on a stock kernel: the injected pass relocated without
+    /// a failure, the natural pass failed three relocations.
+    #[test]
+    fn golden_auto_on_a_stock_kernel() {
+        let log = track(&records_from_console(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")));
+        let mut f = facts();
+        f.natural_enospc = true;
+        f.reclaim_count = 11;
+        f.reclaim_errors = 3;
+        let mut r = report();
+        r.enospc_mode = "auto";
+        r.passes = vec![
+            PassRecord {
+                layout: "injected",
+                fill_percent: 90.2,
+                reclaim_count: 8,
+                phases: vec![(Phase::Mkfs, 0.1), (Phase::Trigger, 0.3)],
+                ..PassRecord::default()
+            },
+            PassRecord {
+                layout: "natural",
+                fill_percent: 100.0,
+                reclaim_count: 3,
+                reclaim_errors: 3,
+                relocation_failures: 3,
+                phases: vec![(Phase::Starve, 3.8), (Phase::Settle, 2.0)],
+                ..PassRecord::default()
+            },
+        ];
+        let v = judge(&f, &log);
+        compare("auto-stock.txt", &text(&r, &v, &log, &f));
+        compare("auto-stock.json", &json(&r, &v, &log, &f));
     }
 
     #[test]

@@ -97,6 +97,14 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
                 st.balance_relocations
             ));
         }
+        if r.passes.len() > 1 {
+            let each: Vec<String> = r
+                .passes
+                .iter()
+                .map(|p| format!("{} ({} relocated, {} failed, {} injected)", p.layout, p.reclaim_count, p.relocation_failures, p.injections))
+                .collect();
+            out.push(format!("passes:   {}", each.join(", then ")));
+        }
         if r.iterations > 1 {
             out.push(format!("runs:     {} iterations on fresh filesystems", r.iterations));
         }

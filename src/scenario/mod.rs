@@ -22,7 +22,7 @@ use crate::report::Report;
 use crate::sys::process::pending_signal;
 use crate::verdict::{Facts, Verdict};
 
-use run::{at, Run, Stop};
+use run::{at, PassKind, Run, Stop};
 
 pub struct Outcome {
     pub verdict: Verdict,
@@ -44,19 +44,21 @@ pub fn run(cfg: &Config) -> Outcome {
             device: cfg.dev.display().to_string(),
             fill_mode: cfg.fill_mode.name().to_string(),
             seed: cfg.seed,
+            enospc_mode: cfg.enospc.name(),
             ..Report::default()
         },
         facts: Facts {
             unmount_observed: !cfg.keep_mounted,
             reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
             op_timeout_secs: cfg.op_timeout_secs,
-            natural_enospc: cfg.natural_enospc,
             ..Facts::default()
         },
         taint_before: host::taint(),
         rng: fastrand::Rng::with_seed(cfg.seed),
         started: Instant::now(),
         loop_path: None,
+        pass: PassKind::Injected,
+        pass_start: Default::default(),
     };
     let started = run.started;
     for i in 1..=cfg.iterations {
@@ -137,7 +139,7 @@ fn iteration(run: &mut Run) -> Result<(), Stop> {
     }
     let result = match cfg.stress_secs {
         Some(secs) => stress::pass(run, &target, &checked.mkfs, secs),
-        None => single::pass(run, &target, &checked.mkfs),
+        None => single::passes(run, &target, &checked.mkfs),
     };
     drop(target);
     if result.is_ok() && !cfg.keep_mounted {

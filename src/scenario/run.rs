@@ -14,7 +14,7 @@ use crate::kmsg::watch::Watch;
 use crate::phase::Phase;
 use crate::preflight;
 use crate::progress::Progress;
-use crate::report::{self, Report};
+use crate::report::{self, PassRecord, Report};
 use crate::sys::process::pending_signal;
 use crate::verdict::{judge, Facts};
 
@@ -78,6 +78,30 @@ pub(super) struct Run<'a> {
     pub(super) started: Instant,
     /// The loop device of the current iteration, for the leftover check.
     pub(super) loop_path: Option<PathBuf>,
+    /// The layout of the pass under way.
+    pub(super) pass: PassKind,
+    /// Counters when the pass under way began.
+    pub(super) pass_start: PassRecord,
+}
+
+/// What a pass's filesystem is laid out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PassKind {
+    /// Metadata DUP, 16 KiB nodes, --fill: reclaim relocates and the
+    /// instrumented kernel injects ENOSPC in delete_block_group_cache().
+    Injected,
+    /// Metadata SINGLE with 4 KiB nodes, data filled to ENOSPC, metadata
+    /// starved: relocation fails with a real ENOSPC on any kernel.
+    Natural,
+}
+
+impl PassKind {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            PassKind::Injected => "injected",
+            PassKind::Natural => "natural",
+        }
+    }
 }
 
 impl Run<'_> {
@@ -180,6 +204,55 @@ impl Run<'_> {
             self.facts.kmemleak = Some(self.facts.kmemleak.unwrap_or(0) + n);
             self.report.kmemleak_evidence.extend(found.evidence);
         }
+    }
+
+    /// What the pass under way has seen so far, counted from its start.
+    fn pass_counts(&self) -> PassRecord {
+        let log = self.watch.as_ref().map(|w| (w.log.injections, crate::verdict::relocation_failures(&self.facts, &w.log)));
+        let (injections, relocation_failures) = log.unwrap_or((0, self.facts.reclaim_errors));
+        PassRecord {
+            layout: self.pass.name(),
+            fill_percent: self.report.fill_percent,
+            reclaim_count: self.facts.reclaim_count,
+            reclaim_errors: self.facts.reclaim_errors,
+            injections,
+            relocation_failures,
+            phases: self.report.phases.clone(),
+        }
+    }
+
+    pub(super) fn begin_pass(&mut self, kind: PassKind) {
+        self.pass = kind;
+        if kind == PassKind::Natural {
+            self.facts.natural_enospc = true;
+        }
+        self.pass_start = self.pass_counts();
+    }
+
+    /// Records the pass that just ended (also one that stopped early).
+    pub(super) fn end_pass(&mut self) {
+        let (now, start) = (self.pass_counts(), &self.pass_start);
+        let phases = now
+            .phases
+            .iter()
+            .map(|(p, secs)| (*p, secs - start.phases.iter().find(|(q, _)| q == p).map(|(_, s)| *s).unwrap_or(0.0)))
+            .filter(|(_, secs)| *secs > 0.0)
+            .collect();
+        self.report.passes.push(PassRecord {
+            layout: now.layout,
+            fill_percent: now.fill_percent,
+            reclaim_count: now.reclaim_count - start.reclaim_count,
+            reclaim_errors: now.reclaim_errors - start.reclaim_errors,
+            injections: now.injections - start.injections,
+            relocation_failures: now.relocation_failures.saturating_sub(start.relocation_failures),
+            phases,
+        });
+    }
+
+    /// The pass drove reclaim into a relocation failure (injected or real).
+    pub(super) fn failure_path_reached(&self) -> bool {
+        let now = self.pass_counts();
+        now.injections > 0 || now.relocation_failures > 0
     }
 
     /// Reclaim counters of this filesystem, relative to `base`, added to what

@@ -1,25 +1,61 @@
 //! The single pass, top to bottom like the bug report's list (corrected:
 //! v1 cache, knobs after the fill): fresh fs, fill, knobs, fragment,
-//! trigger, settle, unmount.
+//! trigger, settle, unmount. `--enospc auto` runs it laid out for the
+//! injected ENOSPC and, where that finds no relocation failure, once more
+//! laid out for a real one.
 
 use std::path::Path;
 
+use crate::cli::Enospc;
 use crate::device::Target;
 
-use super::run::{Run, Stop};
+use super::run::{PassKind, Run, Stop};
 
 /// Every other file goes: each data block group ends about half used,
 /// under dynamic reclaim's threshold.
 const FRAGMENT_NTH: usize = 2;
 
-pub(super) fn pass(run: &mut Run, target: &Target, mkfs_path: &Path) -> Result<(), Stop> {
+/// The passes of one iteration, as --enospc asks.
+pub(super) fn passes(run: &mut Run, target: &Target, mkfs_path: &Path) -> Result<(), Stop> {
+    let cfg = run.cfg;
+    match cfg.enospc {
+        Enospc::Injected => pass(run, target, mkfs_path, PassKind::Injected, false).map(drop),
+        Enospc::Natural => pass(run, target, mkfs_path, PassKind::Natural, false).map(drop),
+        // The injection site needs a v1 cache inode and the natural recipe
+        // the v1 cache: with v2 there is one pass, which says why.
+        Enospc::Auto if !cfg.space_cache_v1 => pass(run, target, mkfs_path, PassKind::Injected, false).map(drop),
+        Enospc::Auto => {
+            if pass(run, target, mkfs_path, PassKind::Injected, true)? {
+                run.progress.say("auto: reclaim relocated without a failure (no injection in this kernel): a natural pass follows");
+                pass(run, target, mkfs_path, PassKind::Natural, false)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One pass on a fresh filesystem. With `may_follow`, a pass in which
+/// reclaim ran but no relocation failed is not the last: it is unmounted
+/// (and judged) even with --keep-mounted, and `Ok(true)` asks for the next.
+fn pass(run: &mut Run, target: &Target, mkfs_path: &Path, kind: PassKind, may_follow: bool) -> Result<bool, Stop> {
+    run.begin_pass(kind);
+    let result = steps(run, target, mkfs_path, may_follow);
+    run.end_pass();
+    result
+}
+
+fn steps(run: &mut Run, target: &Target, mkfs_path: &Path, may_follow: bool) -> Result<bool, Stop> {
     let (mounted, fs) = run.fresh_filesystem(target, mkfs_path)?;
     let files = run.fill(&fs)?;
     run.knobs(&fs)?;
     run.fragment(&fs, &files, FRAGMENT_NTH)?;
-    if let Some(base) = run.trigger(&fs)? {
+    let fired = run.trigger(&fs)?;
+    let reclaimed = fired.is_some();
+    if let Some(base) = fired {
         run.settle(&fs, base)?;
     }
+    let follow = may_follow && reclaimed && !run.failure_path_reached() && !run.evidence_seen();
     drop(fs);
-    run.unmount(mounted, target)
+    run.unmount(mounted, target, !follow)?;
+    Ok(follow)
 }

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use crate::btrfs::childop::OpError;
 use crate::btrfs::fill;
 use crate::btrfs::fs::Fs;
+use crate::cli::{Enospc, FillMode};
 use crate::btrfs::mkfs_progs;
 use crate::btrfs::mount::{self, Mounted};
 use crate::device::Target;
 use crate::phase::Phase;
 use crate::size::human;
 
-use super::run::{at, check_signal, nap, Base, Run, Stop};
+use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
 
 impl Run<'_> {
     /// mkfs, then mount, then check that this kernel can test the bug.
@@ -24,9 +25,10 @@ impl Run<'_> {
         // A fresh filesystem without the free space tree: the injected ENOSPC
         // is in delete_block_group_cache(), reached only for block groups
         // with a v1 cache inode.
-        // --enospc natural: single metadata with small nodes fills up fast,
+        // The natural pass: single metadata with small nodes fills up fast,
         // and without spare unallocated space it cannot grow.
-        let layout = if cfg.natural_enospc {
+        let natural = self.pass == PassKind::Natural;
+        let layout = if natural {
             mkfs_progs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
         } else {
             mkfs_progs::Layout { metadata: "dup", data: "single", nodesize: None }
@@ -47,7 +49,7 @@ impl Run<'_> {
 
         // noatime as a flag (btrfs rejects it in the data string); the cache
         // the kernel really uses is read back from mountinfo.
-        let data = match (v1, spelling.is_some(), cfg.natural_enospc) {
+        let data = match (v1, spelling.is_some(), natural) {
             (true, true, false) => "space_cache=v1",
             (true, true, true) => "space_cache=v1,max_inline=2048",
             (true, false, false) => "clear_cache,space_cache=v1",
@@ -84,12 +86,19 @@ impl Run<'_> {
     pub(super) fn fill(&mut self, fs: &Fs) -> Result<Vec<PathBuf>, Stop> {
         let cfg = self.cfg;
         let dir = cfg.mnt.join("fill");
-        // --enospc natural fills data until ENOSPC, so that all unallocated
+        // The natural pass fills data until ENOSPC, so that all unallocated
         // space becomes data block groups and metadata keeps its first chunk.
-        let pct = if cfg.natural_enospc { 100 } else { cfg.fill_percent };
+        // Its recipe is fixed: --fill and --fill-mode are the injected pass's
+        // (and --enospc natural's, where it is the only pass).
+        let natural = self.pass == PassKind::Natural;
+        let (pct, mode) = match (natural, cfg.enospc) {
+            (false, _) => (cfg.fill_percent, cfg.fill_mode),
+            (true, Enospc::Natural) => (100, cfg.fill_mode),
+            (true, _) => (100, FillMode::Fallocate),
+        };
         let filled = self.phase(Phase::Fill, |r| {
             at("mkdir", std::fs::create_dir_all(&dir))?;
-            let f = at("fill", fill::fill(&fs.dir, &dir, cfg.fill_mode, pct, &mut r.rng, &mut r.progress))?;
+            let f = at("fill", fill::fill(&fs.dir, &dir, mode, pct, &mut r.rng, &mut r.progress))?;
             r.progress.say(&format!(
                 "fill: {} files, {} ({:.1}% of the data space){}",
                 f.files.len(),
@@ -107,7 +116,7 @@ impl Run<'_> {
         if let Some(sig) = filled.interrupted {
             return Err(Stop::Interrupted(sig));
         }
-        if cfg.natural_enospc {
+        if natural {
             self.starve_metadata(fs)?;
         }
         Ok(filled.files)
@@ -214,10 +223,10 @@ impl Run<'_> {
 
     /// close_ctree() drops the last block group references: a wrong count
     /// shows here, so the unmount is judged too.
-    pub(super) fn unmount(&mut self, mounted: Mounted, target: &Target) -> Result<(), Stop> {
+    pub(super) fn unmount(&mut self, mounted: Mounted, target: &Target, last: bool) -> Result<(), Stop> {
         let cfg = self.cfg;
         self.phase(Phase::Unmount, |r| {
-            if cfg.keep_mounted {
+            if cfg.keep_mounted && last {
                 mounted.keep();
                 r.report.notes.push(format!("left mounted on {} (--keep-mounted)", cfg.mnt.display()));
                 if let Some(lo) = &target.loop_dev {

@@ -11,7 +11,7 @@ use crate::report::StressStats;
 use crate::sys::process::pending_signal;
 
 use super::churn::{self, BALANCE_USAGE_PCT};
-use super::run::{at, ignore_eintr, Base, Run, Stop};
+use super::run::{at, ignore_eintr, Base, PassKind, Run, Stop};
 
 /// Every third file goes: groups stay fuller than in the single pass, so
 /// the churn has room to allocate.
@@ -21,6 +21,15 @@ const FRAGMENT_NTH: usize = 3;
 /// third file, wake reclaim, then `secs` of churn + balance, settle,
 /// unmount.
 pub(super) fn pass(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Result<(), Stop> {
+    // Stress keeps its own rules: the injected layout unless --enospc natural
+    // (refused with --stress) asked otherwise.
+    run.begin_pass(PassKind::Injected);
+    let result = stress_steps(run, target, mkfs_path, secs);
+    run.end_pass();
+    result
+}
+
+fn stress_steps(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Result<(), Stop> {
     let cfg = run.cfg;
     let (mounted, fs) = run.fresh_filesystem(target, mkfs_path)?;
     let files = run.fill(&fs)?;
@@ -71,7 +80,7 @@ pub(super) fn pass(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) 
     result?;
     run.settle(&fs, base)?;
     drop(fs);
-    run.unmount(mounted, target)
+    run.unmount(mounted, target, true)
 }
 
 /// One turn of the supervisor (every 100 ms): drains the kernel log, shows
