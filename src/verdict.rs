@@ -88,6 +88,56 @@ pub struct Verdict {
     pub kind: Kind,
     pub exit_code: i32,
     pub reason: String,
+    /// INCONCLUSIVE: why, so that `next_step` can say what to do.
+    pub cause: Option<Cause>,
+}
+
+impl Verdict {
+    /// What to do next (INCONCLUSIVE only).
+    pub fn next_step(&self) -> Option<&'static str> {
+        self.cause.map(Cause::advice)
+    }
+}
+
+/// Why a run was INCONCLUSIVE: each has its advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The environment failed mid-run (the reason names the step and errno).
+    SetupFailed,
+    /// The natural pass relocated without a failure.
+    NotStarved,
+    /// The filesystem uses no v1 cache (--space-cache v2).
+    NoV1Cache,
+    /// v1 cache, but no data block group got a cache inode.
+    NoV1CacheInode,
+    /// Reclaim never relocated anything within --timeout.
+    ReclaimNeverFired,
+    /// Reclaim relocated and nothing failed, and no natural pass ran.
+    NotInstrumented,
+}
+
+impl Cause {
+    /// Every cause, for the test that each has advice.
+    #[cfg(test)]
+    pub const ALL: [Cause; 6] = [
+        Cause::SetupFailed,
+        Cause::NotStarved,
+        Cause::NoV1Cache,
+        Cause::NoV1CacheInode,
+        Cause::ReclaimNeverFired,
+        Cause::NotInstrumented,
+    ];
+
+    pub fn advice(self) -> &'static str {
+        match self {
+            Cause::SetupFailed => "fix what the reason names (the step and the errno), then run again; git bisect skips this commit",
+            Cause::NotStarved => "run again (a different --seed changes the fill), or give a smaller device so metadata fills sooner",
+            Cause::NoV1Cache => "drop --space-cache v2: the injection site and the natural recipe need the v1 cache (the default)",
+            Cause::NoV1CacheInode => "give a larger device (over 960 MiB, 3 GiB is good): data block groups under 100 MiB get no v1 cache inode",
+            Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim exist in /sys/fs/btrfs/<fsid>/allocation/data",
+            Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
+        }
+    }
 }
 
 fn taint_letters(bits: u64) -> String {
@@ -101,7 +151,8 @@ fn taint_letters(bits: u64) -> String {
 }
 
 pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
-    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason };
+    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason, cause: None };
+    let inconclusive = |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, exit_code: 125, reason, cause: Some(cause) };
     if let Some(why) = &f.refused {
         return v(Kind::Refused, 2, why.clone());
     }
@@ -143,7 +194,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         return v(Kind::Reproduced, 1, format!("{t}{bg}"));
     }
     if let Some(why) = &f.setup_failure {
-        return v(Kind::Inconclusive, 125, format!("setup failed: {why}"));
+        return inconclusive(Cause::SetupFailed, format!("setup failed: {why}"));
     }
     if let Some(o) = log.overlaps.first() {
         return v(
@@ -177,25 +228,30 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
             ),
         );
     }
-    let reason = if f.natural_enospc && f.reclaim_count > 0 {
-        format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count)
+    let (cause, reason) = if f.natural_enospc && f.reclaim_count > 0 {
+        (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
     } else if f.space_cache.as_deref() != Some("v1") {
-        format!(
-            "no data block group has a v1 cache inode (space cache {}): the injection site in delete_block_group_cache() is unreachable",
-            f.space_cache.as_deref().unwrap_or("unknown")
+        (
+            Cause::NoV1Cache,
+            format!(
+                "no data block group has a v1 cache inode (space cache {}): the injection site in delete_block_group_cache() is unreachable",
+                f.space_cache.as_deref().unwrap_or("unknown")
+            ),
         )
     } else if f.v1_cache_block_groups == Some(0) {
-        "no data block group has a v1 cache inode: the injection site in delete_block_group_cache() is unreachable"
-            .to_string()
+        (
+            Cause::NoV1CacheInode,
+            "no data block group has a v1 cache inode: the injection site in delete_block_group_cache() is unreachable".to_string(),
+        )
     } else if f.reclaim_count == 0 {
-        format!("reclaim never fired within {} s", f.reclaim_wait_secs)
+        (Cause::ReclaimNeverFired, format!("reclaim never fired within {} s", f.reclaim_wait_secs))
     } else {
-        format!(
-            "reclaim ran but no relocation failed ({} reclaimed, 0 errors): kernel not instrumented?",
-            f.reclaim_count
+        (
+            Cause::NotInstrumented,
+            format!("reclaim ran but no relocation failed ({} reclaimed, 0 errors): kernel not instrumented?", f.reclaim_count),
         )
     };
-    v(Kind::Inconclusive, 125, reason)
+    inconclusive(cause, reason)
 }
 
 #[cfg(test)]
@@ -319,6 +375,23 @@ mod tests {
         let v = judge(&no_reclaim, &empty);
         assert_eq!(v.exit_code, 125);
         assert!(v.reason.contains("reclaim never fired within 60 s"));
+    }
+
+    #[test]
+    fn every_inconclusive_cause_says_what_to_do_next() {
+        for c in Cause::ALL {
+            let a = c.advice();
+            assert!(!a.is_empty() && a.lines().count() == 1, "{c:?}: {a:?}");
+        }
+        let advice: Vec<&str> = Cause::ALL.iter().map(|c| c.advice()).collect();
+        for (i, a) in advice.iter().enumerate() {
+            assert!(!advice[i + 1..].contains(a), "two causes share advice: {a}");
+        }
+        // A judged run names the cause and the advice; other verdicts none.
+        let v = judge(&Facts { space_cache: Some("v2".into()), reclaim_count: 3, unmount_observed: true, ..Facts::default() }, &Tracker::default());
+        assert_eq!((v.cause, v.next_step()), (Some(Cause::NoV1Cache), Some(Cause::NoV1Cache.advice())));
+        let refused = judge(&Facts { refused: Some("x".into()), ..Facts::default() }, &Tracker::default());
+        assert_eq!(refused.next_step(), None);
     }
 
     #[test]

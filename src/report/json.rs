@@ -12,6 +12,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     o.str("verdict", v.kind.json_name())
         .int("exit_code", v.exit_code)
         .str("reason", &v.reason)
+        .raw("next_step", v.next_step().map(string).unwrap_or_else(|| "null".into()))
         .str("version", &r.version)
         .str("kernel", &r.kernel)
         .str("device", &r.device)

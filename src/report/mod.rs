@@ -350,5 +350,11 @@ mod golden {
         f.interrupted = Some(2);
         let v = judge(&f, &log);
         compare("interrupted.json", &json(&report(), &v, &log, &f));
+        let mut f = facts();
+        f.space_cache = Some("v2".into());
+        f.reclaim_errors = 0;
+        let v = judge(&f, &log);
+        compare("inconclusive-v2.txt", &text(&report(), &v, &log, &f));
+        compare("inconclusive-v2.json", &json(&report(), &v, &log, &f));
     }
 }
