@@ -3,7 +3,31 @@
 mod common;
 use common::*;
 
-/// On a stock kernel the best honest answer: reclaim ran, nothing failed.
+/// The default (--enospc auto) on this stock kernel: the injected pass
+/// relocates without a failure, so a natural pass follows and reclaim's
+/// relocations fail with a real ENOSPC: NOT REPRODUCED, failure path natural.
+#[test]
+fn the_default_reaches_the_failure_path_on_a_stock_kernel() {
+    if !privileged("the_default_reaches_the_failure_path_on_a_stock_kernel") {
+        return;
+    }
+    let s = Scratch::new("auto");
+    let r = run(&["--size", "3G", "--json", "--seed", "1", s.img(), s.mnt()]);
+    eprintln!("{}", r.stderr);
+    assert_eq!(r.json_str("verdict"), "NOT_REPRODUCED", "{}", r.json("reason"));
+    assert_eq!(r.code, 0);
+    assert_eq!(r.json_str("enospc_mode"), "auto");
+    assert_eq!(r.json_str("failure_path"), "natural");
+    assert!(r.json_u64("relocation_failures") >= 1);
+    assert_eq!(r.json("next_step"), "null");
+    let passes = r.json("passes");
+    assert!(passes.contains("\"layout\": \"injected\"") && passes.contains("\"layout\": \"natural\""), "{passes}");
+    assert!(r.stderr.contains("a natural pass follows"), "{}", r.stderr);
+    s.assert_clean();
+}
+
+/// --enospc injected on a stock kernel: the best honest answer is that
+/// reclaim ran and nothing failed, with what to do next.
 #[test]
 fn single_pass_on_a_3g_image_reclaims_with_the_v1_cache() {
     if !privileged("single_pass_on_a_3g_image_reclaims_with_the_v1_cache") {
@@ -11,7 +35,7 @@ fn single_pass_on_a_3g_image_reclaims_with_the_v1_cache() {
     }
     let s = Scratch::new("single");
     let log = s.dir.join("kmsg.log");
-    let r = run(&["--size", "3G", "--json", "--seed", "1", "--log", log.to_str().unwrap(), s.img(), s.mnt()]);
+    let r = run(&["--size", "3G", "--json", "--seed", "1", "--enospc", "injected", "--log", log.to_str().unwrap(), s.img(), s.mnt()]);
     eprintln!("{}", r.stderr);
     assert_eq!(r.json_str("space_cache"), "v1");
     assert!(r.json_u64("v1_cache_block_groups") >= 1);
@@ -19,6 +43,7 @@ fn single_pass_on_a_3g_image_reclaims_with_the_v1_cache() {
     assert!(r.json_u64("data_block_group_bytes") >= 100 << 20);
     assert_eq!(r.json_str("verdict"), "INCONCLUSIVE");
     assert!(r.json_str("reason").contains("reclaim ran but no relocation failed"), "{}", r.json("reason"));
+    assert!(r.json_str("next_step").contains("--enospc auto"), "{}", r.json("next_step"));
     assert_eq!(r.code, 125);
     assert_eq!(r.json_u64("exit_code"), 125);
     assert_eq!(r.json_u64("seed"), 1);
@@ -47,6 +72,8 @@ fn space_cache_v2_reports_the_injection_site_unreachable() {
     assert_eq!(r.json_u64("v1_cache_block_groups"), 0);
     assert_eq!(r.json_str("verdict"), "INCONCLUSIVE");
     assert!(r.json_str("reason").contains("injection site"), "{}", r.json("reason"));
+    assert!(r.json_str("next_step").contains("--space-cache v2"), "{}", r.json("next_step"));
+    assert!(!r.stderr.contains("natural pass follows"), "auto with v2 is one pass");
     assert_eq!(r.code, 125);
     s.assert_clean();
 }
@@ -58,7 +85,7 @@ fn text_verdict_on_stdout_progress_on_stderr() {
         return;
     }
     let s = Scratch::new("text");
-    let r = run(&["--size", "3G", "--timeout", "30", s.img(), s.mnt()]);
+    let r = run(&["--size", "3G", "--timeout", "30", "--enospc", "injected", s.img(), s.mnt()]);
     assert!(r.stdout.starts_with("== btrfs-reclaim-repro"), "{}", r.stdout);
     assert!(r.stdout.contains("reason:"));
     assert!(r.stdout.lines().count() <= 20);
