@@ -15,7 +15,7 @@ Examples:
       btrfs-reclaim-repro --size 3G /var/tmp/repro.img /mnt/test
   stress for 5 minutes: 4 churn workers and a balance worker racing reclaim:
       btrfs-reclaim-repro --stress 300 /dev/vdb /mnt/test
-  on a stock kernel (no injected ENOSPC): a real one, from starved metadata:
+  only the real-ENOSPC pass (the default adds it where no injection fired):
       btrfs-reclaim-repro --enospc natural /dev/vdb /mnt/test
   under git bisect (good 0, bad 1/3, skip 125):
       git bisect run ./btrfs-reclaim-repro --log /tmp/bisect.log /dev/vdb /mnt/test
