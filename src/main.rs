@@ -13,6 +13,8 @@ mod cli;
 mod device;
 mod events;
 mod fill;
+#[cfg(test)]
+mod fuzz;
 mod json;
 mod kmemleak;
 mod kmsg;
