@@ -129,16 +129,29 @@ pub fn mutate(rng: &mut Rng, base: &[u8], other: &[u8], dictionary: &[&[u8]]) ->
     b
 }
 
-/// A random window of `lines` consecutive lines of a fixture: the unit a
-/// mutation works on, so the work per input stays small.
-pub fn window<'a>(rng: &mut Rng, fixture: &'a str, lines: usize) -> String {
-    let all: Vec<&'a str> = fixture.lines().collect();
-    if all.is_empty() {
-        return String::new();
+/// A random window of up to `lines` consecutive lines of a fixture (whole
+/// lines, each with its newline): the unit a mutation works on, so the work
+/// per input stays small.
+pub fn window<'a>(rng: &mut Rng, fixture: &'a str, lines: usize) -> &'a str {
+    let b = fixture.as_bytes();
+    if b.is_empty() {
+        return "";
     }
-    let start = rng.usize(..all.len());
-    let end = (start + rng.usize(1..=lines.max(1))).min(all.len());
-    all[start..end].join("\n") + "\n"
+    let mut start = rng.usize(..b.len());
+    while start > 0 && b[start - 1] != b'\n' {
+        start -= 1;
+    }
+    let mut end = start;
+    for _ in 0..rng.usize(1..=lines.max(1)) {
+        match b[end..].iter().position(|c| *c == b'\n') {
+            Some(p) => end += p + 1,
+            None => {
+                end = b.len();
+                break;
+            }
+        }
+    }
+    &fixture[start..end]
 }
 
 /// Text input: either random bytes or a mutated fixture window, made into a
