@@ -51,6 +51,12 @@ pub struct KmsgReader {
     last_seq: Option<u64>,
     /// Records overwritten in the ring buffer before we read them.
     pub lost: u64,
+    /// Reads that failed with anything but EAGAIN, EINTR or EPIPE: `drain`
+    /// stops there, and the records after them wait for the next drain.
+    pub read_errors: u64,
+    /// The last of those errors: the path and the errno text.
+    pub last_read_error: Option<String>,
+    path: String,
 }
 
 impl KmsgReader {
@@ -68,7 +74,7 @@ impl KmsgReader {
             .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
         file.seek(SeekFrom::End(0))
             .map_err(|e| io::Error::new(e.kind(), format!("lseek {} SEEK_END: {e}", path.display())))?;
-        Ok(KmsgReader { file, last_seq: None, lost: 0 })
+        Ok(KmsgReader { file, last_seq: None, lost: 0, read_errors: 0, last_read_error: None, path: path.display().to_string() })
     }
 
     /// Returns every record that arrived since the last call.
@@ -98,7 +104,11 @@ impl KmsgReader {
                     }
                     continue;
                 }
-                Err(_) => break,
+                Err(e) => {
+                    self.read_errors += 1;
+                    self.last_read_error = Some(format!("read {}: {e}", self.path));
+                    break;
+                }
             }
         }
         out
@@ -150,6 +160,19 @@ mod tests {
         for raw in ["", "no header", "x,1,2,-;text", "6,1;text", "6,1,2;text", "6,notanumber,2,-;t", " SUBSYSTEM=usb"] {
             assert!(parse_record(raw).is_none(), "{raw:?} should not parse");
         }
+    }
+
+    /// A read error other than EAGAIN/EINTR/EPIPE ends the drain, and is
+    /// counted with its errno text (a directory: read fails with EISDIR).
+    #[test]
+    fn unexpected_read_errors_are_counted() {
+        let mut r = KmsgReader::open_path(Path::new("/proc/self")).unwrap();
+        assert!(r.drain().is_empty());
+        assert!(r.drain().is_empty());
+        assert_eq!(r.read_errors, 2);
+        let e = r.last_read_error.as_deref().unwrap();
+        assert!(e.starts_with("read /proc/self: ") && e.contains("directory"), "{e}");
+        assert_eq!(r.lost, 0);
     }
 
     #[test]

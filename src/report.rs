@@ -30,6 +30,9 @@ pub struct Report {
     pub phases: Vec<(&'static str, f64)>,
     pub total_seconds: f64,
     pub kmsg_lost: u64,
+    /// Unexpected /dev/kmsg read errors, and the last one's text.
+    pub kmsg_read_errors: u64,
+    pub kmsg_read_error: Option<String>,
     /// Seconds from start to the first reclaim_count/reclaim_errors change.
     pub first_reclaim_seconds: Option<f64>,
     pub fill_bytes_per_second: f64,
@@ -74,6 +77,20 @@ pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
         return seq;
     }
     log.events.iter().filter(|e| e.kind == crate::events::EventKind::RelocError).map(|e| e.text.clone()).collect()
+}
+
+/// The notes, and what the reader of the verdict must know about reading
+/// the kernel log.
+fn notes(r: &Report) -> Vec<String> {
+    let mut out = r.notes.clone();
+    if r.kmsg_read_errors > 0 {
+        out.push(format!(
+            "{} unexpected /dev/kmsg read error(s), last: {}; records after an error were read later or not at all",
+            r.kmsg_read_errors,
+            r.kmsg_read_error.as_deref().unwrap_or("?")
+        ));
+    }
+    out
 }
 
 fn phase_line(r: &Report) -> String {
@@ -172,7 +189,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
         }
         out.push(format!("phases:   {}", phase_line(r)));
     }
-    for n in &r.notes {
+    for n in notes(r) {
         out.push(format!("note:     {n}"));
     }
     out.join("\n") + "\n"
@@ -200,6 +217,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
         .int("overlaps", log.overlaps.len() as u64)
         .raw("evidence", json::array(evidence(log, r).iter().map(|l| json::string(l))))
         .int("kmsg_lost", r.kmsg_lost)
+        .int("kmsg_read_errors", r.kmsg_read_errors)
+        .raw("kmsg_read_error", r.kmsg_read_error.as_deref().map(json::string).unwrap_or_else(|| "null".into()))
         .int("seed", r.seed);
     o.str("enospc_mode", if f.natural_enospc { "natural" } else { "injected" })
         .str("failure_path", crate::verdict::failure_path(f, log))
@@ -253,7 +272,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
                 ev.finish()
             })),
         )
-        .raw("notes", json::array(r.notes.iter().map(|n| json::string(n))));
+        .raw("notes", json::array(notes(r).iter().map(|n| json::string(n))));
     o.finish() + "\n"
 }
 
@@ -314,7 +333,7 @@ mod tests {
         for key in [
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
-            "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
+            "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "kmsg_read_errors", "kmsg_read_error", "seed", "phases", "total_seconds", "bytes_written", "events",
             "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
@@ -326,5 +345,22 @@ mod tests {
             assert!(j.contains(&format!("\"{p}\": 0.5")), "phase {p}");
         }
         assert_eq!(j.trim().lines().count(), 1);
+    }
+
+    #[test]
+    fn kmsg_read_errors_are_a_note_and_in_the_json() {
+        let (mut r, v, log) = sample();
+        assert!(!text(&r, &v, &log).contains("read error"));
+        assert!(json(&r, &v, &log, &Facts::default()).contains("\"kmsg_read_errors\": 0, \"kmsg_read_error\": null"));
+        r.kmsg_read_errors = 3;
+        r.kmsg_read_error = Some("read /dev/kmsg: Input/output error (os error 5)".into());
+        let t = text(&r, &v, &log);
+        assert!(
+            t.contains("note:     3 unexpected /dev/kmsg read error(s), last: read /dev/kmsg: Input/output error (os error 5); "),
+            "{t}"
+        );
+        let j = json(&r, &v, &log, &Facts::default());
+        assert!(j.contains("\"kmsg_read_errors\": 3, \"kmsg_read_error\": \"read /dev/kmsg: Input/output error (os error 5)\""), "{j}");
+        assert!(j.contains("\"notes\": [\"3 unexpected /dev/kmsg read error(s)"), "{j}");
     }
 }

@@ -144,6 +144,11 @@ pub fn run(cfg: &Config) -> Outcome {
         if let Some(w) = &mut run.watch {
             std::thread::sleep(Duration::from_millis(50));
             w.drain();
+            // The next iteration reads with a new Watch: keep this one's count.
+            let (lost, errors, last_error) = w.take_read_trouble();
+            run.facts.kmsg_lost += lost;
+            run.report.kmsg_read_errors += errors;
+            run.report.kmsg_read_error = last_error.or(run.report.kmsg_read_error.take());
         }
         run.report.iterations = i;
         match result {
@@ -179,7 +184,7 @@ impl Run<'_> {
     fn finish(mut self) -> Outcome {
         let empty = crate::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
-        self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
+        self.report.kmsg_lost = crate::verdict::records_lost(&self.facts, log);
         self.report.reclaim_count = self.facts.reclaim_count;
         self.report.reclaim_errors = self.facts.reclaim_errors;
         self.report.kmemleak = self.facts.kmemleak;

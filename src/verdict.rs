@@ -64,6 +64,9 @@ pub struct Facts {
     pub kmemleak: Option<u64>,
     /// --enospc natural was asked for.
     pub natural_enospc: bool,
+    /// Kernel log records overwritten before the reader got them (EPIPE,
+    /// sequence gaps), over every iteration.
+    pub kmsg_lost: u64,
 }
 
 /// Which failure path the log shows: "injected" (BO: inject lines),
@@ -76,6 +79,12 @@ pub fn failure_path(f: &Facts, log: &Tracker) -> &'static str {
     } else {
         "none"
     }
+}
+
+/// Kernel log records the run could not judge because the kernel had
+/// overwritten them.
+pub fn records_lost(f: &Facts, _log: &Tracker) -> u64 {
+    f.kmsg_lost
 }
 
 pub fn relocation_failures(f: &Facts, log: &Tracker) -> u64 {
