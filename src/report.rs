@@ -333,8 +333,9 @@ mod tests {
         for key in [
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
-            "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "kmsg_read_errors", "kmsg_read_error", "seed", "phases", "total_seconds", "bytes_written", "events",
+            "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
             "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
+            "kmsg_read_errors", "kmsg_read_error",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
         }

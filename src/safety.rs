@@ -897,7 +897,12 @@ mod fuzz {
             // The offsets the probe reads, relative to the tail's start.
             let start = size.wrapping_sub(len as u64);
             let rel = |off: u64| off.wrapping_sub(start) as usize % (len + 1);
-            let around = [rel((size & !0xffff).wrapping_sub(0x10000)), rel(size.wrapping_sub(8192) & !0xfff), rel(size.wrapping_sub(512)), rel(size.wrapping_sub(4096))];
+            let around = [
+                rel((size & !0xffff).wrapping_sub(0x10000)),
+                rel(size.wrapping_sub(8192) & !0xfff),
+                rel(size.wrapping_sub(512)),
+                rel(size.wrapping_sub(4096)),
+            ];
             let mut p = patches(rng, &around, len.max(1));
             // Plant the magics where the probe looks.
             for off in around {
