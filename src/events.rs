@@ -159,6 +159,11 @@ pub struct Tracker {
     relocating: Vec<u64>,
     /// Every record seen, for `--log`.
     pub records: u64,
+    /// Records missing between the first and the last one fed: their
+    /// sequence numbers were skipped (the kernel overwrote them before they
+    /// were read). They may have held the evidence.
+    pub lost: u64,
+    last_seq: Option<u64>,
     /// Only BTRFS lines about this device count (other filesystems on the
     /// machine may be relocating too).
     device: Option<String>,
@@ -190,6 +195,8 @@ impl Tracker {
 
     pub fn feed(&mut self, rec: &Record) {
         self.records += 1;
+        self.lost += crate::kmsg::seq_gap(self.last_seq, rec.seq);
+        self.last_seq = Some(rec.seq);
         let text = rec.text.as_str();
         if let (Some(ours), Some(theirs)) = (self.device.as_deref(), btrfs_device(text)) {
             if ours != theirs {
@@ -428,6 +435,18 @@ pub mod tests {
         // The two skipped groups' loop puts (no reclaiming line) have no bg.
         assert_eq!(t.events.iter().filter(|e| e.bg.is_none()).count(), 4);
         assert_eq!(t.first_sequence()[0], "BO: 97 inject enospc... bg 634388480");
+    }
+
+    #[test]
+    fn skipped_sequence_numbers_are_lost_records() {
+        let mut t = Tracker::default();
+        t.only_device("loop1");
+        for seq in [7, 8, 12, 13] {
+            t.feed(&rec(seq, "BTRFS info (device loop0): another filesystem's line"));
+        }
+        assert_eq!(t.lost, 3, "9, 10 and 11 are missing, whichever device they were about");
+        t.feed(&rec(13, "a repeat"));
+        assert_eq!(t.lost, 3);
     }
 
     #[test]
