@@ -589,17 +589,22 @@ mod fuzz {
     fn classifier_and_tracker_never_panic() {
         let corpus = corpus();
         let fixtures: Vec<&str> = corpus.iter().map(String::as_str).collect();
-        let make = |rng: &mut fastrand::Rng| (text(rng, &fixtures, 12, &DICTIONARY), rng.bool());
+        // The lines, whether only vda's BTRFS lines count, and how many
+        // records the reader missed between two of them.
+        let make = |rng: &mut fastrand::Rng| (text(rng, &fixtures, 12, &DICTIONARY), rng.bool(), rng.u64(..3));
         let mut kinds = std::collections::HashSet::new();
-        let checked = run("events::classify + Tracker", 0x6576656e7473, make, |(input, only_vda): &(String, bool)| {
+        let checked = run("events::classify + Tracker", 0x6576656e7473, make, |(input, only_vda, gap): &(String, bool, u64)| {
             let mut t = Tracker::default();
             if *only_vda {
                 t.only_device("vda");
             }
+            let mut lines = 0;
             for (i, line) in input.split('\n').enumerate() {
                 kinds.insert(check_line(line));
-                t.feed(&Record { level: 6, seq: i as u64, usec: i as u64, text: line.to_string() });
+                t.feed(&Record { level: 6, seq: i as u64 * (gap + 1), usec: i as u64, text: line.to_string() });
+                lines += 1;
             }
+            assert_eq!(t.lost, (lines - 1) * gap);
             let count = |k: EventKind| t.events.iter().filter(|e| e.kind == k).count() as u64;
             assert!(t.events.len() as u64 <= t.records);
             assert_eq!(t.injections, count(EventKind::Inject));
