@@ -97,7 +97,7 @@ mod fuzz {
         let checked = run("size::parse_size", 0x73697a65, make, |s: &String| match parse_size(s) {
             Ok(n) => {
                 accepted += 1;
-                assert!(n >= 1 && n <= u64::MAX / 2, "{n}");
+                assert!((1..=u64::MAX / 2).contains(&n), "{n}");
                 // A size we accept is exactly a number of bytes: written
                 // out, it parses to itself.
                 assert_eq!(parse_size(&n.to_string()), Ok(n));
