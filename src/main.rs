@@ -24,6 +24,7 @@ mod mountinfo;
 mod preflight;
 mod progress;
 mod report;
+mod resources;
 mod safety;
 mod scenario;
 mod size;
