@@ -39,6 +39,8 @@ pub struct Report {
     /// VmHWM of this process.
     pub peak_rss_kib: u64,
     pub iterations: u32,
+    /// Open fds and VmRSS at the end of each iteration.
+    pub per_iteration: Vec<crate::resources::Held>,
     /// kmemleak's summaries of leaked btrfs objects.
     pub kmemleak_evidence: Vec<String>,
     /// btrfs objects kmemleak reported; None: no kmemleak in this kernel.
@@ -185,7 +187,14 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker) -> String {
             ));
         }
         if r.iterations > 1 {
-            out.push(format!("runs:     {} iterations on fresh filesystems", r.iterations));
+            let held = match (r.per_iteration.first(), r.per_iteration.last()) {
+                (Some(a), Some(b)) => format!(
+                    "; open fds {} -> {}, VmRSS {} -> {} KiB (first -> last)",
+                    a.open_fds, b.open_fds, a.vm_rss_kib, b.vm_rss_kib
+                ),
+                _ => String::new(),
+            };
+            out.push(format!("runs:     {} iterations on fresh filesystems{held}", r.iterations));
         }
         out.push(format!("phases:   {}", phase_line(r)));
     }
@@ -237,6 +246,14 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &crate::verdict::Facts) -
         None => o.raw("killed_in", "null".into()),
     };
     o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
+    o.raw(
+        "per_iteration",
+        json::array(r.per_iteration.iter().map(|h| {
+            let mut it = Object::new();
+            it.int("open_fds", h.open_fds).int("vm_rss_kib", h.vm_rss_kib);
+            it.finish()
+        })),
+    );
     if let Some(st) = &r.stress {
         o.int("stress_seconds", st.seconds)
             .raw("worker_rounds", json::array(st.worker_rounds.iter().map(|n| n.to_string())))
@@ -335,7 +352,7 @@ mod tests {
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
             "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
             "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
-            "kmsg_read_errors", "kmsg_read_error",
+            "kmsg_read_errors", "kmsg_read_error", "per_iteration",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
         }
@@ -346,6 +363,28 @@ mod tests {
             assert!(j.contains(&format!("\"{p}\": 0.5")), "phase {p}");
         }
         assert_eq!(j.trim().lines().count(), 1);
+    }
+
+    #[test]
+    fn per_iteration_fds_and_rss_are_in_the_json_and_the_runs_line() {
+        use crate::resources::Held;
+        let (mut r, v, log) = sample();
+        assert!(json(&r, &v, &log, &Facts::default()).contains("\"per_iteration\": []"));
+        r.iterations = 3;
+        r.per_iteration = vec![
+            Held { open_fds: 7, vm_rss_kib: 2100 },
+            Held { open_fds: 7, vm_rss_kib: 2150 },
+            Held { open_fds: 8, vm_rss_kib: 2152 },
+        ];
+        let j = json(&r, &v, &log, &Facts::default());
+        assert!(
+            j.contains(
+                "\"per_iteration\": [{\"open_fds\": 7, \"vm_rss_kib\": 2100}, {\"open_fds\": 7, \"vm_rss_kib\": 2150}, {\"open_fds\": 8, \"vm_rss_kib\": 2152}]"
+            ),
+            "{j}"
+        );
+        let t = text(&r, &v, &log);
+        assert!(t.contains("runs:     3 iterations on fresh filesystems; open fds 7 -> 8, VmRSS 2100 -> 2152 KiB (first -> last)"), "{t}");
     }
 
     #[test]

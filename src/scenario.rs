@@ -159,6 +159,7 @@ pub fn run(cfg: &Config) -> Outcome {
             Err(Stop::Killed) => {}
         }
         run.note_leftovers();
+        run.report.per_iteration.push(crate::resources::held());
         run.report.notes.extend(mount::take_cleanup_notes());
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()
