@@ -82,9 +82,9 @@ pub fn failure_path(f: &Facts, log: &Tracker) -> &'static str {
 }
 
 /// Kernel log records the run could not judge because the kernel had
-/// overwritten them.
-/// The reader's count covers every iteration (and an EPIPE before the
-/// first record); the tracker's, the gaps in the records judged.
+/// overwritten them: the reader's count covers every iteration (and an
+/// EPIPE before the first record), the tracker's the gaps in the records
+/// judged.
 pub fn records_lost(f: &Facts, log: &Tracker) -> u64 {
     f.kmsg_lost.max(log.lost)
 }
