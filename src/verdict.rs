@@ -420,6 +420,7 @@ mod tests {
         }
         let l = track(&records);
         assert_eq!(l.lost, 5 + 99);
+        assert!(l.trouble.iter().any(|t| t.starts_with("refcount_t: ")));
         let v = judge(&Facts { kmsg_lost: 7, ..base() }, &l);
         assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
         assert!(v.reason.contains("refcount_t") || v.reason.contains("KASAN"), "{}", v.reason);
