@@ -155,3 +155,41 @@ mod tests {
         assert!(parse("").is_empty());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{run, text, INPUTS};
+
+    const DICTIONARY: [&[u8]; 8] = [
+        b"unreferenced object ",
+        b"(size ",
+        b"comm \"",
+        b"backtrace (crc 0):",
+        b"hex dump (first 32 bytes):",
+        b"[<ffffffff81234567>] ",
+        b"btrfs_",
+        b" [btrfs]",
+    ];
+
+    #[test]
+    fn report_parser_never_panics() {
+        let fixture = include_str!("../tests/fixtures/kmemleak-report.txt");
+        let make = |rng: &mut fastrand::Rng| text(rng, &[fixture], 20, &DICTIONARY);
+        let mut leaks = 0;
+        let checked = run("kmemleak::parse", 0x6b6d656d6c65616b, make, |input: &String| {
+            let found = parse(input);
+            let headers = input.lines().filter(|l| l.trim().starts_with("unreferenced object ")).count();
+            assert_eq!(found.len(), headers, "one leak per entry");
+            for leak in &found {
+                let s = leak.summary();
+                assert!(s.starts_with("kmemleak: unreferenced object ") && !s.contains('\n'), "{s}");
+                assert!(leak.frames.iter().all(|f| !f.is_empty() && !f.contains('+') && f.trim() == f));
+                let _ = leak.is_btrfs();
+            }
+            leaks += found.len();
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(leaks > INPUTS / 5, "the windows must hold entries: {leaks}");
+    }
+}

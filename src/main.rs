@@ -9,6 +9,8 @@ mod sys;
 mod btrfs;
 mod cli;
 mod device;
+#[cfg(test)]
+mod fuzz;
 mod host;
 mod kmemleak;
 mod kmsg;
@@ -19,6 +21,7 @@ mod phase;
 mod preflight;
 mod progress;
 mod report;
+mod resources;
 mod scenario;
 mod size;
 #[cfg(test)]

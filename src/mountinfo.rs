@@ -16,7 +16,9 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        // \ooo is one byte: at most \377 (a larger one, never printed by
+        // the kernel, would overflow the u8).
+        if b[i] == b'\\' && i + 3 < b.len() && (b'0'..=b'3').contains(&b[i + 1]) && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -100,5 +102,68 @@ mod tests {
     #[test]
     fn ignores_garbage() {
         assert!(parse("garbage\n1 2 3\n").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{run, text, INPUTS};
+
+    /// Lines as the kernel prints them (proc(5)'s example, this project's
+    /// loop mounts, a test machine's).
+    const CORPUS: &str = "\
+36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+22 27 0:21 / /proc rw,relatime - proc proc rw
+24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334432k,nr_inodes=3083608,mode=755
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534
+36 22 0:32 / /tmp/my\\040mnt rw,noatime shared:30 - btrfs /dev/loop0 rw,ssd,discard=async,space_cache,subvolid=5,subvol=/
+37 22 0:33 / /mnt/v2 rw,noatime shared:31 - btrfs /dev/loop1 rw,ssd,discard=async,space_cache=v2,subvolid=5,subvol=/
+38 22 0:34 / /mnt/none rw - btrfs /dev/loop2 rw,nospace_cache,subvolid=5,subvol=/
+40 22 0:40 / /data rw shared:2 master:7 propagate_from:3 unbindable - btrfs /dev/disk/by-label/data rw
+41 22 0:41 /sub\\011dir /mnt/tab\\134slash rw - fuse.sshfs user@host:/export rw,user_id=0
+";
+
+    const DICTIONARY: [&[u8]; 8] = [b" - ", b" - btrfs ", b"\\040", b"\\134", b"\\0", b"space_cache=v2", b"nospace_cache", b"shared:1 "];
+
+    /// What the kernel does to a path in mountinfo (mangle() in
+    /// fs/proc_namespace.c): space, tab, newline and backslash as \ooo.
+    fn escape(s: &str) -> String {
+        let mut out = String::with_capacity(s.len() * 2);
+        for c in s.chars() {
+            match c {
+                ' ' | '\t' | '\n' | '\\' => {
+                    let b = c as u8;
+                    out.extend(['\\', char::from(b'0' + (b >> 6)), char::from(b'0' + (b >> 3 & 7)), char::from(b'0' + (b & 7))]);
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parser_never_panics() {
+        let make = |rng: &mut fastrand::Rng| text(rng, &[CORPUS], 4, &DICTIONARY);
+        let mut mounts = 0;
+        let checked = run("mountinfo::parse", 0x6d6f756e74, make, |input: &String| {
+            let found = parse(input);
+            assert!(found.len() <= input.lines().count());
+            for m in &found {
+                assert!(!m.fstype.contains(' ') && !m.fstype.contains('\n'));
+                assert!(["v1", "v2", "none"].contains(&space_cache(m)));
+                assert_eq!(find_by_mount_point(&found, &m.mount_point).map(|f| &f.mount_point), Some(&m.mount_point));
+            }
+            mounts += found.len();
+            // Any ASCII path survives the kernel's escaping and our
+            // unescaping (other bytes come back lossily replaced).
+            let ascii: String = input.chars().filter(char::is_ascii).collect();
+            assert_eq!(unescape(&escape(&ascii)), ascii);
+            if !input.contains('\\') {
+                assert_eq!(unescape(input), *input);
+            }
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(mounts > INPUTS / 2, "most mutated lines still parse: {mounts}");
     }
 }

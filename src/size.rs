@@ -13,7 +13,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         Some('t') => (&body[..body.len() - 1], 1 << 40),
         _ => (body, 1),
     };
-    let bad = || format!("bad size '{s}' (use a number with an optional K, M, G or T suffix, e.g. 3G)");
+    // Escaped: a newline or control character typed into the option must
+    // not break the one-line error.
+    let bad = || format!("bad size '{}' (use a number with an optional K, M, G or T suffix, e.g. 3G)", s.escape_debug());
     if num.is_empty() || num.starts_with('-') || num.starts_with('+') {
         return Err(bad());
     }
@@ -65,5 +67,47 @@ mod tests {
         assert_eq!(human(208 << 20), "208 MiB");
         assert_eq!(human(1536 << 20), "1.5 GiB");
         assert_eq!(human(10), "10 B");
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{mutate, random_bytes, run, INPUTS};
+
+    const CORPUS: [&str; 16] = [
+        "3G", "3g", "512M", "900MiB", "4k", "1048576", "2.5G", "1T", "8EiB", " 3G ", "0.5K", "1e3", "7B", "16383P", "1.0e1g", "3 G",
+    ];
+    const DICTIONARY: [&[u8]; 10] = [b"k", b"M", b"G", b"T", b"iB", b"B", b".", b"e", b"E+20", b"-"];
+
+    /// Whatever the user types after --size.
+    #[test]
+    fn size_parser_never_panics_and_round_trips() {
+        let make = |rng: &mut fastrand::Rng| {
+            let bytes = if rng.u8(..4) == 0 {
+                random_bytes(rng, 16, &DICTIONARY)
+            } else {
+                let base = CORPUS[rng.usize(..CORPUS.len())];
+                let other = CORPUS[rng.usize(..CORPUS.len())];
+                mutate(rng, base.as_bytes(), other.as_bytes(), &DICTIONARY)
+            };
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let mut accepted = 0;
+        let checked = run("size::parse_size", 0x73697a65, make, |s: &String| match parse_size(s) {
+            Ok(n) => {
+                accepted += 1;
+                assert!((1..=u64::MAX / 2).contains(&n), "{n}");
+                // A size we accept is exactly a number of bytes: written
+                // out, it parses to itself.
+                assert_eq!(parse_size(&n.to_string()), Ok(n));
+                let h = human(n);
+                assert!(!h.is_empty() && !h.contains('\n'));
+            }
+            // The error is read by a person on one line.
+            Err(e) => assert!(!e.chars().any(char::is_control), "{e:?}"),
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(accepted > INPUTS / 10 && accepted < INPUTS, "{accepted} accepted");
     }
 }

@@ -65,6 +65,9 @@ pub struct Facts {
     pub kmemleak: Option<u64>,
     /// --enospc natural was asked for.
     pub natural_enospc: bool,
+    /// Kernel log records overwritten before the reader got them (EPIPE,
+    /// sequence gaps), over every iteration.
+    pub kmsg_lost: u64,
 }
 
 /// Which failure path the log shows: "injected" (BO: inject lines),
@@ -77,6 +80,14 @@ pub fn failure_path(f: &Facts, log: &Tracker) -> &'static str {
     } else {
         "none"
     }
+}
+
+/// Kernel log records the run could not judge because the kernel had
+/// overwritten them: the reader's count covers every iteration (and an
+/// EPIPE before the first record), the tracker's the gaps in the records
+/// judged.
+pub fn records_lost(f: &Facts, log: &Tracker) -> u64 {
+    f.kmsg_lost.max(log.lost)
 }
 
 pub fn relocation_failures(f: &Facts, log: &Tracker) -> u64 {
@@ -114,18 +125,22 @@ pub enum Cause {
     ReclaimNeverFired,
     /// Reclaim relocated and nothing failed, and no natural pass ran.
     NotInstrumented,
+    /// The kernel overwrote log records before we read them: a clean log
+    /// with holes proves nothing.
+    RecordsLost,
 }
 
 impl Cause {
     /// Every cause, for the test that each has advice.
     #[cfg(test)]
-    pub const ALL: [Cause; 6] = [
+    pub const ALL: [Cause; 7] = [
         Cause::SetupFailed,
         Cause::NotStarved,
         Cause::NoV1Cache,
         Cause::NoV1CacheInode,
         Cause::ReclaimNeverFired,
         Cause::NotInstrumented,
+        Cause::RecordsLost,
     ];
 
     pub fn advice(self) -> &'static str {
@@ -136,6 +151,7 @@ impl Cause {
             Cause::NoV1CacheInode => "give a larger device (over 960 MiB, 3 GiB is good): data block groups under 100 MiB get no v1 cache inode",
             Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim exist in /sys/fs/btrfs/<fsid>/allocation/data",
             Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
+            Cause::RecordsLost => "boot with log_buf_len=16M (a bigger kernel log buffer), or keep other kernel chatter down, and run again",
         }
     }
 }
@@ -207,26 +223,33 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         );
     }
     let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
-    if log.injections > 0 {
-        return v(
-            Kind::NotReproduced,
-            0,
-            format!(
-                "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
-                log.injections
-            ),
-        );
-    }
     let failures = relocation_failures(f, log);
-    if failures > 0 {
-        return v(
-            Kind::NotReproduced,
-            0,
-            format!(
-                "failure path exercised (natural ENOSPC, no injection): {failures} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
-                log.errors_before_move
-            ),
-        );
+    let exercised = if log.injections > 0 {
+        Some(format!(
+            "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
+            log.injections
+        ))
+    } else if failures > 0 {
+        Some(format!(
+            "failure path exercised (natural ENOSPC, no injection): {failures} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
+            log.errors_before_move
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = exercised {
+        // A clean log with holes in it is no proof: the splat may have been
+        // among the records the kernel overwrote before we read them.
+        let lost = records_lost(f, log);
+        if lost > 0 {
+            return inconclusive(
+                Cause::RecordsLost,
+                format!(
+                    "{lost} kernel log records were lost during the run; the evidence may have been among them (boot with log_buf_len=16M for a bigger kernel log buffer); without them: {reason}"
+                ),
+            );
+        }
+        return v(Kind::NotReproduced, 0, reason);
     }
     let (cause, reason) = if f.natural_enospc && f.reclaim_count > 0 {
         (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
@@ -435,6 +458,65 @@ mod tests {
         assert!(v.reason.contains("kmemleak: 16 unreferenced btrfs objects"));
         assert_eq!(judge(&Facts { kmemleak: Some(0), ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
         assert_eq!(judge(&Facts { kmemleak: None, ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
+    }
+
+    /// The instrumented fixture's records with `missing` taken out: their
+    /// sequence numbers are skipped, as when the kernel overwrote them.
+    fn instrumented_with_gap(missing: std::ops::Range<usize>) -> Vec<Record> {
+        let mut records = records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt"));
+        records.drain(missing);
+        records
+    }
+
+    #[test]
+    fn lost_records_turn_not_reproduced_into_inconclusive() {
+        assert_eq!(judge(&base(), &track(&instrumented_with_gap(0..0))).kind, Kind::NotReproduced);
+        let l = track(&instrumented_with_gap(20..25));
+        assert_eq!(l.lost, 5);
+        let v = judge(&base(), &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert!(v.reason.starts_with("5 kernel log records were lost during the run; the evidence may have been among them"), "{}", v.reason);
+        assert!(v.reason.contains("log_buf_len=16M"), "{}", v.reason);
+        assert!(v.reason.ends_with("without them: failure path exercised: 8 injected ENOSPC, puts balanced, no kernel trouble"), "{}", v.reason);
+        // The reader's count alone (EPIPE before the first record, or an
+        // earlier iteration) is enough, and the natural path counts too.
+        let v = judge(&Facts { kmsg_lost: 2, ..base() }, &log("instrumented"));
+        assert_eq!(v.kind, Kind::Inconclusive);
+        assert!(v.reason.starts_with("2 kernel log records were lost"), "{}", v.reason);
+        let v = judge(&Facts { kmsg_lost: 1, reclaim_errors: 3, ..base() }, &stock_log());
+        assert_eq!(v.kind, Kind::Inconclusive);
+        assert!(v.reason.contains("without them: failure path exercised (natural ENOSPC"), "{}", v.reason);
+    }
+
+    #[test]
+    fn lost_records_do_not_undo_evidence() {
+        // A gap, then the refcount_t splat at the unmount: REPRODUCED.
+        let mut records = instrumented_with_gap(20..25);
+        let last = records.last().unwrap().seq;
+        for (i, r) in records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")).into_iter().enumerate() {
+            records.push(Record { seq: last + 100 + i as u64, ..r });
+        }
+        let l = track(&records);
+        assert_eq!(l.lost, 5 + 99);
+        assert!(l.trouble.iter().any(|t| t.starts_with("refcount_t: ")));
+        let v = judge(&Facts { kmsg_lost: 7, ..base() }, &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("refcount_t") || v.reason.contains("KASAN"), "{}", v.reason);
+        // Overlapping puts stay SUSPECTED.
+        let lines = [
+            "BO: 5678 inject enospc... bg 1234567890",
+            "BO: 1234 inject enospc... bg 1234567890",
+            "BO: 1234 reloc put bg",
+            "BO: 5678 reclaim loop put bg",
+            "BO: 1234 reloc put bg done",
+            "BO: 5678 reclaim loop put bg done",
+        ];
+        let mut l = Tracker::default();
+        for (i, t) in lines.iter().enumerate() {
+            l.feed(&Record { level: 6, seq: 10 * i as u64, usec: 0, text: t.to_string() });
+        }
+        assert!(l.lost > 0);
+        assert_eq!(judge(&base(), &l).kind, Kind::Suspected);
     }
 
     #[test]

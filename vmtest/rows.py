@@ -20,7 +20,8 @@ Keys of an entry:
   requires_keys
             JSON keys that a binary without the feature does not print yet:
             when the row's other checks hold but a key is missing, SKIP
-  vm        extra run-vm options (e.g. --mem 3072)
+  vm        extra run-vm options (e.g. --mem 3072); run-vm keeps only the
+            last --append, so all kernel arguments go into one
   disk      virtio disk size (default 3G)
   timeout   seconds before run-vm kills the VM (default 180)
 
@@ -28,28 +29,38 @@ Keys of an entry:
 FAIL: use it once a row's feature has landed.
 """
 
+# A bigger kernel log buffer than the kernels' 128 KiB (CONFIG_LOG_BUF_SHIFT=17
+# in ../shared/vm/kernel*.config): records the kernel overwrites before the
+# binary reads them make a clean run INCONCLUSIVE.
+LOG_BUF = "log_buf_len=16M"
+
 ROWS = [
     dict(name="stock", kernel="bzImage-stock", args=[], exit=125,
          checks=["verdict == INCONCLUSIVE", "reclaim_count >= 1", "reclaim_errors == 0", 'space_cache == "v1"',
-                 "v1_cache_block_groups >= 1", "console_clean"]),
+                 "v1_cache_block_groups >= 1", "console_clean"],
+         vm=["--append", LOG_BUF]),
     dict(name="instrumented", kernel="bzImage-instrumented", args=[], exit=0,
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
-                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"]),
+                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"],
+         vm=["--append", LOG_BUF]),
     # The use-after-free sometimes leaves the unmount spinning (RCU stall):
     # a short --op-timeout turns that into "hung in unmount" well within the
     # row's time limit.
     dict(name="buggy-extra-put", kernel="bzImage-buggy-extra-put", args=["--op-timeout", "45"], exit=1,
+         vm=["--append", LOG_BUF],
          checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: .* use-after-free\."]),
     dict(name="instrumented-v2", kernel="bzImage-instrumented", args=["--space-cache", "v2"], exit=125,
+         vm=["--append", LOG_BUF],
          checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "console_clean"]),
     # Features being implemented: skipped (SKIP) until the binary has them.
     dict(name="stress", kernel="bzImage-instrumented", args=["--stress", "30", "--workers", "2"], exit=[0, 3],
-         requires=["--stress", "--workers"], timeout=240,
+         requires=["--stress", "--workers"], timeout=240, vm=["--append", LOG_BUF],
          checks=['verdict in ["NOT_REPRODUCED", "SUSPECTED"]', "injections >= 1", "inject_by_balance_tid",
                  "suspected_names_overlap"]),
     dict(name="natural-stock", kernel="bzImage-stock", args=["--enospc", "natural"], exit=0, requires=["--enospc"],
+         vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "reclaim_errors >= 1", 'failure_path == "natural"', "console_clean"]),
     dict(name="debug-kmemleak", kernel="bzImage-debug-instrumented", args=[], exit=0,
-         vm=["--mem", "3072", "--append", "acpi=noirq"], requires_keys=["kmemleak"], timeout=420,
+         vm=["--mem", "3072", "--append", "acpi=noirq " + LOG_BUF], requires_keys=["kmemleak"], timeout=420,
          checks=["verdict == NOT_REPRODUCED", "kmemleak == 0", "injections >= 1", "console_clean"]),
 ]

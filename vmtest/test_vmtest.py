@@ -176,6 +176,14 @@ class Table(unittest.TestCase):
             for o in r.get("requires", []):
                 self.assertTrue(o.startswith("--"), o)
 
+    def test_rows_boot_with_a_big_log_buffer(self):
+        # run-vm keeps only the last --append: one, holding log_buf_len.
+        for r in rows.ROWS:
+            vm = r.get("vm", [])
+            appends = [vm[i + 1] for i, o in enumerate(vm) if o == "--append"]
+            self.assertEqual(len(appends), 1, r["name"])
+            self.assertIn("log_buf_len=16M", appends[0].split(), r["name"])
+
 
 def load_tests(loader, tests, ignore):
     tests.addTests(doctest.DocTestSuite(vmtest))

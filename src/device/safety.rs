@@ -82,7 +82,9 @@ pub fn check_device(dev: &Path, bytes: u64, force: bool) -> Result<(), String> {
     }
     if let Some(sig) = found {
         if !sig.is_ours() && !force {
-            let label = sig.label.as_deref().filter(|l| !l.is_empty()).map(|l| format!(" labelled '{l}'")).unwrap_or_default();
+            // The label is the device's bytes: escaped, so a newline in it
+            // cannot break the one-line refusal.
+            let label = sig.label.as_deref().filter(|l| !l.is_empty()).map(|l| format!(" labelled '{}'", l.escape_debug())).unwrap_or_default();
             let what = if is_block { "device" } else { "image" };
             return Err(format!(
                 "refusing {}: it holds a {}{label} signature: formatting would destroy it (wipe the {what} first, or use -f/--force)",

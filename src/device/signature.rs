@@ -231,3 +231,169 @@ mod tests {
         assert!(!detect_signature(&with(0x10040, b"_BHRfS_M")).unwrap().is_ours());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{run, INPUTS};
+
+    /// Where the probes look, with what they look for there.
+    const MAGICS: [(usize, &[u8]); 24] = [
+        (0x10040, b"_BHRfS_M"),
+        (0, b"LUKS\xba\xbe"),
+        (0, b"SKUL\xba\xbe"),
+        (0, b"XFSB"),
+        (0, b"LABELONE"),
+        (0x18, b"LVM2 001"),
+        (1024, b"LABELONE"),
+        (1024 + 0x18, b"LVM2 001"),
+        (0, &MD_MAGIC),
+        (4096, &MD_MAGIC),
+        (4096 + 0x18, &[0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81]),
+        (0x438, &[0x53, 0xef]),
+        (0x460, &[0xc0, 0xff, 0xff, 0xff]),
+        (0x400, &[0x10, 0x20, 0xf5, 0xf2]),
+        (0, b"hsqs"),
+        (0x8001, b"CD001"),
+        (4086, b"SWAPSPACE2"),
+        (65526, b"SWAP-SPACE"),
+        (3, b"NTFS    "),
+        (3, b"EXFAT   "),
+        (510, &[0x55, 0xaa]),
+        (0x52, b"FAT32   "),
+        (512, b"EFI PART"),
+        (0x1be, &[0x80, 0, 0, 0, 0x83]),
+    ];
+
+    /// Bytes written over a zeroed probe buffer: (offset, bytes).
+    type Patches = Vec<(usize, Vec<u8>)>;
+
+    fn patches(rng: &mut fastrand::Rng, around: &[usize], limit: usize) -> Patches {
+        let mut out = Vec::new();
+        for _ in 0..rng.usize(0..=6) {
+            let (off, bytes) = match rng.u8(..4) {
+                // A magic where it belongs, maybe cut short or shifted by one.
+                0 | 1 => {
+                    let (off, magic) = MAGICS[rng.usize(..MAGICS.len())];
+                    let off = match rng.u8(..8) {
+                        0 => off.saturating_sub(1),
+                        1 => off + 1,
+                        _ => off,
+                    };
+                    (off, magic[..rng.usize(1..=magic.len())].to_vec())
+                }
+                // Random bytes (labels, partition entries, non-UTF-8) at an
+                // offset a probe reads.
+                2 => {
+                    let base = around[rng.usize(..around.len())];
+                    let n = rng.usize(1..300);
+                    (base.saturating_sub(rng.usize(..16)), std::iter::repeat_with(|| rng.u8(..)).take(n).collect())
+                }
+                _ => {
+                    let n = rng.usize(1..64);
+                    (rng.usize(..limit), std::iter::repeat_with(|| rng.u8(..)).take(n).collect())
+                }
+            };
+            out.push((off, bytes));
+        }
+        out
+    }
+
+    /// Applies `patches` to the zeroed `buf`, runs `f` on its first `len`
+    /// bytes, zeroes the patched bytes again.
+    fn with_patches<R>(buf: &mut [u8], len: usize, patches: &Patches, f: impl FnOnce(&[u8]) -> R) -> R {
+        for (off, bytes) in patches {
+            let end = (off + bytes.len()).min(buf.len());
+            if *off < end {
+                buf[*off..end].copy_from_slice(&bytes[..end - off]);
+            }
+        }
+        let r = f(&buf[..len.min(buf.len())]);
+        for (off, bytes) in patches {
+            let end = (off + bytes.len()).min(buf.len());
+            if *off < end {
+                buf[*off..end].fill(0);
+            }
+        }
+        r
+    }
+
+    /// The head probe over a device's first bytes, of any length up to
+    /// what check_device reads (a short device gives a short buffer).
+    #[test]
+    fn head_signature_detection_never_panics() {
+        let around = [0x1012b, 0x1be, 0x45c, 0x460, 0x36, 0x52, 510, 4096, 0x8001, 0];
+        let make = |rng: &mut fastrand::Rng| {
+            let len = match rng.u8(..4) {
+                0 => rng.usize(..=PROBE_BYTES),
+                1 => rng.usize(..=1100),
+                _ => PROBE_BYTES,
+            };
+            (len, patches(rng, &around, PROBE_BYTES))
+        };
+        let mut buf = vec![0u8; PROBE_BYTES];
+        let mut names = std::collections::HashSet::new();
+        let checked = run("safety::detect_signature", 0x68656164, make, |(len, p): &(usize, Patches)| {
+            let found = with_patches(&mut buf, *len, p, detect_signature);
+            if let Some(sig) = found {
+                assert!(!sig.name.is_empty());
+                assert!(sig.label.is_none() || sig.name == "btrfs", "{sig:?}");
+                assert!(!sig.label.as_deref().is_some_and(|l| l.contains('\0')), "the label ends at its NUL");
+                assert!(!sig.is_ours() || sig.name == "btrfs");
+                names.insert(sig.name);
+            }
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(buf.iter().all(|b| *b == 0), "every patch was undone");
+        // Every kind the probe knows came up at least once.
+        assert_eq!(names.len(), 18, "{names:?}");
+    }
+
+    /// The tail probe, with device sizes from zero to u64::MAX.
+    #[test]
+    fn tail_signature_detection_never_panics() {
+        let make = |rng: &mut fastrand::Rng| {
+            let len = if rng.bool() { TAIL_BYTES } else { rng.usize(..=TAIL_BYTES) };
+            let size = match rng.u8(..6) {
+                0 => rng.u64(..),
+                1 => u64::MAX - rng.u64(..0x20000),
+                2 => rng.u64(..=len as u64 + 16),
+                3 => (rng.u64(1..1 << 20) << 16).wrapping_add(rng.u64(..4096)).wrapping_sub(2048),
+                _ => (1 << 30) + rng.u64(..1 << 20) * 512,
+            };
+            // The offsets the probe reads, relative to the tail's start.
+            let start = size.wrapping_sub(len as u64);
+            let rel = |off: u64| off.wrapping_sub(start) as usize % (len + 1);
+            let around = [
+                rel((size & !0xffff).wrapping_sub(0x10000)),
+                rel(size.wrapping_sub(8192) & !0xfff),
+                rel(size.wrapping_sub(512)),
+                rel(size.wrapping_sub(4096)),
+            ];
+            let mut p = patches(rng, &around, len.max(1));
+            // Plant the magics where the probe looks.
+            for off in around {
+                match rng.u8(..4) {
+                    0 => p.push((off, MD_MAGIC.to_vec())),
+                    1 => p.push((off, b"EFI PART".to_vec())),
+                    _ => {}
+                }
+            }
+            (size, len, p)
+        };
+        let mut buf = vec![0u8; TAIL_BYTES];
+        let mut found_some = 0;
+        let checked = run("safety::detect_tail_signature", 0x7461696c, make, |(size, len, p): &(u64, usize, Patches)| {
+            let found = with_patches(&mut buf, *len, p, |tail| detect_tail_signature(tail, *size));
+            if *size < *len as u64 {
+                assert_eq!(found, None, "a tail longer than the device is no tail");
+            }
+            if let Some(sig) = found {
+                assert!(sig.name == "linux_raid_member" || sig.name.starts_with("gpt"), "{sig:?}");
+                found_some += 1;
+            }
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(found_some > INPUTS / 10, "{found_some}");
+    }
+}

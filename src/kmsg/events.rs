@@ -159,6 +159,11 @@ pub struct Tracker {
     relocating: Vec<u64>,
     /// Every record seen, for `--log`.
     pub records: u64,
+    /// Records missing between the first and the last one fed: their
+    /// sequence numbers were skipped (the kernel overwrote them before they
+    /// were read). They may have held the evidence.
+    pub lost: u64,
+    last_seq: Option<u64>,
     /// Only BTRFS lines about this device count (other filesystems on the
     /// machine may be relocating too).
     device: Option<String>,
@@ -190,6 +195,8 @@ impl Tracker {
 
     pub fn feed(&mut self, rec: &Record) {
         self.records += 1;
+        self.lost += crate::kmsg::seq_gap(self.last_seq, rec.seq);
+        self.last_seq = Some(rec.seq);
         let text = rec.text.as_str();
         if let (Some(ours), Some(theirs)) = (self.device.as_deref(), btrfs_device(text)) {
             if ours != theirs {
@@ -412,6 +419,18 @@ mod tests {
     }
 
     #[test]
+    fn skipped_sequence_numbers_are_lost_records() {
+        let mut t = Tracker::default();
+        t.only_device("loop1");
+        for seq in [7, 8, 12, 13] {
+            t.feed(&rec(seq, "BTRFS info (device loop0): another filesystem's line"));
+        }
+        assert_eq!(t.lost, 3, "9, 10 and 11 are missing, whichever device they were about");
+        t.feed(&rec(13, "a repeat"));
+        assert_eq!(t.lost, 3);
+    }
+
+    #[test]
     fn headline_prefers_what_over_where() {
         let mut t = Tracker::default();
         t.feed(&rec(1, "WARNING: CPU: 1 PID: 75 at fs/btrfs/block-group.c:179 btrfs_put_block_group+0x4d/0x84"));
@@ -478,5 +497,110 @@ mod tests {
         assert!(t.trouble_context.iter().skip(1).all(|l| is_frame(l)), "{:?}", t.trouble_context);
         assert_eq!(t.headline(), Some(t.trouble[0].as_str()));
         assert!(t.trouble_context.len() <= TROUBLE_CONTEXT);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{run, text, INPUTS};
+
+    const DICTIONARY: [&[u8]; 16] = [
+        b"BO: ",
+        b"BO: 97 ",
+        b"BO: 5678 ",
+        b"inject enospc... bg ",
+        b"reloc put bg",
+        b"reclaim loop put bg",
+        b" done",
+        b"BTRFS info (device vda): ",
+        b"BTRFS error (device loop1): ",
+        b"(device ",
+        b"error relocating chunk ",
+        b"reclaiming chunk ",
+        b"relocating block group ",
+        b"refcount_t: ",
+        b"WARNING: ",
+        b" close_ctree+0x5ad/0x8c9",
+    ];
+
+    /// The fixtures' record texts, one per line (console time stamps and
+    /// /dev/kmsg headers taken off).
+    fn corpus() -> Vec<String> {
+        let strip = |fixture: &str| -> String {
+            fixture
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split_once("] ").or_else(|| l.split_once(';')).map_or(l, |(_, t)| t))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        vec![
+            strip(include_str!("../../tests/fixtures/instrumented-reclaim.txt")),
+            strip(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")),
+            strip(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")),
+        ]
+    }
+
+    fn check_line(line: &str) -> std::mem::Discriminant<Line> {
+        // Numbers may come with a sign or leading zeros ("BO: -007 ..."):
+        // the digits of their value are in the line all the same.
+        let has = |n: String| line.contains(n.trim_start_matches('-'));
+        match classify(line) {
+            Line::Inject { pid, bg } => assert!(line.starts_with("BO: ") && has(pid.to_string()) && has(bg.to_string())),
+            Line::RelocPut { pid } | Line::RelocPutDone { pid } | Line::ReclaimPut { pid } | Line::ReclaimPutDone { pid } => {
+                assert!(line.starts_with("BO: ") && has(pid.to_string()))
+            }
+            Line::ReclaimingChunk { bg } | Line::RelocatingBg { bg } | Line::RelocError { bg } => {
+                assert!(line.starts_with("BTRFS") && has(bg.to_string()))
+            }
+            Line::Trouble => assert!(is_trouble(line)),
+            Line::Other => {}
+        }
+        if let Some(dev) = btrfs_device(line) {
+            assert!(line.contains(&format!("(device {dev})")));
+        }
+        let _ = is_frame(line);
+        std::mem::discriminant(&classify(line))
+    }
+
+    /// A few lines of (mutated) kernel log: each line is classified, then
+    /// all are fed as records to a fresh tracker, as a run would.
+    #[test]
+    fn classifier_and_tracker_never_panic() {
+        let corpus = corpus();
+        let fixtures: Vec<&str> = corpus.iter().map(String::as_str).collect();
+        // The lines, whether only vda's BTRFS lines count, and how many
+        // records the reader missed between two of them.
+        let make = |rng: &mut fastrand::Rng| (text(rng, &fixtures, 12, &DICTIONARY), rng.bool(), rng.u64(..3));
+        let mut kinds = std::collections::HashSet::new();
+        let checked = run("events::classify + Tracker", 0x6576656e7473, make, |(input, only_vda, gap): &(String, bool, u64)| {
+            let mut t = Tracker::default();
+            if *only_vda {
+                t.only_device("vda");
+            }
+            let mut lines = 0;
+            for (i, line) in input.split('\n').enumerate() {
+                kinds.insert(check_line(line));
+                t.feed(&Record { level: 6, seq: i as u64 * (gap + 1), usec: i as u64, text: line.to_string() });
+                lines += 1;
+            }
+            assert_eq!(t.lost, (lines - 1) * gap);
+            let count = |k: EventKind| t.events.iter().filter(|e| e.kind == k).count() as u64;
+            assert!(t.events.len() as u64 <= t.records);
+            assert_eq!(t.injections, count(EventKind::Inject));
+            assert_eq!(t.reloc_puts, count(EventKind::RelocPut));
+            assert_eq!(t.reclaim_puts, count(EventKind::ReclaimPut));
+            assert_eq!(t.reloc_errors, count(EventKind::RelocError));
+            assert!(t.errors_before_move <= t.reloc_errors);
+            assert!(t.trouble_context.len() <= TROUBLE_CONTEXT);
+            assert_eq!(t.headline().is_some(), !t.trouble.is_empty());
+            assert!(t.overlaps.iter().all(|o| o.reloc_pid != o.reclaim_pid));
+            assert_eq!(t.first_sequence().is_empty(), t.injected_groups().is_empty());
+        });
+        assert_eq!(checked, INPUTS);
+        // Every kind of line came up, or the inputs missed some of the
+        // classifier's branches.
+        assert_eq!(kinds.len(), 10, "{kinds:?}");
     }
 }

@@ -40,8 +40,12 @@ impl Watch {
         records.len()
     }
 
-    pub fn lost(&self) -> u64 {
-        self.reader.lost
+    /// Records lost, unexpected read errors and the last of them, since the
+    /// last call: each iteration reads with its own Watch, so the run adds
+    /// them up.
+    pub fn take_read_trouble(&mut self) -> (u64, u64, Option<String>) {
+        let r = &mut self.reader;
+        (std::mem::take(&mut r.lost), std::mem::take(&mut r.read_errors), r.last_read_error.take())
     }
 
     /// Appends text (the verdict) to the --log file.

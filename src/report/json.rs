@@ -5,7 +5,7 @@ use crate::kmsg::events::Tracker;
 use crate::phase::Phase;
 use crate::verdict::{Facts, Verdict};
 
-use super::{evidence, PassRecord, Report};
+use super::{evidence, notes, PassRecord, Report};
 
 pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     let mut o = Object::new();
@@ -30,6 +30,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("overlaps", log.overlaps.len() as u64)
         .raw("evidence", array(evidence(log, r).iter().map(|l| string(l))))
         .int("kmsg_lost", r.kmsg_lost)
+        .int("kmsg_read_errors", r.kmsg_read_errors)
+        .raw("kmsg_read_error", r.kmsg_read_error.as_deref().map(string).unwrap_or_else(|| "null".into()))
         .int("seed", r.seed);
     o.str("enospc_mode", r.enospc_mode)
         .str("failure_path", crate::verdict::failure_path(f, log))
@@ -48,6 +50,14 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         None => o.raw("killed_in", "null".into()),
     };
     o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
+    o.raw(
+        "per_iteration",
+        array(r.per_iteration.iter().map(|h| {
+            let mut it = Object::new();
+            it.int("open_fds", h.open_fds).int("vm_rss_kib", h.vm_rss_kib);
+            it.finish()
+        })),
+    );
     if let Some(st) = &r.stress {
         o.int("stress_seconds", st.seconds)
             .raw("worker_rounds", array(st.worker_rounds.iter().map(|n| n.to_string())))
@@ -83,7 +93,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
                 ev.finish()
             })),
         )
-        .raw("notes", array(r.notes.iter().map(|n| string(n))))
+        .raw("notes", array(notes(r).iter().map(|n| string(n))))
         .raw("passes", array(r.passes.iter().map(pass)));
     o.finish() + "\n"
 }

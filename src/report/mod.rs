@@ -26,12 +26,17 @@ pub struct Report {
     pub phases: Vec<(Phase, f64)>,
     pub total_seconds: f64,
     pub kmsg_lost: u64,
+    /// Unexpected /dev/kmsg read errors, and the last one's text.
+    pub kmsg_read_errors: u64,
+    pub kmsg_read_error: Option<String>,
     /// Seconds from start to the first reclaim_count/reclaim_errors change.
     pub first_reclaim_seconds: Option<f64>,
     pub fill_bytes_per_second: f64,
     /// VmHWM of this process.
     pub peak_rss_kib: u64,
     pub iterations: u32,
+    /// Open fds and VmRSS at the end of each iteration.
+    pub per_iteration: Vec<crate::resources::Held>,
     /// kmemleak's summaries of leaked btrfs objects.
     pub kmemleak_evidence: Vec<String>,
     /// Stress mode's counts.
@@ -99,6 +104,20 @@ impl std::ops::AddAssign for StressStats {
         total.worker_errors.extend(s.worker_errors);
         total.balance_last_error = s.balance_last_error.or(total.balance_last_error.take());
     }
+}
+
+/// The notes, and what the reader of the verdict must know about reading
+/// the kernel log.
+pub(super) fn notes(r: &Report) -> Vec<String> {
+    let mut out = r.notes.clone();
+    if r.kmsg_read_errors > 0 {
+        out.push(format!(
+            "{} unexpected /dev/kmsg read error(s), last: {}; records after an error were read later or not at all",
+            r.kmsg_read_errors,
+            r.kmsg_read_error.as_deref().unwrap_or("?")
+        ));
+    }
+    out
 }
 
 /// The kernel log lines that support the verdict: the first trouble and its
@@ -188,6 +207,7 @@ mod tests {
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
             "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
             "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
+            "kmsg_read_errors", "kmsg_read_error", "per_iteration",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
         }
@@ -198,6 +218,45 @@ mod tests {
             assert!(j.contains(&format!("\"{}\": 0.5", p.name())), "phase {p:?}");
         }
         assert_eq!(j.trim().lines().count(), 1);
+    }
+
+    #[test]
+    fn per_iteration_fds_and_rss_are_in_the_json_and_the_runs_line() {
+        use crate::resources::Held;
+        let (mut r, v, log, facts) = sample();
+        assert!(json(&r, &v, &log, &facts).contains("\"per_iteration\": []"));
+        r.iterations = 3;
+        r.per_iteration = vec![
+            Held { open_fds: 7, vm_rss_kib: 2100 },
+            Held { open_fds: 7, vm_rss_kib: 2150 },
+            Held { open_fds: 8, vm_rss_kib: 2152 },
+        ];
+        let j = json(&r, &v, &log, &facts);
+        assert!(
+            j.contains(
+                "\"per_iteration\": [{\"open_fds\": 7, \"vm_rss_kib\": 2100}, {\"open_fds\": 7, \"vm_rss_kib\": 2150}, {\"open_fds\": 8, \"vm_rss_kib\": 2152}]"
+            ),
+            "{j}"
+        );
+        let t = text(&r, &v, &log, &facts);
+        assert!(t.contains("runs:     3 iterations on fresh filesystems; open fds 7 -> 8, VmRSS 2100 -> 2152 KiB (first -> last)"), "{t}");
+    }
+
+    #[test]
+    fn kmsg_read_errors_are_a_note_and_in_the_json() {
+        let (mut r, v, log, facts) = sample();
+        assert!(!text(&r, &v, &log, &facts).contains("read error"));
+        assert!(json(&r, &v, &log, &facts).contains("\"kmsg_read_errors\": 0, \"kmsg_read_error\": null"));
+        r.kmsg_read_errors = 3;
+        r.kmsg_read_error = Some("read /dev/kmsg: Input/output error (os error 5)".into());
+        let t = text(&r, &v, &log, &facts);
+        assert!(
+            t.contains("note:     3 unexpected /dev/kmsg read error(s), last: read /dev/kmsg: Input/output error (os error 5); "),
+            "{t}"
+        );
+        let j = json(&r, &v, &log, &facts);
+        assert!(j.contains("\"kmsg_read_errors\": 3, \"kmsg_read_error\": \"read /dev/kmsg: Input/output error (os error 5)\""), "{j}");
+        assert!(j.contains("\"notes\": [\"3 unexpected /dev/kmsg read error(s)"), "{j}");
     }
 }
 

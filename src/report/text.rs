@@ -4,7 +4,7 @@ use crate::kmsg::events::Tracker;
 use crate::size::human;
 use crate::verdict::{Facts, Kind, Verdict};
 
-use super::{evidence, Report, EVIDENCE_LINES};
+use super::{evidence, notes, Report, EVIDENCE_LINES};
 
 fn phase_line(r: &Report) -> String {
     let parts: Vec<String> = r.phases.iter().map(|(p, s)| format!("{} {s:.1}s", p.name())).collect();
@@ -109,11 +109,18 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             out.push(format!("passes:   {}", each.join(", then ")));
         }
         if r.iterations > 1 {
-            out.push(format!("runs:     {} iterations on fresh filesystems", r.iterations));
+            let held = match (r.per_iteration.first(), r.per_iteration.last()) {
+                (Some(a), Some(b)) => format!(
+                    "; open fds {} -> {}, VmRSS {} -> {} KiB (first -> last)",
+                    a.open_fds, b.open_fds, a.vm_rss_kib, b.vm_rss_kib
+                ),
+                _ => String::new(),
+            };
+            out.push(format!("runs:     {} iterations on fresh filesystems{held}", r.iterations));
         }
         out.push(format!("phases:   {}", phase_line(r)));
     }
-    for n in &r.notes {
+    for n in notes(r) {
         out.push(format!("note:     {n}"));
     }
     out.join("\n") + "\n"

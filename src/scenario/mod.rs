@@ -71,6 +71,11 @@ pub fn run(cfg: &Config) -> Outcome {
         if let Some(w) = &mut run.watch {
             std::thread::sleep(Duration::from_millis(50));
             w.drain();
+            // The next iteration reads with a new Watch: keep this one's count.
+            let (lost, errors, last_error) = w.take_read_trouble();
+            run.facts.kmsg_lost += lost;
+            run.report.kmsg_read_errors += errors;
+            run.report.kmsg_read_error = last_error.or(run.report.kmsg_read_error.take());
         }
         run.report.iterations = i;
         match result {
@@ -81,6 +86,7 @@ pub fn run(cfg: &Config) -> Outcome {
             Err(Stop::Killed) => {}
         }
         run.note_leftovers();
+        run.report.per_iteration.push(crate::resources::held());
         run.report.notes.extend(mount::take_cleanup_notes());
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()

@@ -108,7 +108,7 @@ impl Run<'_> {
     pub(super) fn finish(mut self) -> Outcome {
         let empty = crate::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
-        self.report.kmsg_lost = self.watch.as_ref().map(|w| w.lost()).unwrap_or(0);
+        self.report.kmsg_lost = crate::verdict::records_lost(&self.facts, log);
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);
         let json = report::json::json(&self.report, &verdict, log, &self.facts);
