@@ -55,9 +55,13 @@ impl Phase {
     }
 
     /// Test hook: `BRR_TEST_PAUSE=<phase>` holds the run at the start of
-    /// that phase, so tests can interrupt a chosen phase.
-    pub fn pause_requested(self) -> bool {
-        std::env::var("BRR_TEST_PAUSE").is_ok_and(|p| p == self.name())
+    /// that phase (in every pass), `BRR_TEST_PAUSE=<pass>:<phase>` only in
+    /// that pass (`natural:mkfs`), so tests can interrupt a chosen phase.
+    /// Returns what it matched, for the "pausing at" line.
+    pub fn pause_requested(self, pass: &str) -> Option<String> {
+        let asked = std::env::var("BRR_TEST_PAUSE").ok()?;
+        let qualified = format!("{pass}:{}", self.name());
+        (asked == self.name() || asked == qualified).then_some(asked)
     }
 
     /// Test hook: `BRR_TEST_CRASH_IN=<phase>`: the first kernel operation

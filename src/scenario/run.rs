@@ -167,8 +167,8 @@ impl Run<'_> {
 
     pub(super) fn phase<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
         check_signal()?;
-        if phase.pause_requested() {
-            eprintln!("btrfs-reclaim-repro: pausing at {} (BRR_TEST_PAUSE)", phase.name());
+        if let Some(at) = phase.pause_requested(self.pass.name()) {
+            eprintln!("btrfs-reclaim-repro: pausing at {at} (BRR_TEST_PAUSE)");
             nap(Duration::from_secs(60))?;
         }
         let t = Instant::now();
