@@ -114,15 +114,16 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 	# bookworm's 7.2. One combined `apt-get install -y` of all the test and
 	# vm-test packages failed with "pkgProblemResolver::Resolve generated
 	# breaks"; the same packages one at a time succeeded (installing
-	# qemu-system-x86 removed qemu-utils 10.0.2). An `apt-get -s` simulation
-	# on a copy of the dpkg status with those packages taken out and
-	# qemu-utils 10.0.2 put back (with a guessed "Breaks: qemu-system-common
-	# (<< 1:8.0)", which its removal suggests) gave the same error for the
-	# combined install, and a clean plan (remove qemu-utils 10.0.2, install
-	# the rest) with --no-install-recommends: the recommended qemu-utils and
-	# qemu-block-extra (= 7.2) are what the resolver cannot reconcile. So:
-	# one combined install without recommends, and only if that fails, one
-	# package at a time.
+	# qemu-system-x86 removed qemu-utils 10.0.2). `apt-get -s` on a copy of
+	# the dpkg status with those packages taken out and qemu-utils 10.0.2 put
+	# back with "Breaks: qemu-system-common (<< 1:8.0)" (guessed: its removal
+	# suggests it) gives exactly both: the combined install with recommends
+	# fails the same way, qemu-system-x86 alone removes qemu-utils. The
+	# recommended qemu-utils and qemu-block-extra (= 7.2) are what the
+	# resolver cannot reconcile: without recommends the vm-test set installs
+	# in one go and removes qemu-utils 10.0.2 (qemu-img: this project does
+	# not use it). So: one combined install without recommends, and only if
+	# that fails, one package at a time.
 	if ! $APT_INSTALL -qq "${pkgs[@]}"; then
 		echo "$what: the combined apt-get install failed; installing one package at a time" >&2
 		for p in "${pkgs[@]}"; do
