@@ -166,5 +166,12 @@ run vm-test
 if [ $RC = 1 ] && [[ "$ERR" == *"still not found after installing: cpio"* ]]; then ok "install without the command: exit 1"
 else mapfile -t s < <(show); bad "install without the command" "${s[@]}"; fi
 
+# 10. .ci/run installs nothing by hand: no installer, no package name of its
+# own (the packages live in deps.sh alone).
+names=$(grep -oE '"[a-z0-9.:-]+ [a-z0-9-]+"' "$DEPS" | tr -d '"' | awk '{print $2}' | sort -u)
+found=$(grep -v '^[[:space:]]*#' "$HERE/../.ci/run" | grep -owE "apt-get|apt|dpkg|rustup|$(echo $names | tr ' ' '|')" | sort -u | tr '\n' ' ')
+if [ -n "$names" ] && [ -z "$found" ]; then ok ".ci/run names no package and runs no installer"
+else bad ".ci/run installs by hand" "found: ${found:-<no package names read from deps.sh>}"; fi
+
 echo "deps.sh: $pass passed, $fail failed"
 [ $fail = 0 ]
