@@ -12,6 +12,8 @@ BIN_AARCH64 := dist/btrfs-reclaim-repro-aarch64
 
 .PHONY: all run test unit-test integration-test static-check script-test clean dist deps-run deps-test deps-vm-test deps-bench
 
+all: $(BIN)
+
 # The dependency step (mk/deps.sh): what `make run`, `test`, `vm-test` and
 # `bench` need, looked up through PATH and installed when missing (root,
 # apt-get), announced in one line; `make deps-test DRY_RUN=1` only says what it
@@ -19,8 +21,6 @@ BIN_AARCH64 := dist/btrfs-reclaim-repro-aarch64
 # so that nothing starts before the packages are there (also under -j).
 deps-run deps-test deps-vm-test deps-bench: deps-%:
 	@mk/deps.sh $*
-
-all: $(BIN)
 
 # The musl target is installed on demand: a fresh clone needs nothing else.
 $(BIN): $(SOURCES)
