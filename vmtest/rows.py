@@ -60,10 +60,11 @@ ROWS = [
          checks=["verdict == NOT_REPRODUCED", "kmemleak == 0", "injections >= 1", "console_clean"]),
     # The aarch64 binary on the arm64 twins of the stock and instrumented
     # kernels (qemu-system-aarch64 -M virt -cpu cortex-a57, TCG). Measured
-    # here (2 cores shared with other work, 2 runs each), whole row incl.
-    # boot: arm64-instrumented 8.7 / 7.4 s (payload 4.2 / 4.4 s, 16
-    # injections); arm64-natural-stock 16.7 / 16.3 s (payload 13.2 / 13.3 s,
-    # 10 relocations failed with a real ENOSPC).
+    # here (2 cores shared with other work, 3 runs each), whole row incl.
+    # boot: arm64-instrumented 8.7 / 7.4 / 5.8 s (payload 4.2 / 4.4 / 3.5 s,
+    # 16 injections); arm64-natural-stock 16.7 / 16.3 / 16.7 s (payload
+    # 13.2 / 13.3 / 13.4 s, 10 relocations failed with a real ENOSPC). The
+    # whole tier, 9 rows, strict: 264 s.
     dict(name="arm64-instrumented", arch="aarch64", kernel="Image-instrumented", args=[], exit=0, timeout=240,
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
                  "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"]),
