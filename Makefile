@@ -10,9 +10,17 @@ MNT      ?= /tmp/btrfs-reclaim-repro.mnt
 SOURCES  := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs $(wildcard .git/logs/HEAD)
 BIN_AARCH64 := dist/btrfs-reclaim-repro-aarch64
 
-.PHONY: all run test unit-test integration-test static-check clean dist
+.PHONY: all run test unit-test integration-test static-check script-test clean dist deps-run deps-test deps-vm-test deps-bench
 
 all: $(BIN)
+
+# The dependency step (mk/deps.sh): what `make run`, `test`, `vm-test` and
+# `bench` need, looked up through PATH and installed when missing (root,
+# apt-get), announced in one line; `make deps-test DRY_RUN=1` only says what it
+# would do. Each of those targets runs it first, then the rest in a sub-make,
+# so that nothing starts before the packages are there (also under -j).
+deps-run deps-test deps-vm-test deps-bench: deps-%:
+	@mk/deps.sh $*
 
 # The musl target is installed on demand: a fresh clone needs nothing else.
 $(BIN): $(SOURCES)
@@ -34,12 +42,21 @@ dist: $(BIN) $(BIN_AARCH64)
 	cd dist && sha256sum btrfs-reclaim-repro-x86_64 btrfs-reclaim-repro-aarch64 > SHA256SUMS
 	@ls -l dist/btrfs-reclaim-repro-* && cat dist/SHA256SUMS
 
-# One single pass on a 3 GiB sparse image file (created, then removed).
-run: $(BIN)
-	@rc=0; $(BIN) --size 3G $(IMG) $(MNT) || rc=$$?; rm -f $(IMG); rmdir $(MNT) 2>/dev/null; \
-	echo "exit code $$rc"; exit $$rc
+# One single pass on a 3 GiB sparse image file (created, then removed):
+# exits 0 when the binary gave a verdict, else passes its code through
+# (mk/run.sh; tested by mk/test-run.sh).
+run: deps-run
+	@$(MAKE) --no-print-directory $(BIN)
+	@mk/run.sh $(BIN) $(IMG) $(MNT)
 
-test: $(BIN) $(BIN_AARCH64) static-check unit-test integration-test
+test: deps-test
+	@$(MAKE) --no-print-directory $(BIN) $(BIN_AARCH64) static-check script-test unit-test integration-test
+
+# The Makefile's own scripts: the dependency step and `make run`'s wrapper,
+# on stand-ins (no package is installed, no device touched).
+script-test:
+	mk/test-deps.sh
+	mk/test-run.sh
 
 static-check: $(BIN) $(BIN_AARCH64)
 	@for b in $(BIN) $(BIN_AARCH64); do 		file $$b | grep -Eq 'statically linked|static-pie linked' || { file $$b; echo "FAIL: $$b is not statically linked"; exit 1; }; 	done

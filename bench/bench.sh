@@ -46,17 +46,9 @@ fi
 [ -x "$bin" ] || { echo "bench: no binary at $bin (run make first)" >&2; exit 2; }
 [ -d "$dir" ] || { echo "bench: --dir $dir is not a directory" >&2; exit 2; }
 
-# What the scripts need: btrfs-progs (mkfs.btrfs, btrfs filesystem sync),
-# util-linux (losetup, fallocate, findmnt), coreutils, python3.
-need=()
-{ command -v mkfs.btrfs && command -v btrfs; } >/dev/null || need+=(btrfs-progs)
-command -v python3 >/dev/null || need+=(python3)
-{ command -v losetup && command -v fallocate && command -v findmnt; } >/dev/null || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench: installing ${need[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# What the scripts need (btrfs-progs, util-linux, mount, python3): the
+# dependency step, as `make bench` runs it; one line when all is there.
+"$here/../mk/deps.sh" bench || exit 2
 
 variants=(limit-buffered limit-direct bash-dd bash-fallocate ours-fallocate ours-write)
 if [ -n "$only" ]; then

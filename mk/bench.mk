@@ -11,5 +11,6 @@ BENCH_ONLY ?=
 
 .PHONY: bench
 
-bench: dist/btrfs-reclaim-repro-x86_64
+bench: deps-bench
+	@$(MAKE) --no-print-directory dist/btrfs-reclaim-repro-x86_64
 	bench/bench.sh --runs $(BENCH_RUNS) --dir $(BENCH_DIR) --out $(BENCH_OUT) --bin $(CURDIR)/dist/btrfs-reclaim-repro-x86_64$(if $(BENCH_ONLY), --only $(BENCH_ONLY))

@@ -35,10 +35,12 @@ header: version, kernel, options, seed); the verdict quotes the evidence.";
 /// with the v1 space cache on <dev>, fill, enable periodic+dynamic reclaim,
 /// fragment, trigger reclaim, unmount, and judge the kernel log.
 pub struct Args {
-    /// the block device (or image file, attached through a loop device),
-    /// then the mount point (created if missing)
-    #[argh(positional, arg_name = "dev> <mnt")]
-    pub paths: Vec<String>,
+    /// the block device, or an image file (attached through a loop device)
+    #[argh(positional)]
+    pub dev: String,
+    /// the mount point (created if missing)
+    #[argh(positional)]
+    pub mnt: String,
 
     /// fill the data space to PCT percent before fragmenting (default 90;
     /// 80 with --stress)
@@ -170,9 +172,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(a: Args) -> Result<Config, String> {
-        let [dev, mnt]: [String; 2] = a.paths.try_into().map_err(|p: Vec<String>| {
-            format!("expected <dev> <mnt>, got {} argument(s) (see --help)", p.len())
-        })?;
+        let (dev, mnt) = (a.dev, a.mnt);
         let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
         if fill == 0 || fill > 99 {
             return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
@@ -276,12 +276,20 @@ impl Config {
 pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
     let name = argv.first().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("btrfs-reclaim-repro");
     let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
-    Args::from_args(&[name], &rest).map_err(|early| match early.status {
+    let parsed = Args::from_args(&[name], &rest);
+    // `--version` needs no <dev> <mnt>: parse it again with two stand-ins.
+    if parsed.is_err() && rest.contains(&"--version") {
+        if let Ok(a) = Args::from_args(&[name], &[&rest[..], &["_", "_"]].concat()) {
+            return Ok(a);
+        }
+    }
+    parsed.map_err(|early| match early.status {
         Ok(()) => (
             0,
             format!("btrfs-reclaim-repro [options] <dev> <mnt>\n\n{EXAMPLES}\n\n{EXIT_CODES}\n\n{}\n", early.output.trim_end()),
         ),
-        Err(()) => (2, format!("{} (see --help)", early.output.trim_end())),
+        // argh lists missing positionals one per line: the refusal is one line.
+        Err(()) => (2, format!("{} (see --help)", early.output.split_whitespace().collect::<Vec<_>>().join(" "))),
     })
 }
 
@@ -345,6 +353,25 @@ mod tests {
         assert_eq!(code, 0);
         assert!(text.contains("git bisect run"));
         assert!(text.contains("125"));
+        let usage = text.lines().find(|l| l.starts_with("Usage: ")).expect("a Usage line");
+        assert!(usage.ends_with("] <dev> <mnt>"), "{usage}");
+        let pos = text.split("Positional Arguments:").nth(1).expect("a Positional Arguments section");
+        let names: Vec<&str> =
+            pos.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")).filter_map(|l| l.split_whitespace().next()).collect();
+        assert_eq!(names[..2], ["dev", "mnt"], "{pos}");
+    }
+
+    #[test]
+    fn positionals_are_dev_then_mnt_and_version_needs_none() {
+        let c = cfg(&["--fill", "50", "/dev/vdb", "/mnt/test"]).unwrap();
+        assert_eq!((c.dev.to_str(), c.mnt.to_str()), (Some("/dev/vdb"), Some("/mnt/test")));
+        let argv: Vec<String> = ["x", "--version"].iter().map(|s| s.to_string()).collect();
+        assert!(parse(&argv).unwrap().version);
+        for args in [&[][..], &["d"], &["d", "m", "extra"]] {
+            let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert!(err.ends_with("(see --help)"), "{args:?}: {err}");
+        }
     }
 }
 

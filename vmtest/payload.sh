@@ -1,13 +1,16 @@
 #!/bin/sh
 # Guest side of `make vm-test` (busybox sh, PID 1's child, cwd /payload).
-# run-vm is called with --no-devargs: "$@" are the row's binary options only.
+# The runner is called with --no-devargs: $1 is the binary's file name (copied
+# into /payload/ with --file: btrfs-reclaim-repro-x86_64 or -aarch64), the rest
+# are the row's binary options.
 # The kernel console runs at loglevel=7, so everything the host must parse is
 # printed between marker lines after `dmesg -n 1` has quietened the console:
 #   ===BRR-PROGRESS-BEGIN=== ... ===BRR-PROGRESS-END===   (stderr of the run)
 #   ===BRR-VERDICT-BEGIN===  ... ===BRR-VERDICT-END===    (the --json verdict)
 #   ===BRR-EXIT-CODE=<n>===
 # The host side (vmtest/vmtest.py) cuts these out of the console log.
-BIN=./btrfs-reclaim-repro-x86_64
+BIN=./$1
+shift
 
 echo "===BRR-ARGS=== $BIN --json $* /dev/vda /mnt/test"
 "$BIN" --json "$@" /dev/vda /mnt/test >/tmp/verdict.json 2>/tmp/progress.txt

@@ -166,8 +166,13 @@ class Table(unittest.TestCase):
         names = [r["name"] for r in rows.ROWS]
         self.assertEqual(len(names), len(set(names)), "row names are unique")
         for r in rows.ROWS:
-            self.assertTrue(set(r) <= {"name", "kernel", "args", "exit", "checks", "requires", "requires_keys",
-                                       "vm", "disk", "timeout"}, r["name"])
+            self.assertTrue(set(r) <= {"name", "kernel", "arch", "initramfs", "args", "exit", "checks", "requires",
+                                       "requires_keys", "vm", "disk", "timeout"}, r["name"])
+            self.assertIn(r.get("arch", "x86_64"), vmtest.ARCHES, r["name"])
+            self.assertIn(r.get("initramfs", "btrfs-progs"), vmtest.INITRAMFS, r["name"])
+            # the kernel naming of each architecture's folder: bzImage-* (x86_64), Image-* (arm64)
+            self.assertRegex(r["kernel"], {"x86_64": r"^bzImage-", "aarch64": r"^Image-"}[r.get("arch", "x86_64")],
+                             r["name"])
             self.assertRegex(r["name"], r"^[a-z0-9][a-z0-9-]*$")
             self.assertTrue(r["checks"], r["name"])
             for c in r["checks"]:
@@ -183,6 +188,37 @@ class Table(unittest.TestCase):
             appends = [vm[i + 1] for i, o in enumerate(vm) if o == "--append"]
             self.assertEqual(len(appends), 1, r["name"])
             self.assertIn("log_buf_len=16M", appends[0].split(), r["name"])
+
+
+class Command(unittest.TestCase):
+    class A:
+        vm_dir, dist, payload = "/vm", "/dist", "/src/vmtest/payload.sh"
+
+    def test_x86_64_row(self):
+        row = dict(name="r", kernel="bzImage-stock", args=["--enospc", "natural"], exit=0, checks=["x == 1"],
+                   vm=["--mem", "3072"])
+        c = vmtest.vm_command(row, self.A, "/logs/r.log", 180)
+        self.assertEqual(c[:3], ["/vm/run-vm", "--kernel", "/vm/kernels/bzImage-stock"])
+        self.assertEqual(c[c.index("--file") + 1], "/dist/btrfs-reclaim-repro-x86_64")
+        self.assertEqual(c[c.index("--") + 1:], ["/src/vmtest/payload.sh", "btrfs-reclaim-repro-x86_64", "--enospc",
+                                                 "natural"])
+        self.assertIn("--no-devargs", c)
+        self.assertNotIn("--no-btrfs-progs", c)
+        self.assertEqual(c[c.index("--mem"):c.index("--mem") + 2], ["--mem", "3072"])
+
+    def test_aarch64_busybox_only_row(self):
+        row = dict(name="r", arch="aarch64", initramfs="busybox-only", kernel="Image-instrumented", args=[], exit=0,
+                   checks=["x == 1"], timeout=240)
+        c = vmtest.vm_command(row, self.A, "/logs/r.log", 240)
+        self.assertEqual(c[:3], ["/vm/arm64/run-vm-arm64", "--kernel", "/vm/arm64/kernels/Image-instrumented"])
+        self.assertEqual(c[c.index("--file") + 1], "/dist/btrfs-reclaim-repro-aarch64")
+        self.assertEqual(c[c.index("--") + 1:], ["/src/vmtest/payload.sh", "btrfs-reclaim-repro-aarch64"])
+        self.assertIn("--no-btrfs-progs", c[:c.index("--")])
+        self.assertEqual(c[c.index("--timeout") + 1], "240")
+
+    def test_arm64_trouble_lines(self):
+        log = console(json.dumps(VERDICT)).replace("reboot: Power down", "Internal error: Oops: 0000000096000005")
+        self.assertFalse(vmtest.run_check("console_clean", VERDICT, {"log": log})[0])
 
 
 def load_tests(loader, tests, ignore):

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Host side of the VM test tier (`make vm-test`).
 
-For each row of vmtest/rows.py: boot the row's kernel with ../shared/vm/run-vm,
-run vmtest/payload.sh (which runs the static binary with --json on /dev/vda),
+For each row of vmtest/rows.py: boot the row's kernel with its architecture's
+runner (../shared/vm/run-vm for x86_64, ../shared/vm/arm64/run-vm-arm64 for
+aarch64), run vmtest/payload.sh (which runs that architecture's static binary,
+dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda),
 keep the console log as target/vm-logs/<row>.log, cut the verdict JSON and the
 exit code out of it (between the payload's marker lines) and check the row's
 expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
@@ -34,11 +36,45 @@ KERNEL_LINE_RE = re.compile(r"^\[\s*\d+\.\d+\] ")
 # What the host itself calls kernel trouble in a console log (console_clean).
 TROUBLE_RE = re.compile(
     r"WARNING:|BUG:|kernel BUG at|refcount_t:|Oops|general protection|Kernel panic|"
-    r"list_(add|del) corruption|unreferenced object|Transaction aborted|Call Trace:"
+    r"list_(add|del) corruption|unreferenced object|Transaction aborted|Call Trace:|"
+    # arm64 says these (and "Call trace:", lower case) where x86 says Oops/general protection
+    r"Internal error:|Unable to handle kernel|Call trace:"
 )
 RUN_VM_STATUS = {250: "VM timeout", 251: "VM died before the payload finished (panic?)",
                  252: "run-vm usage/setup error", 253: "run-vm --fail-on-warn"}
 DEFAULT_TIMEOUT = 180
+
+# Per architecture: the runner (relative to --vm-dir), its kernels folder, and
+# the binary's name in --dist. The runners share options, markers and codes.
+ARCHES = {
+    "x86_64": dict(runner="run-vm", kernels="kernels", binary="btrfs-reclaim-repro-x86_64"),
+    "aarch64": dict(runner="arm64/run-vm-arm64", kernels="arm64/kernels", binary="btrfs-reclaim-repro-aarch64"),
+}
+# A row's initramfs: the runners' default (busybox, mkfs.btrfs, btrfs) or
+# busybox alone (--no-btrfs-progs: no mkfs.btrfs, no glibc in the guest).
+INITRAMFS = {"btrfs-progs": [], "busybox-only": ["--no-btrfs-progs"]}
+
+
+def row_arch(row):
+    return row.get("arch", "x86_64")
+
+
+def vm_command(row, a, log_path, timeout):
+    """The runner command line for one row.
+
+    >>> class A: vm_dir, dist, payload = "/vm", "/d", "/p.sh"
+    >>> vm_command(dict(kernel="Image-stock", arch="aarch64", initramfs="busybox-only", args=["--x"]), A, "/l", 99)[:4]
+    ['/vm/arm64/run-vm-arm64', '--kernel', '/vm/arm64/kernels/Image-stock', '--disk-size']
+    >>> c = vm_command(dict(kernel="bzImage-stock", args=[]), A, "/l", 99)
+    >>> c[0], c[c.index("--file") + 1], c[-2:], "--no-btrfs-progs" in c
+    ('/vm/run-vm', '/d/btrfs-reclaim-repro-x86_64', ['/p.sh', 'btrfs-reclaim-repro-x86_64'], False)
+    """
+    arch = ARCHES[row_arch(row)]
+    binary = os.path.join(a.dist, arch["binary"])
+    return [os.path.join(a.vm_dir, arch["runner"]), "--kernel", os.path.join(a.vm_dir, arch["kernels"], row["kernel"]),
+            "--disk-size", row.get("disk", "3G"), "--log", log_path, "--timeout", str(int(timeout)), "--no-devargs",
+            "--file", binary, *INITRAMFS[row.get("initramfs", "btrfs-progs")], *row.get("vm", []),
+            "--", a.payload, arch["binary"], *row.get("args", [])]
 
 
 class ExtractError(Exception):
@@ -308,9 +344,7 @@ def guest_seconds(log):
 def run_row(row, a, timeout):
     """Boot the row's VM; returns (run-vm status, console log text, wall seconds)."""
     log_path = os.path.join(a.logs, row["name"] + ".log")
-    cmd = [a.run_vm, "--kernel", os.path.join(a.kernels, row["kernel"]), "--disk-size", row.get("disk", "3G"),
-           "--log", log_path, "--timeout", str(int(timeout)), "--no-devargs", "--file", a.bin,
-           *row.get("vm", []), "--", a.payload, *row.get("args", [])]
+    cmd = vm_command(row, a, log_path, timeout)
     t0 = time.monotonic()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     wall = time.monotonic() - t0
@@ -324,19 +358,19 @@ def run_row(row, a, timeout):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vm-dir", default=os.path.join(HERE, "..", "..", "shared", "vm"))
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "dist", "btrfs-reclaim-repro-x86_64"))
+    ap.add_argument("--dist", default=os.path.join(HERE, "..", "dist"),
+                    help="folder of the static binaries, btrfs-reclaim-repro-<arch>")
     ap.add_argument("--logs", default=os.path.join(HERE, "..", "target", "vm-logs"))
     ap.add_argument("--rows", default="", help="space/comma separated row names (default: all)")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VMTEST_BUDGET", 1140)),
                     help="seconds for the whole tier (default 1140): later rows get what is left")
     ap.add_argument("--strict", action="store_true", default=os.environ.get("VMTEST_STRICT", "") not in ("", "0"),
                     help="a row that would SKIP fails instead (also VMTEST_STRICT=1)")
+    ap.add_argument("--print-binaries", action="store_true",
+                    help="print the binaries (dist/ names) the selected rows need, and exit: `make vm-test` builds them")
     a = ap.parse_args()
-    a.run_vm = os.path.join(a.vm_dir, "run-vm")
-    a.kernels = os.path.join(a.vm_dir, "kernels")
     a.payload = os.path.join(HERE, "payload.sh")
-    a.bin = os.path.abspath(a.bin)
-    os.makedirs(a.logs, exist_ok=True)
+    a.dist = os.path.abspath(a.dist)
 
     wanted = [r for r in re.split(r"[\s,]+", a.rows) if r]
     unknown = [r for r in wanted if r not in {row["name"] for row in ROWS}]
@@ -344,13 +378,28 @@ def main():
         print(f"vmtest: unknown row(s) {unknown}; rows: {' '.join(r['name'] for r in ROWS)}", file=sys.stderr)
         return 2
     rows = [r for r in ROWS if not wanted or r["name"] in wanted]
-    options = help_options(a.bin)
+    # The x86_64 binary always: its --help says which options this source has
+    # (the same for every architecture) without running the others under qemu-user.
+    needed = ["x86_64"] + sorted({row_arch(r) for r in rows} - {"x86_64"})
+    if a.print_binaries:
+        print(" ".join(ARCHES[x]["binary"] for x in needed))
+        return 0
+    for x in needed:
+        runner = os.path.join(a.vm_dir, ARCHES[x]["runner"])
+        if not os.access(runner, os.X_OK):
+            print(f"vmtest: {runner} not found: the {x} rows need it (is ../shared/vm there?)", file=sys.stderr)
+            return 2
+        if not os.access(os.path.join(a.dist, ARCHES[x]["binary"]), os.X_OK):
+            print(f"vmtest: {a.dist}/{ARCHES[x]['binary']} not found: build it (make vm-test does)", file=sys.stderr)
+            return 2
+    os.makedirs(a.logs, exist_ok=True)
+    options = help_options(os.path.join(a.dist, ARCHES["x86_64"]["binary"]))
 
     passed, failed, skipped = [], [], []
     t_start = time.monotonic()
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
-        label = f"{name} [{row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        label = f"{name} [{row_arch(row)} {row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
