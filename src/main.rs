@@ -16,6 +16,7 @@ mod fill;
 mod json;
 mod kmemleak;
 mod kmsg;
+mod mkfs;
 mod mkfs_progs;
 mod mount;
 mod mountinfo;
