@@ -19,6 +19,8 @@ mod write;
 #[cfg(test)]
 mod image_tests;
 #[cfg(test)]
+mod loop_tests;
+#[cfg(test)]
 mod test_env;
 
 pub use ids::Ids;
