@@ -14,7 +14,8 @@ const EXT4_MAX: u64 = 16 * TIB - 4 * KIB;
 
 fn sizes(layout: Layout) -> Vec<u64> {
     match layout {
-        Layout::DupMetadata16K => vec![GIB, 3 * GIB, 100 * GIB, TIB, 4 * TIB, EXT4_MAX],
+        // 3 GiB + 12345: a size that is no multiple of 4 KiB.
+        Layout::DupMetadata16K => vec![GIB, 3 * GIB, 3 * GIB + 12345, 100 * GIB, TIB, 4 * TIB, EXT4_MAX],
         Layout::SingleMetadata4K => vec![GIB, 3 * GIB, 100 * GIB, TIB, EXT4_MAX],
     }
 }

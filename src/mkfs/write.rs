@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::Image;
-use crate::sys::errno_name;
+use crate::sys;
 
 /// Zeroes are written in pieces of this size.
 const ZERO_CHUNK: usize = 1 << 20;
@@ -49,19 +49,16 @@ fn pwrite(file: &File, path: &Path, bytes: &[u8], offset: u64) -> io::Result<()>
     file.write_all_at(bytes, offset).map_err(|e| one_line("pwrite", path, Some(offset), &e))
 }
 
-/// "pwrite /dev/loop3 at offset 67108864: No space left on device (ENOSPC)".
-fn one_line(call: &str, path: &Path, offset: Option<u64>, err: &io::Error) -> io::Error {
+/// "pwrite /dev/loop3 at offset 67108864: No space left on device (ENOSPC)":
+/// the project's `SysError`, so `sys::errno_of()` still finds the errno.
+fn one_line(call: &'static str, path: &Path, offset: Option<u64>, err: &io::Error) -> io::Error {
     let at = offset.map(|o| format!(" at offset {o}")).unwrap_or_default();
-    let why = match err.raw_os_error() {
-        Some(errno) => {
-            let text = io::Error::from_raw_os_error(errno).to_string();
-            let text = text.split(" (os error").next().unwrap_or("").to_string();
-            format!("{text} ({})", errno_name(errno))
-        }
+    let target = format!("{}{at}", path.display());
+    match err.raw_os_error() {
+        Some(errno) => sys::error(call, &target, errno),
         // write_all_at's short write (WriteZero) carries no errno.
-        None => err.to_string(),
-    };
-    io::Error::new(err.kind(), format!("{call} {}{at}: {why}", path.display()))
+        None => io::Error::new(err.kind(), format!("{call} {target}: {err}")),
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +69,7 @@ mod tests {
     fn errors_are_one_line_with_path_offset_and_errno() {
         let e = one_line("pwrite", Path::new("/dev/loop3"), Some(67108864), &io::Error::from_raw_os_error(libc::ENOSPC));
         assert_eq!(e.to_string(), "pwrite /dev/loop3 at offset 67108864: No space left on device (ENOSPC)");
+        assert_eq!(sys::errno_of(&e), Some(libc::ENOSPC));
         // The errno text is the C library's (glibc "Input/output error",
         // musl "I/O error").
         let text = io::Error::from_raw_os_error(libc::EIO).to_string();
@@ -90,5 +88,17 @@ mod tests {
         let image = Image { size_bytes: 0, total_bytes: 0, zero: vec![(4096, 8192)], blocks: vec![], supers: vec![] };
         let e = write(&file, Path::new("/dev/full"), &image).unwrap_err();
         assert_eq!(e.to_string(), "pwrite /dev/full at offset 4096: No space left on device (ENOSPC)");
+    }
+
+    #[test]
+    fn a_file_shorter_than_the_image_is_refused_untouched() {
+        let dir = crate::mkfs::test_env::TempDir::new("short");
+        let path = dir.join("short.img");
+        let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+        file.set_len(1 << 20).unwrap();
+        let image = Image { size_bytes: 2 << 20, total_bytes: 2 << 20, zero: vec![(0, 4096)], blocks: vec![], supers: vec![] };
+        let e = write(&file, &path, &image).unwrap_err();
+        assert!(e.to_string().ends_with("is 1048576 bytes, the image needs 2097152"), "{e}");
+        assert_eq!(file.metadata().unwrap().len(), 1 << 20);
     }
 }
