@@ -105,6 +105,9 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
     TooSmall { size: u64 },
+    /// Longer than the superblock's 256-byte field allows (with its NUL),
+    /// or containing a NUL.
+    Label { len: usize },
     /// A placement rule broken: a bug of ours, never the user's input.
     Layout(String),
 }
@@ -116,6 +119,7 @@ impl fmt::Display for PlanError {
                 f,
                 "device of {size} bytes is too small for the built-in mkfs (needs at least 1 GiB; use --mkfs external)"
             ),
+            PlanError::Label { len } => write!(f, "label of {len} bytes is not a btrfs label (at most 255 bytes, no NUL)"),
             PlanError::Layout(why) => write!(f, "built-in mkfs layout error: {why}"),
         }
     }

@@ -52,7 +52,7 @@ pub struct Image {
 /// The filesystem for a device of `size_bytes`, ready for `write()`.
 pub fn build(size_bytes: u64, layout: Layout, ids: &Ids, label: &str, now_secs: u64) -> Result<Image, PlanError> {
     if !superblock::label_ok(label) {
-        return Err(PlanError::Layout(format!("label of {} bytes (at most {} without NUL)", label.len(), superblock::LABEL_MAX)));
+        return Err(PlanError::Label { len: label.len() });
     }
     let plan = Plan::new(size_bytes, layout)?;
     let trees = trees::build(&plan, ids, now_secs).map_err(|e| PlanError::Layout(e.to_string()))?;
@@ -192,6 +192,7 @@ mod tests {
         assert!(matches!(e, PlanError::TooSmall { .. }));
         assert!(e.to_string().contains("--mkfs external"));
         let e = build(GIB, Layout::DupMetadata16K, &ids(), &"l".repeat(256), 0).unwrap_err();
+        assert_eq!(e, PlanError::Label { len: 256 });
         assert!(!e.to_string().contains('\n'));
         assert!(build(GIB, Layout::DupMetadata16K, &ids(), &"l".repeat(255), 0).is_ok());
     }
