@@ -93,6 +93,10 @@ pub struct Args {
     /// relocation fails with a real ENOSPC on any kernel)
     #[argh(option, default = "String::from(\"auto\")")]
     pub enospc: String,
+    /// builtin (default: our own mkfs, no btrfs-progs needed) or external
+    /// (mkfs.btrfs, for comparison)
+    #[argh(option, default = "String::from(\"builtin\")")]
+    pub mkfs: String,
     /// seconds one kernel operation (unmount, sync) may take before the run
     /// calls it hung (default 300: debug kernels are slow, not hung)
     #[argh(option, default = "300")]
@@ -166,6 +170,8 @@ pub struct Config {
     /// --enospc: injected, natural (a real ENOSPC from starved metadata),
     /// or auto (both, as the kernel needs).
     pub enospc: Enospc,
+    /// --mkfs external: mkfs.btrfs instead of the built-in mkfs.
+    pub external_mkfs: bool,
     /// --check: preflight only.
     pub check_only: bool,
 }
@@ -208,6 +214,11 @@ impl Config {
         if a.iterations == 0 {
             return Err("bad --iterations 0: give 1 or more".into());
         }
+        let external_mkfs = match a.mkfs.as_str() {
+            "builtin" => false,
+            "external" => true,
+            m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
+        };
         let fill_mode = match a.fill_mode.as_str() {
             "fallocate" => FillMode::Fallocate,
             "write" => FillMode::Write,
@@ -244,6 +255,7 @@ impl Config {
             until_reproduced: a.until_reproduced,
             op_timeout_secs: a.op_timeout,
             enospc,
+            external_mkfs,
             check_only: a.check,
         })
     }
@@ -251,7 +263,7 @@ impl Config {
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}{}",
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}{}{}",
             self.dev.display(),
             self.mnt.display(),
             self.fill_percent,
@@ -263,6 +275,7 @@ impl Config {
             if self.force { " force" } else { "" },
             self.stress_secs.map(|s| format!(" stress={s}s workers={}", self.workers)).unwrap_or_default(),
             if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
+            if self.external_mkfs { " mkfs=external" } else { "" },
             match self.enospc {
                 Enospc::Auto => "",
                 Enospc::Injected => " enospc=injected",

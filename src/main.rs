@@ -16,6 +16,7 @@ mod kmemleak;
 mod kmsg;
 #[cfg(test)]
 mod layers;
+mod mkfs;
 mod mountinfo;
 mod phase;
 mod preflight;

@@ -6,8 +6,9 @@
 //! test the bug).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::btrfs::format::Mkfs;
 use crate::btrfs::{mkfs_progs, mount};
 use crate::cli::Config;
 use crate::device::{self, safety, DevKind};
@@ -45,7 +46,7 @@ pub enum Blocked {
 pub struct Checked {
     pub kind: DevKind,
     pub bytes: u64,
-    pub mkfs: PathBuf,
+    pub mkfs: Mkfs,
 }
 
 /// The findings so far. For a run (`all == false`) the first refusal ends
@@ -81,22 +82,7 @@ fn rules(cfg: &Config, f: &mut Findings) -> Result<Option<Checked>, Blocked> {
         )?,
         (true, _) => f.note(Status::Ok, "root with CAP_SYS_ADMIN".into())?,
     }
-    let mkfs = match mkfs_progs::find() {
-        Some(path) => {
-            let version = mkfs_progs::version_of(&path);
-            let flag = mkfs_progs::v1_spellings(version).first().map(|s| s.join(" ")).unwrap_or_default();
-            let v = version.map(|(a, b)| format!("btrfs-progs {a}.{b}")).unwrap_or_else(|| "unknown version".into());
-            f.note(Status::Ok, format!("mkfs.btrfs {} ({v}): free space tree off with {flag}", path.display()))?;
-            Some(path)
-        }
-        None => {
-            f.note(
-                Status::Refuse,
-                "refusing to run: mkfs.btrfs not found in PATH, /usr/local/sbin, /usr/sbin or /sbin (install btrfs-progs)".into(),
-            )?;
-            None
-        }
-    };
+    let mkfs = mkfs_rule(cfg, f)?;
     let device = device_rules(cfg, f)?;
     match check_mount_point(&cfg.mnt) {
         Ok(()) => f.note(Status::Ok, format!("mount point {} usable", cfg.mnt.display()))?,
@@ -113,6 +99,30 @@ fn rules(cfg: &Config, f: &mut Findings) -> Result<Option<Checked>, Blocked> {
         f.note(status, line)?;
     }
     Ok(device.zip(mkfs).map(|((kind, bytes), mkfs)| Checked { kind, bytes, mkfs }))
+}
+
+/// The built-in mkfs needs nothing; `--mkfs external` needs mkfs.btrfs.
+fn mkfs_rule(cfg: &Config, f: &mut Findings) -> Result<Option<Mkfs>, Blocked> {
+    if !cfg.external_mkfs {
+        f.note(Status::Ok, "mkfs: built-in (no btrfs-progs needed; --mkfs external runs mkfs.btrfs)".into())?;
+        return Ok(Some(Mkfs::Builtin));
+    }
+    match mkfs_progs::find() {
+        Some(path) => {
+            let version = mkfs_progs::version_of(&path);
+            let flag = mkfs_progs::v1_spellings(version).first().map(|s| s.join(" ")).unwrap_or_default();
+            let v = version.map(|(a, b)| format!("btrfs-progs {a}.{b}")).unwrap_or_else(|| "unknown version".into());
+            f.note(Status::Ok, format!("mkfs.btrfs {} ({v}): free space tree off with {flag}", path.display()))?;
+            Ok(Some(Mkfs::External { path, version }))
+        }
+        None => {
+            f.note(
+                Status::Refuse,
+                "refusing to run: mkfs.btrfs not found in PATH, /usr/local/sbin, /usr/sbin or /sbin (install btrfs-progs, or drop --mkfs external for the built-in mkfs)".into(),
+            )?;
+            Ok(None)
+        }
+    }
 }
 
 /// `<dev>`: what it is, that nobody uses it, no foreign signature, and big
@@ -152,6 +162,19 @@ fn device_rules(cfg: &Config, f: &mut Findings) -> Result<Option<(DevKind, u64)>
         )?;
     } else {
         f.note(Status::Ok, format!("data block groups of about {} (>= 100 MiB: v1 cache inodes)", human(bg)))?;
+    }
+    // The built-in layouts are mkfs.btrfs 6.2's from 1 GiB up; --force does
+    // not change what they can place.
+    if !cfg.external_mkfs && bytes < crate::mkfs::MIN_SIZE {
+        f.note(
+            Status::Refuse,
+            format!(
+                "refusing {}: {} is too small for the built-in mkfs (it needs at least {}; --mkfs external formats smaller devices)",
+                cfg.dev.display(),
+                human(bytes),
+                human(crate::mkfs::MIN_SIZE)
+            ),
+        )?;
     }
     Ok(Some((kind, bytes)))
 }

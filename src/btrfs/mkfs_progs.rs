@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use crate::sys::process::{kill, pending_signal};
 
-/// Our label: a btrfs carrying it was made by us and may be reformatted.
-pub const LABEL: &str = "btrfs-reclaim-repro";
+use crate::mkfs::LABEL;
 
 /// Where mkfs.btrfs is, searching PATH and the usual sbin directories (root
 /// shells under sudo often lack /usr/sbin). Relative PATH entries are

@@ -1,8 +1,9 @@
-//! The test filesystem: made (mkfs.btrfs), mounted, filled, and asked about
+//! The test filesystem: made (the built-in mkfs or mkfs.btrfs), mounted, filled, and asked about
 //! its block groups and reclaim counters.
 
 pub mod childop;
 pub mod fill;
+pub mod format;
 pub mod fs;
 pub mod mkfs_progs;
 pub mod mount;

@@ -2,7 +2,7 @@
 //! filesystem, RAID, swap and partition-table magic (offsets as libblkid's
 //! probers use them).
 
-use crate::btrfs::mkfs_progs::LABEL;
+use crate::mkfs::LABEL;
 
 /// How much of the device start the signature probe reads (the btrfs
 /// superblock at 64 KiB is the farthest magic we look for).

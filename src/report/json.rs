@@ -17,6 +17,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .str("kernel", &r.kernel)
         .str("device", &r.device)
         .int("device_bytes", r.device_bytes)
+        .str("mkfs", &r.mkfs)
         .raw("space_cache", f.space_cache.as_deref().map(string).unwrap_or_else(|| "null".into()))
         .raw("data_block_group_bytes", opt_u64(r.data_block_group_bytes))
         .raw("v1_cache_block_groups", opt_u64(f.v1_cache_block_groups))

@@ -18,6 +18,8 @@ pub struct Report {
     pub kernel: String,
     pub device: String,
     pub device_bytes: u64,
+    /// "builtin" or "mkfs.btrfs v6.2": what formatted the device.
+    pub mkfs: String,
     pub data_block_group_bytes: Option<u64>,
     pub fill_mode: String,
     pub fill_percent: f64,
@@ -287,6 +289,7 @@ mod golden {
             kernel: "6.12.117".into(),
             device: "/dev/vda".into(),
             device_bytes: 3 << 30,
+            mkfs: "builtin".into(),
             data_block_group_bytes: Some(320 << 20),
             fill_mode: "fallocate".into(),
             fill_percent: 90.2,

@@ -40,9 +40,10 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     out.push(format!("kernel:   {}", r.kernel));
     if v.kind != Kind::Refused {
         out.push(format!(
-            "device:   {} ({}), space cache {}, data block groups {}, {} with a v1 cache inode",
+            "device:   {} ({}), mkfs {}, space cache {}, data block groups {}, {} with a v1 cache inode",
             r.device,
             human(r.device_bytes),
+            if r.mkfs.is_empty() { "?" } else { &r.mkfs },
             f.space_cache.as_deref().unwrap_or("?"),
             r.data_block_group_bytes.map(human).unwrap_or_else(|| "?".into()),
             f.v1_cache_block_groups.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),

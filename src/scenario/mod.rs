@@ -119,6 +119,7 @@ fn iteration(run: &mut Run) -> Result<(), Stop> {
         ));
     }
     run.report.device_bytes = checked.bytes;
+    run.report.mkfs = checked.mkfs.describe();
     // Start watching before mkfs: only this run's records count.
     if host::clear_warn_once() {
         run.progress.say("cleared WARN_ONCE state (debugfs clear_warn_once)");

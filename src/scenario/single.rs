@@ -4,9 +4,9 @@
 //! injected ENOSPC and, where that finds no relocation failure, once more
 //! laid out for a real one.
 
-use std::path::Path;
 
 use crate::cli::Enospc;
+use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 
 use super::run::{PassKind, Run, Stop};
@@ -16,18 +16,18 @@ use super::run::{PassKind, Run, Stop};
 const FRAGMENT_NTH: usize = 2;
 
 /// The passes of one iteration, as --enospc asks.
-pub(super) fn passes(run: &mut Run, target: &Target, mkfs_path: &Path) -> Result<(), Stop> {
+pub(super) fn passes(run: &mut Run, target: &Target, mkfs: &Mkfs) -> Result<(), Stop> {
     let cfg = run.cfg;
     match cfg.enospc {
-        Enospc::Injected => pass(run, target, mkfs_path, PassKind::Injected, false).map(drop),
-        Enospc::Natural => pass(run, target, mkfs_path, PassKind::Natural, false).map(drop),
+        Enospc::Injected => pass(run, target, mkfs, PassKind::Injected, false).map(drop),
+        Enospc::Natural => pass(run, target, mkfs, PassKind::Natural, false).map(drop),
         // The injection site needs a v1 cache inode and the natural recipe
         // the v1 cache: with v2 there is one pass, which says why.
-        Enospc::Auto if !cfg.space_cache_v1 => pass(run, target, mkfs_path, PassKind::Injected, false).map(drop),
+        Enospc::Auto if !cfg.space_cache_v1 => pass(run, target, mkfs, PassKind::Injected, false).map(drop),
         Enospc::Auto => {
-            if pass(run, target, mkfs_path, PassKind::Injected, true)? {
+            if pass(run, target, mkfs, PassKind::Injected, true)? {
                 run.progress.say("auto: reclaim relocated without a failure (no injection in this kernel): a natural pass follows");
-                pass(run, target, mkfs_path, PassKind::Natural, false)?;
+                pass(run, target, mkfs, PassKind::Natural, false)?;
             }
             Ok(())
         }
@@ -37,15 +37,15 @@ pub(super) fn passes(run: &mut Run, target: &Target, mkfs_path: &Path) -> Result
 /// One pass on a fresh filesystem. With `may_follow`, a pass in which
 /// reclaim ran but no relocation failed is not the last: it is unmounted
 /// (and judged) even with --keep-mounted, and `Ok(true)` asks for the next.
-fn pass(run: &mut Run, target: &Target, mkfs_path: &Path, kind: PassKind, may_follow: bool) -> Result<bool, Stop> {
+fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, kind: PassKind, may_follow: bool) -> Result<bool, Stop> {
     run.begin_pass(kind);
-    let result = steps(run, target, mkfs_path, may_follow);
+    let result = steps(run, target, mkfs, may_follow);
     run.end_pass();
     result
 }
 
-fn steps(run: &mut Run, target: &Target, mkfs_path: &Path, may_follow: bool) -> Result<bool, Stop> {
-    let (mounted, fs) = run.fresh_filesystem(target, mkfs_path)?;
+fn steps(run: &mut Run, target: &Target, mkfs: &Mkfs, may_follow: bool) -> Result<bool, Stop> {
+    let (mounted, fs) = run.fresh_filesystem(target, mkfs)?;
     let files = run.fill(&fs)?;
     run.knobs(&fs)?;
     run.fragment(&fs, &files, FRAGMENT_NTH)?;

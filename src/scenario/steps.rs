@@ -3,15 +3,17 @@
 //! trigger, settle, unmount. Each prints one progress line.
 
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 use std::time::{Duration, Instant};
 
 use crate::btrfs::childop::OpError;
 use crate::btrfs::fill;
 use crate::btrfs::fs::Fs;
 use crate::cli::{Enospc, FillMode};
-use crate::btrfs::mkfs_progs;
+use crate::btrfs::format::{self, FormatError, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
-use crate::device::Target;
+use crate::device::{self, Target};
+use crate::mkfs::Ids;
 use crate::phase::Phase;
 use crate::size::human;
 
@@ -19,7 +21,7 @@ use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
 
 impl Run<'_> {
     /// mkfs, then mount, then check that this kernel can test the bug.
-    pub(super) fn fresh_filesystem(&mut self, target: &Target, mkfs_path: &Path) -> Result<(Mounted, Fs), Stop> {
+    pub(super) fn fresh_filesystem(&mut self, target: &Target, mkfs: &Mkfs) -> Result<(Mounted, Fs), Stop> {
         let cfg = self.cfg;
         let v1 = cfg.space_cache_v1;
         // A fresh filesystem without the free space tree: the injected ENOSPC
@@ -28,15 +30,14 @@ impl Run<'_> {
         // The natural pass: single metadata with small nodes fills up fast,
         // and without spare unallocated space it cannot grow.
         let natural = self.pass == PassKind::Natural;
-        let layout = if natural {
-            mkfs_progs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
-        } else {
-            mkfs_progs::Layout { metadata: "dup", data: "single", nodesize: None }
-        };
+        // Two passes, iterations or devices never share an fsid: the kernel
+        // keys its devices by it (btrfs_scan_one_device).
+        let ids = Ids::derive(cfg.seed, self.report.iterations + 1, self.report.passes.len() as u32 + 1, device_identity(&target.block));
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let spelling = self.phase(Phase::Mkfs, |r| {
-            let s = mkfs_progs::format(mkfs_path, &target.block, &layout, v1).map_err(|e| match e {
-                mkfs_progs::MkfsError::Interrupted(sig) => Stop::Interrupted(sig),
-                mkfs_progs::MkfsError::Failed(m) | mkfs_progs::MkfsError::Spawn(m) => Stop::Setup(format!("mkfs: {m}")),
+            let s = format::format(mkfs, &target.block, natural, v1, &ids, now).map_err(|e| match e {
+                FormatError::Interrupted(sig) => Stop::Interrupted(sig),
+                FormatError::Failed(m) => Stop::Setup(m),
             })?;
             r.progress.say(&format!(
                 "mkfs: {} ({}) formatted{}",
@@ -63,6 +64,9 @@ impl Run<'_> {
             let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
             r.facts.space_cache = Some(cache.to_string());
             r.progress.say(&format!("mount: {} on {} ({data}), space cache {cache}", target.block.display(), cfg.mnt.display()));
+            if !v1 && *mkfs == Mkfs::Builtin && !r.report.notes.iter().any(|n| n.contains("free space tree")) {
+                r.report.notes.push("space cache v2: the built-in mkfs writes no free space tree; the kernel built it at mount".into());
+            }
             if v1 && cache != "v1" {
                 return Err(Stop::Setup(format!("asked for the v1 space cache, the kernel mounted with {cache}")));
             }
@@ -265,4 +269,10 @@ impl Run<'_> {
             Err(Stop::Killed)
         })
     }
+}
+
+/// What tells this device from another for the fsid: its device number
+/// (the loop device of an image), never the same for two devices at once.
+fn device_identity(block: &Path) -> u64 {
+    device::rdev(block).map(|(major, minor)| (u64::from(major) << 32) | u64::from(minor)).unwrap_or(0)
 }

@@ -2,9 +2,9 @@
 //! setup with a prefill, reclaim's first turn, then `secs` of churn and
 //! balance (churn.rs) against reclaim, with the kernel log judged live.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 use crate::phase::Phase;
 use crate::report::StressStats;
@@ -20,18 +20,18 @@ const FRAGMENT_NTH: usize = 3;
 /// Setup as the single pass, prefill (80 % by default), knobs, delete every
 /// third file, wake reclaim, then `secs` of churn + balance, settle,
 /// unmount.
-pub(super) fn pass(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Result<(), Stop> {
+pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
     // Stress keeps its own rules: the injected layout unless --enospc natural
     // (refused with --stress) asked otherwise.
     run.begin_pass(PassKind::Injected);
-    let result = stress_steps(run, target, mkfs_path, secs);
+    let result = stress_steps(run, target, mkfs, secs);
     run.end_pass();
     result
 }
 
-fn stress_steps(run: &mut Run, target: &Target, mkfs_path: &Path, secs: u64) -> Result<(), Stop> {
+fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
     let cfg = run.cfg;
-    let (mounted, fs) = run.fresh_filesystem(target, mkfs_path)?;
+    let (mounted, fs) = run.fresh_filesystem(target, mkfs)?;
     let files = run.fill(&fs)?;
     // Knobs before the deletes, as in the single pass: frees only add to
     // reclaimable_bytes while periodic_reclaim is 1 (btrfs_update_block_group),

@@ -1,0 +1,192 @@
+//! Helpers for the privileged mkfs tests: the skip/fail rule, temporary
+//! directories that always go away, running btrfs-progs, and the
+//! normalisation of dump-tree output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// True when the test can run. Otherwise it prints why and skips, except in
+/// CI (CI set), where a skip is a failure: the rule of tests/common.
+pub fn can_run(test: &str, need_root: bool) -> bool {
+    let reason = if need_root && !is_root() {
+        Some("not root".to_string())
+    } else if need_root && !Path::new("/dev/loop-control").exists() {
+        Some("no /dev/loop-control".to_string())
+    } else if need_root && !std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("btrfs") {
+        Some("the kernel has no btrfs".to_string())
+    } else if which("btrfs").is_none() {
+        Some("btrfs-progs (btrfs) not installed".to_string())
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(r) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("{test}: privileged test cannot run in CI: {r}");
+            }
+            eprintln!("skip: {test}: {r}");
+            false
+        }
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        .unwrap_or(false)
+}
+
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path.split(':').chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]).map(|d| Path::new(d).join(cmd)).find(|p| p.is_file());
+    found
+}
+
+/// A directory under the system temp dir, removed with everything in it.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("brr-mkfs-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Ran {
+    pub ok: bool,
+    pub code: i32,
+    pub out: String,
+}
+
+/// Runs a command, stdout and stderr together.
+pub fn run(cmd: &str, args: &[&str]) -> Ran {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ran { ok: out.status.success(), code: out.status.code().unwrap_or(-1), out: text }
+}
+
+/// Runs a command that must succeed.
+pub fn must(cmd: &str, args: &[&str]) -> String {
+    let r = run(cmd, args);
+    assert!(r.ok, "{cmd} {} exited {}:\n{}", args.join(" "), r.code, r.out);
+    r.out
+}
+
+/// A sparse file of `size` bytes with our filesystem on it.
+pub fn make_image(path: &Path, size: u64, layout: super::Layout, seed: u64) -> super::Image {
+    let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path).expect("create image");
+    file.set_len(size).expect("size image");
+    let ids = super::Ids::derive(seed, 0, 0, size);
+    let image = super::build(size, layout, &ids, crate::mkfs::LABEL, 1_795_619_748).expect("build");
+    super::write(&file, path, &image).expect("write image");
+    image
+}
+
+/// dump-tree output with what legitimately differs between two fresh
+/// filesystems replaced by placeholders, in order of first appearance:
+/// uuids (U0, U1, …), the UUID tree key halves (K0, …), non-zero
+/// timestamps (T) and generations (G). Everything else stays: addresses,
+/// item offsets, sizes, free space, flags.
+pub fn normalize(dump: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut token = |word: &str, prefix: &str| {
+        let i = seen.iter().position(|s| s == word).unwrap_or_else(|| {
+            seen.push(word.to_string());
+            seen.len() - 1
+        });
+        format!("{prefix}{i}")
+    };
+    let mut out = String::new();
+    for line in dump.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut norm: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let inner = words[i].trim_start_matches('(');
+            let opening = &words[i][..words[i].len() - inner.len()];
+            let w = inner.trim_end_matches(')');
+            let closing = &inner[w.len()..];
+            if is_uuid(w) && w != "00000000-0000-0000-0000-000000000000" {
+                norm.push(format!("{opening}{}{closing}", token(w, "U")));
+            } else if w.len() == 18 && w.starts_with("0x") && line.contains("UUID_KEY_SUBVOL") {
+                norm.push(format!("{opening}{}{closing}", token(w, "K")));
+            } else if matches!(w, "generation" | "gen" | "generation_v2" | "chunk_root_generation") && i + 1 < words.len() && words[i + 1].parse::<u64>().is_ok() {
+                norm.push(format!("{w} G"));
+                i += 1;
+            } else if is_time(w) && w != "0.0" && i + 2 < words.len() && words[i + 1].starts_with('(') {
+                norm.push("T".to_string());
+                i += 2;
+            } else {
+                norm.push(words[i].to_string());
+            }
+            i += 1;
+        }
+        out.push_str(&norm.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+fn is_uuid(w: &str) -> bool {
+    let b = w.as_bytes();
+    b.len() == 36 && b.iter().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+fn is_time(w: &str) -> bool {
+    match w.split_once('.') {
+        Some((s, ns)) => !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) && ns.bytes().all(|c| c.is_ascii_digit()),
+        None => false,
+    }
+}
+
+/// Lines of `a` and `b` that differ, as a short diff for a failure message.
+pub fn diff(a: &str, b: &str) -> Vec<String> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let mut out = Vec::new();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).copied().unwrap_or("<none>"), b.get(i).copied().unwrap_or("<none>"));
+        if x != y {
+            out.push(format!("line {}: ours  : {x}\nline {}: mkfs  : {y}", i + 1, i + 1));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_what_differs_between_fresh_filesystems() {
+        let a = "fs uuid 68c980f7-2ac6-4401-ba52-6e180b2af0d2\n\
+                 \tgeneration 6 root_dirid 0 bytenr 30408704\n\
+                 \t\tctime 1795619748.0 (2026-11-25 15:15:48)\n\
+                 \t\tstime 0.0 (1970-01-01 00:00:00)\n\
+                 \titem 0 key (0xc2459ec2a014000a UUID_KEY_SUBVOL 0x994e2b391d2a2ebb) itemoff 16275";
+        let n = normalize(a);
+        assert_eq!(
+            n,
+            "fs uuid U0\ngeneration G root_dirid 0 bytenr 30408704\nctime T\nstime 0.0 (1970-01-01 00:00:00)\nitem 0 key (K1 UUID_KEY_SUBVOL K2) itemoff 16275\n"
+        );
+        // Addresses are kept: a moved block is a difference.
+        assert_ne!(normalize("bytenr 30408704"), normalize("bytenr 30425088"));
+    }
+}
