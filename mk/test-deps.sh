@@ -90,8 +90,16 @@ for set in run test vm-test bench "test vm-test"; do
 	rm -rf "$T/all"
 done
 
-# 2. No mkfs.btrfs on PATH: it would install btrfs-progs, and only that.
-for set in run test bench; do
+# 2. No mkfs.btrfs on PATH: it would install btrfs-progs, and only that;
+# `make run` needs none (the built-in mkfs).
+setup nomkfs-run hide=mkfs.btrfs
+run DRY_RUN=1 run
+if [ $RC = 0 ] && [ "$OUT" = "deps (run): nothing missing" ] && [ -z "$CALLS" ]; then
+	ok "no mkfs.btrfs (run): nothing missing"
+else
+	mapfile -t s < <(show); bad "no mkfs.btrfs (run)" "want: deps (run): nothing missing" "${s[@]}"
+fi
+for set in test bench; do
 	setup nomkfs-$set hide=mkfs.btrfs
 	run DRY_RUN=1 $set
 	want="deps ($set): missing btrfs-progs (mkfs.btrfs): would run: apt-get update && apt-get install -y --no-install-recommends btrfs-progs"

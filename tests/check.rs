@@ -14,7 +14,10 @@ fn check_passes_on_a_3g_image_and_writes_nothing() {
     let r = run(&["--check", s.img(), s.mnt()]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.lines().filter(|l| !l.starts_with("preflight:")).all(|l| l.starts_with("ok") || l.starts_with("warn")), "{}", r.stdout);
-    assert!(r.stdout.contains("mkfs.btrfs") && r.stdout.contains("free space tree off with"));
+    assert!(r.stdout.contains("mkfs: built-in"), "{}", r.stdout);
+    let external = run(&["--check", "--mkfs", "external", s.img(), s.mnt()]);
+    assert_eq!(external.code, 0, "{}", external.stdout);
+    assert!(external.stdout.contains("mkfs.btrfs") && external.stdout.contains("free space tree off with"), "{}", external.stdout);
     assert!(r.stdout.contains("data block groups of about 320 MiB"));
     assert!(r.stdout.contains("a run would go ahead"));
     // Nothing written, nothing mounted, nothing attached.

@@ -283,6 +283,14 @@ fn cases() -> Vec<Case> {
             force_too: false,
         },
         Case {
+            name: "image of 1000 MiB with --force: too small for the built-in mkfs",
+            stage: |s| {
+                let img = image(s, 1000 * MIB);
+                Ok(Staged::new(s, s.img(), &["too small for the built-in mkfs", "--mkfs external"]).watching(img).args(&["--force"]))
+            },
+            force_too: false,
+        },
+        Case {
             name: "--size 900M for a new image (too small)",
             stage: |s| Ok(Staged::new(s, s.img(), &["too small"]).args(&["--size", "900M"])),
             force_too: false,
@@ -314,7 +322,7 @@ fn cases() -> Vec<Case> {
             stage: |s| {
                 have("unshare")?;
                 let img = image(s, IMAGE);
-                let mut st = Staged::new(s, s.img(), &["mkfs.btrfs not found", "btrfs-progs"]).watching(img);
+                let mut st = Staged::new(s, s.img(), &["mkfs.btrfs not found", "btrfs-progs"]).watching(img).args(&["--mkfs", "external"]);
                 st.wrapper = mkfs_replaced_by(Path::new("/dev/null"));
                 Ok(st)
             },
@@ -538,7 +546,7 @@ fn failing_mkfs_is_inconclusive_with_its_stderr() {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let before = ends(&s.img);
     let mut argv = mkfs_replaced_by(&fake);
-    argv.extend([bin().to_str().unwrap().to_string(), s.img().to_string(), s.mnt().to_string()]);
+    argv.extend([bin().to_str().unwrap().to_string(), "--mkfs".into(), "external".into(), s.img().to_string(), s.mnt().to_string()]);
     let out: Run = std::process::Command::new(&argv[0]).args(&argv[1..]).stdin(std::process::Stdio::null()).output().unwrap().into();
     assert_eq!(out.code, 125, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("INCONCLUSIVE"), "{}", out.stdout);

@@ -87,7 +87,7 @@ fn sigint_while_mkfs_runs_stops_it_and_cleans_up() {
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut argv = mkfs_replaced_by(&fake);
-    argv.extend([bin().to_str().unwrap().to_string(), "--size".into(), "3G".into(), s.img().into(), s.mnt().into()]);
+    argv.extend([bin().to_str().unwrap().to_string(), "--mkfs".into(), "external".into(), "--size".into(), "3G".into(), s.img().into(), s.mnt().into()]);
     let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
     let r = Running::start(Path::new(&argv[0]), &args, &[]);
     let mut up = false;

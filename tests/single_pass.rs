@@ -17,6 +17,7 @@ fn the_default_reaches_the_failure_path_on_a_stock_kernel() {
     assert_eq!(r.json_str("verdict"), "NOT_REPRODUCED", "{}", r.json("reason"));
     assert_eq!(r.code, 0);
     assert_eq!(r.json_str("enospc_mode"), "auto");
+    assert_eq!(r.json_str("mkfs"), "builtin");
     assert_eq!(r.json_str("failure_path"), "natural");
     assert!(r.json_u64("relocation_failures") >= 1);
     assert_eq!(r.json("next_step"), "null");
@@ -91,5 +92,23 @@ fn text_verdict_on_stdout_progress_on_stderr() {
     assert!(r.stdout.lines().count() <= 20);
     assert!(r.stderr.contains("fill:") && r.stderr.contains("unmount:"), "{}", r.stderr);
     assert!(!r.stdout.contains("fill: ") || r.stdout.contains("fill:     "), "no progress lines on stdout");
+    s.assert_clean();
+}
+
+/// The old path stays testable: mkfs.btrfs formats (--mkfs external), the
+/// verdict names its version, and the pass works as with the built-in mkfs.
+#[test]
+fn external_mkfs_still_works() {
+    if !privileged("external_mkfs_still_works") {
+        return;
+    }
+    let s = Scratch::new("external");
+    let r = run(&["--size", "3G", "--json", "--mkfs", "external", "--enospc", "injected", "--timeout", "30", s.img(), s.mnt()]);
+    eprintln!("{}", r.stderr);
+    assert!(r.json_str("mkfs").starts_with("mkfs.btrfs v"), "{}", r.json("mkfs"));
+    assert_eq!(r.json_str("space_cache"), "v1");
+    assert!(r.json_u64("v1_cache_block_groups") >= 1);
+    assert!(r.json_u64("reclaim_count") >= 1, "reclaim never fired");
+    assert!(r.stderr.contains("free-space-tree"), "{}", r.stderr);
     s.assert_clean();
 }

@@ -41,10 +41,20 @@ FAIL: use it once a row's feature has landed.
 LOG_BUF = "log_buf_len=16M"
 
 ROWS = [
-    dict(name="stock", kernel="bzImage-stock", args=[], exit=125,
-         checks=["verdict == INCONCLUSIVE", "reclaim_count >= 1", "reclaim_errors == 0", 'space_cache == "v1"',
-                 "v1_cache_block_groups >= 1", "console_clean"],
+    # The default (--enospc auto, built-in mkfs) on a stock kernel: the
+    # injected pass relocates without a failure, the natural pass fails
+    # relocations with a real ENOSPC.
+    dict(name="stock", kernel="bzImage-stock", args=[], exit=0,
+         checks=["verdict == NOT_REPRODUCED", 'failure_path == "natural"', "relocation_failures >= 1",
+                 'enospc_mode == "auto"', 'mkfs == "builtin"', 'space_cache == "v1"', "v1_cache_block_groups >= 1",
+                 "console_clean"],
          vm=["--append", LOG_BUF]),
+    # Stock 6.12.117 plus one silent extra btrfs_put_block_group() on the
+    # ENOSPC path of btrfs_relocate_block_group(): the shape of a real bug,
+    # no instrumentation. The default must find it (via the natural pass).
+    dict(name="silent-extra-put", kernel="bzImage-silent-extra-put", args=["--op-timeout", "45"], exit=1,
+         vm=["--append", LOG_BUF],
+         checks=["verdict == REPRODUCED", 'failure_path == "natural"', r"evidence ~ refcount_t"]),
     dict(name="instrumented", kernel="bzImage-instrumented", args=[], exit=0,
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
                  "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"],
@@ -57,7 +67,8 @@ ROWS = [
          checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: .* use-after-free\."]),
     dict(name="instrumented-v2", kernel="bzImage-instrumented", args=["--space-cache", "v2"], exit=125,
          vm=["--append", LOG_BUF],
-         checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "console_clean"]),
+         checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "next_step contains --space-cache v2",
+                 "console_clean"]),
     # Features being implemented: skipped (SKIP) until the binary has them.
     dict(name="stress", kernel="bzImage-instrumented", args=["--stress", "30", "--workers", "2"], exit=[0, 3],
          requires=["--stress", "--workers"], timeout=240, vm=["--append", LOG_BUF],
@@ -77,16 +88,18 @@ ROWS = [
     # 13.2 / 13.3 / 13.4 s, 10 relocations failed with a real ENOSPC). The
     # whole tier, 9 rows, strict: 264 s.
     dict(name="arm64-instrumented", arch="aarch64", kernel="Image-instrumented", args=[], exit=0, timeout=240,
+         vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
                  "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"]),
-    dict(name="arm64-natural-stock", arch="aarch64", kernel="Image-stock", args=["--enospc", "natural"], exit=0,
-         timeout=240,
-         checks=["verdict == NOT_REPRODUCED", "reclaim_errors >= 1", 'failure_path == "natural"', "console_clean"]),
-    # Next, once they land (issue 13's `--enospc auto` default and the
-    # built-in mkfs): rows that need them go here, e.g.
-    #   arm64-stock: arch="aarch64", kernel="Image-stock", args=[] -> exit 0,
-    #       failure_path == "natural", relocation_failures >= 1
-    #   busybox-only: initramfs="busybox-only" (no mkfs.btrfs in the guest),
-    #       kernel="bzImage-instrumented" -> exit 0, injections >= 1 (and an
-    #       arm64 twin): today the binary refuses there ("mkfs.btrfs not found").
+    dict(name="arm64-stock", arch="aarch64", kernel="Image-stock", args=[], exit=0, timeout=300,
+         vm=["--append", LOG_BUF],
+         checks=["verdict == NOT_REPRODUCED", "relocation_failures >= 1", 'failure_path == "natural"', "console_clean"]),
+    # No btrfs-progs in the guest (busybox only): the built-in mkfs is all
+    # the binary needs.
+    dict(name="busybox-only", kernel="bzImage-instrumented", initramfs="busybox-only", args=[], exit=0,
+         vm=["--append", LOG_BUF],
+         checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
+    dict(name="arm64-busybox-only", arch="aarch64", kernel="Image-instrumented", initramfs="busybox-only", args=[],
+         exit=0, timeout=240, vm=["--append", LOG_BUF],
+         checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
 ]
