@@ -407,3 +407,54 @@ mod tests {
         assert!(Plan::new(0, Layout::SingleMetadata4K).is_err());
     }
 }
+
+/// The planner over 100,000 device sizes (issue 18): from 0 to u64::MAX,
+/// biased to the edges (the 1 GiB minimum, the 50 GiB and 10 % rules, the
+/// mirror slots, 4 KiB alignment). It never panics; a plan it accepts keeps
+/// every stripe inside the device and every tree block clear of the
+/// superblock slots (a stripe may span a slot: the kernel excludes it,
+/// exclude_super_stripes(), as mkfs.btrfs 6.2's own layout shows).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{run, INPUTS};
+
+    #[test]
+    fn the_planner_never_panics_and_stays_on_the_device() {
+        let edges = [0, GIB - 1, GIB, GIB + 4095, 50 * GIB, 64 * MIB + 4096, 256 * GIB + 4096, 16 << 40, u64::MAX];
+        let make = |rng: &mut fastrand::Rng| {
+            let size = match rng.u8(..4) {
+                0 => rng.u64(..),
+                1 => edges[rng.usize(..edges.len())].wrapping_add(rng.u64(..8192)).wrapping_sub(4096),
+                2 => rng.u64(..64 * GIB),
+                _ => {
+                    let shift = rng.u32(0..=16);
+                    rng.u64(GIB..=GIB << shift)
+                }
+            };
+            (size, if rng.bool() { Layout::DupMetadata16K } else { Layout::SingleMetadata4K })
+        };
+        let mut accepted = 0;
+        let checked = run("mkfs::Plan::new", 0x6d6b6673, make, |(size, layout)| {
+            if let Ok(plan) = Plan::new(*size, *layout) {
+                accepted += 1;
+                assert!(plan.total_bytes <= *size && plan.total_bytes % SECTOR == 0);
+                for c in &plan.chunks {
+                    for s in &c.stripes {
+                        assert!(s + c.length <= plan.total_bytes, "stripe past the end: {c:?}");
+                    }
+                }
+                let node = u64::from(plan.nodesize);
+                for (_, logical) in &plan.blocks {
+                    for p in plan.physical(*logical) {
+                        assert!(SUPER_SLOTS.iter().all(|o| o + SUPER_SIZE <= p || *o >= p + node), "tree block over a superblock at {p}");
+                    }
+                }
+            } else {
+                assert!(round_down(*size, SECTOR) < MIN_SIZE, "refused {size}");
+            }
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(accepted > INPUTS / 4, "only {accepted} sizes planned");
+    }
+}
