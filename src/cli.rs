@@ -92,9 +92,16 @@ pub struct Args {
     #[argh(option, default = "String::from(\"auto\")")]
     pub enospc: String,
     /// seconds one kernel operation (unmount, sync) may take before the run
-    /// calls it hung (default 300: debug kernels are slow, not hung)
-    #[argh(option, default = "300")]
-    pub op_timeout: u64,
+    /// calls it hung (default 300: debug kernels are slow, not hung; 20 in
+    /// the retry-list hunt)
+    #[argh(option)]
+    pub op_timeout: Option<u64>,
+    /// which reclaim the knobs turn on after the fill: periodic (dynamic and
+    /// periodic, the bug report's; default for a single pass), dynamic
+    /// (dynamic alone) or threshold=N (a static bg_reclaim_threshold of N %;
+    /// threshold=75 is the --stress default: the retry-list hunt)
+    #[argh(option)]
+    pub reclaim: Option<String>,
     /// preflight only: check root, kernel, mkfs.btrfs, <dev> and <mnt>;
     /// writes nothing, mounts nothing (exit 0 go, 2 refused, 125 kernel
     /// cannot test the bug)
@@ -140,6 +147,56 @@ impl Enospc {
     }
 }
 
+/// Which reclaim the knobs turn on after the fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    /// dynamic_reclaim=1 periodic_reclaim=1: the bug report's setting.
+    Periodic,
+    /// dynamic_reclaim=1 periodic_reclaim=0: failed relocations are retried
+    /// (btrfs_reclaim_bgs_work's retry list is live only without periodic).
+    Dynamic,
+    /// bg_reclaim_threshold=N, dynamic and periodic off.
+    Threshold(u32),
+}
+
+impl Reclaim {
+    /// The retry-list hunt's setting: a static threshold that every group
+    /// left with one file of ten stays under.
+    pub const HUNT_DEFAULT: Reclaim = Reclaim::Threshold(75);
+
+    pub fn parse(s: &str) -> Result<Reclaim, String> {
+        match s {
+            "periodic" => Ok(Reclaim::Periodic),
+            "dynamic" => Ok(Reclaim::Dynamic),
+            _ => match s.strip_prefix("threshold=").map(str::parse::<u32>) {
+                Some(Ok(n)) if (1..=99).contains(&n) => Ok(Reclaim::Threshold(n)),
+                _ => Err(format!("bad --reclaim '{s}': use periodic, dynamic or threshold=N (N from 1 to 99)")),
+            },
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Reclaim::Periodic => "periodic".into(),
+            Reclaim::Dynamic => "dynamic".into(),
+            Reclaim::Threshold(n) => format!("threshold={n}"),
+        }
+    }
+
+    /// The sysfs knobs to write, in order (allocation/data/).
+    pub fn knobs(self) -> Vec<(&'static str, String)> {
+        match self {
+            Reclaim::Periodic => vec![("dynamic_reclaim", "1".into()), ("periodic_reclaim", "1".into())],
+            Reclaim::Dynamic => vec![("dynamic_reclaim", "1".into()), ("periodic_reclaim", "0".into())],
+            Reclaim::Threshold(n) => vec![
+                ("dynamic_reclaim", "0".into()),
+                ("periodic_reclaim", "0".into()),
+                ("bg_reclaim_threshold", n.to_string()),
+            ],
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dev: PathBuf,
@@ -166,6 +223,9 @@ pub struct Config {
     pub enospc: Enospc,
     /// --check: preflight only.
     pub check_only: bool,
+    /// --reclaim: the knobs written after the fill. With --stress, anything
+    /// but periodic runs the retry-list hunt (scenario/hunt.rs).
+    pub reclaim: Reclaim,
 }
 
 impl Config {
@@ -202,8 +262,23 @@ impl Config {
         if natural_enospc && a.stress.is_some() {
             return Err("--enospc natural is a single-pass mode (drop --stress)".into());
         }
-        if a.op_timeout == 0 || a.op_timeout > 24 * 3600 {
-            return Err(format!("bad --op-timeout {}: give seconds from 1 to 86400", a.op_timeout));
+        let reclaim = match a.reclaim.as_deref() {
+            Some(r) => Reclaim::parse(r)?,
+            None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
+            None => Reclaim::Periodic,
+        };
+        if natural_enospc && reclaim != Reclaim::Periodic {
+            return Err("--enospc natural runs with --reclaim periodic only".into());
+        }
+        let hunt = a.stress.is_some() && reclaim != Reclaim::Periodic;
+        if hunt && a.workers.is_some() {
+            return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
+        }
+        // The hunt expects a wedged kernel: a sync or unmount that does not
+        // return within 20 s is evidence, not slowness.
+        let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
+        if op_timeout == 0 || op_timeout > 24 * 3600 {
+            return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
         }
         if a.iterations == 0 {
             return Err("bad --iterations 0: give 1 or more".into());
@@ -242,21 +317,23 @@ impl Config {
             workers,
             iterations: a.iterations,
             until_reproduced: a.until_reproduced,
-            op_timeout_secs: a.op_timeout,
+            op_timeout_secs: op_timeout,
             enospc,
             check_only: a.check,
+            reclaim,
         })
     }
 
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}{}",
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} reclaim={} timeout={}s seed={}{}{}{}{}{}",
             self.dev.display(),
             self.mnt.display(),
             self.fill_percent,
             self.fill_mode.name(),
             if self.space_cache_v1 { "v1" } else { "v2" },
+            self.reclaim.name(),
             self.timeout_secs,
             self.seed,
             if self.keep_mounted { " keep-mounted" } else { "" },
@@ -319,11 +396,19 @@ mod tests {
             &["d"],
             &["--bogus", "d", "m"],
             &["--stress", "0", "d", "m"],
-            &["--stress", "10", "--workers", "0", "d", "m"],
+            &["--stress", "10", "--reclaim", "periodic", "--workers", "0", "d", "m"],
             &["--workers", "2", "d", "m"],
             &["--iterations", "0", "d", "m"],
             &["--enospc", "maybe", "d", "m"],
             &["--enospc", "natural", "--space-cache", "v2", "d", "m"],
+            &["--reclaim", "sometimes", "d", "m"],
+            &["--reclaim", "threshold=0", "d", "m"],
+            &["--reclaim", "threshold=100", "d", "m"],
+            &["--reclaim", "threshold=", "d", "m"],
+            &["--reclaim", "threshold=-5", "d", "m"],
+            &["--reclaim", "Periodic", "d", "m"],
+            &["--reclaim", "dynamic", "--enospc", "natural", "d", "m"],
+            &["--stress", "10", "--workers", "2", "--reclaim", "dynamic", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");
@@ -334,8 +419,28 @@ mod tests {
     fn stress_defaults_to_80_percent_and_4_workers() {
         let c = cfg(&["--stress", "60", "d", "m"]).unwrap();
         assert_eq!((c.stress_secs, c.workers, c.fill_percent), (Some(60), 4, 80));
-        let c = cfg(&["--stress", "60", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
+        let c = cfg(&["--stress", "60", "--reclaim", "periodic", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
         assert_eq!((c.workers, c.fill_percent), (2, 70));
+    }
+
+    #[test]
+    fn reclaim_settings_and_their_knobs() {
+        assert_eq!(cfg(&["d", "m"]).unwrap().reclaim, Reclaim::Periodic);
+        let stress = cfg(&["--stress", "60", "d", "m"]).unwrap();
+        assert_eq!((stress.reclaim, stress.op_timeout_secs), (Reclaim::Threshold(75), 20));
+        let today = cfg(&["--stress", "60", "--reclaim", "periodic", "d", "m"]).unwrap();
+        assert_eq!((today.reclaim, today.op_timeout_secs, today.workers), (Reclaim::Periodic, 300, 4));
+        assert_eq!(cfg(&["--reclaim", "dynamic", "d", "m"]).unwrap().reclaim, Reclaim::Dynamic);
+        for n in [1, 50, 99] {
+            let c = cfg(&["--reclaim", &format!("threshold={n}"), "d", "m"]).unwrap();
+            assert_eq!(c.reclaim, Reclaim::Threshold(n));
+            assert_eq!(c.reclaim.name(), format!("threshold={n}"));
+        }
+        let knob = |r: Reclaim| r.knobs().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        assert_eq!(knob(Reclaim::Periodic), "dynamic_reclaim=1 periodic_reclaim=1");
+        assert_eq!(knob(Reclaim::Dynamic), "dynamic_reclaim=1 periodic_reclaim=0");
+        assert_eq!(knob(Reclaim::Threshold(75)), "dynamic_reclaim=0 periodic_reclaim=0 bg_reclaim_threshold=75");
+        assert_eq!(cfg(&["--stress", "9", "--op-timeout", "60", "d", "m"]).unwrap().op_timeout_secs, 60);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("kmsg_lost", r.kmsg_lost)
         .int("seed", r.seed);
     o.str("enospc_mode", r.enospc_mode)
+        .str("reclaim", &r.reclaim)
+        .str("mount_options", &r.mount_options)
         .str("failure_path", crate::verdict::failure_path(f, log))
         .int("relocation_failures", crate::verdict::relocation_failures(f, log))
         .int("relocation_failures_before_move", log.errors_before_move);

@@ -42,6 +42,10 @@ pub struct Report {
     pub enospc_mode: &'static str,
     /// Each pass of each iteration, in order.
     pub passes: Vec<PassRecord>,
+    /// --reclaim as run: periodic, dynamic or threshold=N.
+    pub reclaim: String,
+    /// The mount options of the (last) mount: flags and data string.
+    pub mount_options: String,
 }
 
 /// One pass on a fresh filesystem: which failure path it was laid out for,
@@ -187,7 +191,7 @@ mod tests {
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
             "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
-            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
+            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in", "reclaim", "mount_options",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
         }
@@ -241,6 +245,8 @@ mod golden {
             iterations: 1,
             notes: vec!["left mounted on /mnt/test (--keep-mounted)".into()],
             enospc_mode: "injected",
+            reclaim: "periodic".into(),
+            mount_options: "noatime,space_cache=v1".into(),
             ..Report::default()
         }
     }

@@ -45,6 +45,7 @@ pub fn run(cfg: &Config) -> Outcome {
             fill_mode: cfg.fill_mode.name().to_string(),
             seed: cfg.seed,
             enospc_mode: cfg.enospc.name(),
+            reclaim: cfg.reclaim.name(),
             ..Report::default()
         },
         facts: Facts {

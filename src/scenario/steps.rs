@@ -60,6 +60,7 @@ impl Run<'_> {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
             let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
             let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout))?;
+            r.report.mount_options = format!("noatime,{data}");
             let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
             r.facts.space_cache = Some(cache.to_string());
             r.progress.say(&format!("mount: {} on {} ({data}), space cache {cache}", target.block.display(), cfg.mnt.display()));
@@ -136,12 +137,17 @@ impl Run<'_> {
         })
     }
 
-    /// Enable reclaim, now that the fill is done.
+    /// Enable reclaim (--reclaim), now that the fill is done. Only with
+    /// periodic_reclaim 0 does btrfs_reclaim_bgs_work() put a failed group
+    /// on its retry list.
     pub(super) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
+        let knobs = self.cfg.reclaim.knobs();
         self.phase(Phase::Knobs, |r| {
-            at("reclaim knobs", fs.write_knob("dynamic_reclaim", "1"))?;
-            at("reclaim knobs", fs.write_knob("periodic_reclaim", "1"))?;
-            r.progress.say(&format!("knobs: dynamic_reclaim=1 periodic_reclaim=1 ({})", fs.data_sysfs.display()));
+            for (name, value) in &knobs {
+                at("reclaim knobs", fs.write_knob(name, value))?;
+            }
+            let said: Vec<String> = knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            r.progress.say(&format!("knobs: {} ({})", said.join(" "), fs.data_sysfs.display()));
             Ok(())
         })
     }
