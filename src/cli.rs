@@ -324,6 +324,12 @@ impl Config {
         })
     }
 
+    /// --stress with a reclaim setting that keeps periodic reclaim off: the
+    /// retry-list hunt instead of the churn.
+    pub fn hunt(&self) -> bool {
+        self.stress_secs.is_some() && self.reclaim != Reclaim::Periodic
+    }
+
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(

@@ -49,7 +49,19 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         }
         None => o.raw("killed_in", "null".into()),
     };
-    o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
+    let mode = match (&r.hunt, &r.stress) {
+        (Some(_), _) => "hunt",
+        (None, Some(_)) => "stress",
+        (None, None) => "single",
+    };
+    o.str("mode", mode).int("iterations", r.iterations.max(1));
+    if let Some(h) = &r.hunt {
+        o.int("hunt_rounds", h.rounds)
+            .int("hunt_rounds_failing", h.rounds_failing)
+            .raw("race_windows", opt_u64(h.race_windows))
+            .int("rounds_with_window", h.rounds_with_window)
+            .raw("first_evidence_seconds", h.first_evidence_seconds.map(number).unwrap_or_else(|| "null".into()));
+    }
     if let Some(st) = &r.stress {
         o.int("stress_seconds", st.seconds)
             .raw("worker_rounds", array(st.worker_rounds.iter().map(|n| n.to_string())))

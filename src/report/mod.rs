@@ -42,6 +42,8 @@ pub struct Report {
     pub enospc_mode: &'static str,
     /// Each pass of each iteration, in order.
     pub passes: Vec<PassRecord>,
+    /// The retry-list hunt's counts.
+    pub hunt: Option<HuntStats>,
     /// --reclaim as run: periodic, dynamic or threshold=N.
     pub reclaim: String,
     /// The mount options of the (last) mount: flags and data string.
@@ -79,6 +81,22 @@ pub struct StressStats {
     pub worker_errors: Vec<String>,
     /// Why the last failed balance failed.
     pub balance_last_error: Option<String>,
+}
+
+/// The retry-list hunt's counts, summed over iterations.
+#[derive(Debug, Clone, Default)]
+pub struct HuntStats {
+    /// Rounds started (each on a fresh filesystem).
+    pub rounds: u64,
+    /// Rounds whose relocations were failing before the burst.
+    pub rounds_failing: u64,
+    /// Groups emptied while their own failed relocation was in flight
+    /// (tracefs); None: this kernel has no usable tracepoints.
+    pub race_windows: Option<u64>,
+    /// Rounds with at least one race window.
+    pub rounds_with_window: u64,
+    /// Seconds from the start of the run to the first kernel trouble line.
+    pub first_evidence_seconds: Option<f64>,
 }
 
 /// Adds one iteration's counts to the totals.

@@ -3,6 +3,7 @@
 //! times, and judge them together.
 
 mod churn;
+mod hunt;
 mod run;
 mod single;
 mod steps;
@@ -139,6 +140,7 @@ fn iteration(run: &mut Run) -> Result<(), Stop> {
         run.progress.say("kmemleak: cleared earlier reports");
     }
     let result = match cfg.stress_secs {
+        Some(secs) if cfg.hunt() => hunt::pass(run, &target, &checked.mkfs, secs),
         Some(secs) => stress::pass(run, &target, &checked.mkfs, secs),
         None => single::passes(run, &target, &checked.mkfs),
     };
