@@ -495,4 +495,14 @@ mod tests {
         assert_eq!(t.headline(), Some(t.trouble[0].as_str()));
         assert!(t.trouble_context.len() <= TROUBLE_CONTEXT);
     }
+
+    #[test]
+    fn the_real_retry_list_bug_is_trouble_with_the_workers_frames() {
+        let t = track(&records_from_console(include_str!("../../tests/fixtures/real-retry-bug-hunt.txt")));
+        assert_eq!(t.headline(), Some("refcount_t: underflow; use-after-free."));
+        assert!(t.trouble.iter().any(|l| l.starts_with("Oops: ")), "{:?}", t.trouble);
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_put_block_group")));
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_delete_unused_bgs")));
+        assert_eq!(t.reloc_errors, 2);
+    }
 }

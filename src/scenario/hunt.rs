@@ -184,6 +184,10 @@ fn fragment(run: &mut Run, fs: &Fs, files: &[PathBuf], n: u64) -> Result<Vec<(u6
             extents.push(at("fiemap", sys::fs::fiemap(&file, f))?);
         }
         let full = full_groups(&groups, &extents);
+        r.report.data_block_group_bytes = groups.iter().map(|(_, l)| *l).max();
+        let used: u64 = extents.iter().flatten().map(|e| e.length).sum();
+        let total: u64 = groups.iter().map(|(_, l)| *l).sum();
+        r.report.fill_percent = fill::percent(used, total.saturating_sub(used));
         let mut kept = Vec::new();
         let mut deleted = 0;
         for (g, idx) in &full {

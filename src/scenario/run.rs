@@ -124,7 +124,8 @@ impl Run<'_> {
         if self.cfg.keep_mounted {
             return;
         }
-        if mount::is_mount_point(&self.cfg.mnt) {
+        let said = self.report.notes.iter().any(|n| n.starts_with("left mounted on "));
+        if !said && mount::is_mount_point(&self.cfg.mnt) {
             self.report.notes.push(format!(
                 "left mounted on {}: unmounting failed (umount {} may hang; the system may need a reboot)",
                 self.cfg.mnt.display(),
