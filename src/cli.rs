@@ -71,11 +71,14 @@ pub struct Args {
     /// format <dev> even if it holds a filesystem or is too small
     #[argh(switch, short = 'f')]
     pub force: bool,
-    /// stress mode for SECS seconds: churn workers and a balance worker
-    /// racing reclaim (the bug report's parallel test)
+    /// stress mode for SECS seconds: the retry-list hunt (rounds on a fresh
+    /// filesystem, see README); with --reclaim periodic or --workers, churn
+    /// workers and a balance worker racing reclaim (the bug report's
+    /// parallel test)
     #[argh(option)]
     pub stress: Option<u64>,
-    /// churn workers in stress mode (default 4)
+    /// churn workers in stress mode (default 4; implies --reclaim periodic:
+    /// the churn stress)
     #[argh(option)]
     pub workers: Option<u32>,
     /// repeat the whole run on a fresh filesystem N times, stopping at the
@@ -264,6 +267,9 @@ impl Config {
         }
         let reclaim = match a.reclaim.as_deref() {
             Some(r) => Reclaim::parse(r)?,
+            // --workers names the churn stress (the bug report's parallel
+            // test), which runs with periodic reclaim.
+            None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
             None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
             None => Reclaim::Periodic,
         };
@@ -423,7 +429,7 @@ mod tests {
 
     #[test]
     fn stress_defaults_to_80_percent_and_4_workers() {
-        let c = cfg(&["--stress", "60", "d", "m"]).unwrap();
+        let c = cfg(&["--stress", "60", "--reclaim", "periodic", "d", "m"]).unwrap();
         assert_eq!((c.stress_secs, c.workers, c.fill_percent), (Some(60), 4, 80));
         let c = cfg(&["--stress", "60", "--reclaim", "periodic", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
         assert_eq!((c.workers, c.fill_percent), (2, 70));
@@ -447,6 +453,9 @@ mod tests {
         assert_eq!(knob(Reclaim::Dynamic), "dynamic_reclaim=1 periodic_reclaim=0");
         assert_eq!(knob(Reclaim::Threshold(75)), "dynamic_reclaim=0 periodic_reclaim=0 bg_reclaim_threshold=75");
         assert_eq!(cfg(&["--stress", "9", "--op-timeout", "60", "d", "m"]).unwrap().op_timeout_secs, 60);
+        let churn = cfg(&["--stress", "30", "--workers", "2", "d", "m"]).unwrap();
+        assert_eq!((churn.reclaim, churn.hunt()), (Reclaim::Periodic, false));
+        assert!(cfg(&["--stress", "30", "d", "m"]).unwrap().hunt());
     }
 
     #[test]

@@ -52,4 +52,15 @@ ROWS = [
     dict(name="debug-kmemleak", kernel="bzImage-debug-instrumented", args=[], exit=0,
          vm=["--mem", "3072", "--append", "acpi=noirq"], requires_keys=["kmemleak"], timeout=420,
          checks=["verdict == NOT_REPRODUCED", "kmemleak == 0", "injections >= 1", "console_clean"]),
+    # The retry-list hunt (issue 16): the real historic bug (48f091fd50b2
+    # undone) is found; its fixed control stays clean although the hunt
+    # opened the race window. Measured: first evidence 1.5-13 s.
+    dict(name="hunt-real-retry-bug", kernel="bzImage-real-retry-bug-instrumented",
+         args=["--stress", "300", "--until-reproduced", "--seed", "11"], exit=1, requires=["--reclaim"],
+         vm=["--append", "log_buf_len=16M"], timeout=420,
+         checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: underflow; use-after-free\.", 'mode == "hunt"',
+                 'reclaim == "threshold=75"', "mount_options contains nodiscard"]),
+    dict(name="hunt-control", kernel="bzImage-instrumented", args=["--stress", "120", "--seed", "3"], exit=0,
+         requires=["--reclaim"], requires_keys=["race_windows"], vm=["--append", "log_buf_len=16M"], timeout=300,
+         checks=["verdict == NOT_REPRODUCED", "race_windows >= 1", "hunt_rounds_failing >= 1", "console_clean"]),
 ]
