@@ -73,11 +73,14 @@ pub struct Args {
     /// format <dev> even if it holds a filesystem or is too small
     #[argh(switch, short = 'f')]
     pub force: bool,
-    /// stress mode for SECS seconds: churn workers and a balance worker
-    /// racing reclaim (the bug report's parallel test)
+    /// stress mode for SECS seconds: the retry-list hunt (rounds on a fresh
+    /// filesystem, see README); with --reclaim periodic or --workers, churn
+    /// workers and a balance worker racing reclaim (the bug report's
+    /// parallel test)
     #[argh(option)]
     pub stress: Option<u64>,
-    /// churn workers in stress mode (default 4)
+    /// churn workers in stress mode (default 4; implies --reclaim periodic:
+    /// the churn stress)
     #[argh(option)]
     pub workers: Option<u32>,
     /// repeat the whole run on a fresh filesystem N times, stopping at the
@@ -98,9 +101,16 @@ pub struct Args {
     #[argh(option, default = "String::from(\"builtin\")")]
     pub mkfs: String,
     /// seconds one kernel operation (unmount, sync) may take before the run
-    /// calls it hung (default 300: debug kernels are slow, not hung)
-    #[argh(option, default = "300")]
-    pub op_timeout: u64,
+    /// calls it hung (default 300: debug kernels are slow, not hung; 20 in
+    /// the retry-list hunt)
+    #[argh(option)]
+    pub op_timeout: Option<u64>,
+    /// which reclaim the knobs turn on after the fill: periodic (dynamic and
+    /// periodic, the bug report's; default for a single pass), dynamic
+    /// (dynamic alone) or threshold=N (a static bg_reclaim_threshold of N %;
+    /// threshold=75 is the --stress default: the retry-list hunt)
+    #[argh(option)]
+    pub reclaim: Option<String>,
     /// preflight only: check root, kernel, mkfs.btrfs, <dev> and <mnt>;
     /// writes nothing, mounts nothing (exit 0 go, 2 refused, 125 kernel
     /// cannot test the bug)
@@ -146,6 +156,56 @@ impl Enospc {
     }
 }
 
+/// Which reclaim the knobs turn on after the fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    /// dynamic_reclaim=1 periodic_reclaim=1: the bug report's setting.
+    Periodic,
+    /// dynamic_reclaim=1 periodic_reclaim=0: failed relocations are retried
+    /// (btrfs_reclaim_bgs_work's retry list is live only without periodic).
+    Dynamic,
+    /// bg_reclaim_threshold=N, dynamic and periodic off.
+    Threshold(u32),
+}
+
+impl Reclaim {
+    /// The retry-list hunt's setting: a static threshold that every group
+    /// left with one file of ten stays under.
+    pub const HUNT_DEFAULT: Reclaim = Reclaim::Threshold(75);
+
+    pub fn parse(s: &str) -> Result<Reclaim, String> {
+        match s {
+            "periodic" => Ok(Reclaim::Periodic),
+            "dynamic" => Ok(Reclaim::Dynamic),
+            _ => match s.strip_prefix("threshold=").map(str::parse::<u32>) {
+                Some(Ok(n)) if (1..=99).contains(&n) => Ok(Reclaim::Threshold(n)),
+                _ => Err(format!("bad --reclaim '{s}': use periodic, dynamic or threshold=N (N from 1 to 99)")),
+            },
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Reclaim::Periodic => "periodic".into(),
+            Reclaim::Dynamic => "dynamic".into(),
+            Reclaim::Threshold(n) => format!("threshold={n}"),
+        }
+    }
+
+    /// The sysfs knobs to write, in order (allocation/data/).
+    pub fn knobs(self) -> Vec<(&'static str, String)> {
+        match self {
+            Reclaim::Periodic => vec![("dynamic_reclaim", "1".into()), ("periodic_reclaim", "1".into())],
+            Reclaim::Dynamic => vec![("dynamic_reclaim", "1".into()), ("periodic_reclaim", "0".into())],
+            Reclaim::Threshold(n) => vec![
+                ("dynamic_reclaim", "0".into()),
+                ("periodic_reclaim", "0".into()),
+                ("bg_reclaim_threshold", n.to_string()),
+            ],
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dev: PathBuf,
@@ -174,6 +234,9 @@ pub struct Config {
     pub external_mkfs: bool,
     /// --check: preflight only.
     pub check_only: bool,
+    /// --reclaim: the knobs written after the fill. With --stress, anything
+    /// but periodic runs the retry-list hunt (scenario/hunt.rs).
+    pub reclaim: Reclaim,
 }
 
 impl Config {
@@ -208,8 +271,26 @@ impl Config {
         if natural_enospc && a.stress.is_some() {
             return Err("--enospc natural is a single-pass mode (drop --stress)".into());
         }
-        if a.op_timeout == 0 || a.op_timeout > 24 * 3600 {
-            return Err(format!("bad --op-timeout {}: give seconds from 1 to 86400", a.op_timeout));
+        let reclaim = match a.reclaim.as_deref() {
+            Some(r) => Reclaim::parse(r)?,
+            // --workers names the churn stress (the bug report's parallel
+            // test), which runs with periodic reclaim.
+            None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
+            None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
+            None => Reclaim::Periodic,
+        };
+        if natural_enospc && reclaim != Reclaim::Periodic {
+            return Err("--enospc natural runs with --reclaim periodic only".into());
+        }
+        let hunt = a.stress.is_some() && reclaim != Reclaim::Periodic;
+        if hunt && a.workers.is_some() {
+            return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
+        }
+        // The hunt expects a wedged kernel: a sync or unmount that does not
+        // return within 20 s is evidence, not slowness.
+        let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
+        if op_timeout == 0 || op_timeout > 24 * 3600 {
+            return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
         }
         if a.iterations == 0 {
             return Err("bad --iterations 0: give 1 or more".into());
@@ -253,22 +334,30 @@ impl Config {
             workers,
             iterations: a.iterations,
             until_reproduced: a.until_reproduced,
-            op_timeout_secs: a.op_timeout,
+            op_timeout_secs: op_timeout,
             enospc,
             external_mkfs,
             check_only: a.check,
+            reclaim,
         })
+    }
+
+    /// --stress with a reclaim setting that keeps periodic reclaim off: the
+    /// retry-list hunt instead of the churn.
+    pub fn hunt(&self) -> bool {
+        self.stress_secs.is_some() && self.reclaim != Reclaim::Periodic
     }
 
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} timeout={}s seed={}{}{}{}{}{}{}",
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} reclaim={} timeout={}s seed={}{}{}{}{}{}{}",
             self.dev.display(),
             self.mnt.display(),
             self.fill_percent,
             self.fill_mode.name(),
             if self.space_cache_v1 { "v1" } else { "v2" },
+            self.reclaim.name(),
             self.timeout_secs,
             self.seed,
             if self.keep_mounted { " keep-mounted" } else { "" },
@@ -340,11 +429,19 @@ mod tests {
             &["d"],
             &["--bogus", "d", "m"],
             &["--stress", "0", "d", "m"],
-            &["--stress", "10", "--workers", "0", "d", "m"],
+            &["--stress", "10", "--reclaim", "periodic", "--workers", "0", "d", "m"],
             &["--workers", "2", "d", "m"],
             &["--iterations", "0", "d", "m"],
             &["--enospc", "maybe", "d", "m"],
             &["--enospc", "natural", "--space-cache", "v2", "d", "m"],
+            &["--reclaim", "sometimes", "d", "m"],
+            &["--reclaim", "threshold=0", "d", "m"],
+            &["--reclaim", "threshold=100", "d", "m"],
+            &["--reclaim", "threshold=", "d", "m"],
+            &["--reclaim", "threshold=-5", "d", "m"],
+            &["--reclaim", "Periodic", "d", "m"],
+            &["--reclaim", "dynamic", "--enospc", "natural", "d", "m"],
+            &["--stress", "10", "--workers", "2", "--reclaim", "dynamic", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");
@@ -353,10 +450,33 @@ mod tests {
 
     #[test]
     fn stress_defaults_to_80_percent_and_4_workers() {
-        let c = cfg(&["--stress", "60", "d", "m"]).unwrap();
+        let c = cfg(&["--stress", "60", "--reclaim", "periodic", "d", "m"]).unwrap();
         assert_eq!((c.stress_secs, c.workers, c.fill_percent), (Some(60), 4, 80));
-        let c = cfg(&["--stress", "60", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
+        let c = cfg(&["--stress", "60", "--reclaim", "periodic", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
         assert_eq!((c.workers, c.fill_percent), (2, 70));
+    }
+
+    #[test]
+    fn reclaim_settings_and_their_knobs() {
+        assert_eq!(cfg(&["d", "m"]).unwrap().reclaim, Reclaim::Periodic);
+        let stress = cfg(&["--stress", "60", "d", "m"]).unwrap();
+        assert_eq!((stress.reclaim, stress.op_timeout_secs), (Reclaim::Threshold(75), 20));
+        let today = cfg(&["--stress", "60", "--reclaim", "periodic", "d", "m"]).unwrap();
+        assert_eq!((today.reclaim, today.op_timeout_secs, today.workers), (Reclaim::Periodic, 300, 4));
+        assert_eq!(cfg(&["--reclaim", "dynamic", "d", "m"]).unwrap().reclaim, Reclaim::Dynamic);
+        for n in [1, 50, 99] {
+            let c = cfg(&["--reclaim", &format!("threshold={n}"), "d", "m"]).unwrap();
+            assert_eq!(c.reclaim, Reclaim::Threshold(n));
+            assert_eq!(c.reclaim.name(), format!("threshold={n}"));
+        }
+        let knob = |r: Reclaim| r.knobs().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        assert_eq!(knob(Reclaim::Periodic), "dynamic_reclaim=1 periodic_reclaim=1");
+        assert_eq!(knob(Reclaim::Dynamic), "dynamic_reclaim=1 periodic_reclaim=0");
+        assert_eq!(knob(Reclaim::Threshold(75)), "dynamic_reclaim=0 periodic_reclaim=0 bg_reclaim_threshold=75");
+        assert_eq!(cfg(&["--stress", "9", "--op-timeout", "60", "d", "m"]).unwrap().op_timeout_secs, 60);
+        let churn = cfg(&["--stress", "30", "--workers", "2", "d", "m"]).unwrap();
+        assert_eq!((churn.reclaim, churn.hunt()), (Reclaim::Periodic, false));
+        assert!(cfg(&["--stress", "30", "d", "m"]).unwrap().hunt());
     }
 
     #[test]

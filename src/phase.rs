@@ -15,13 +15,16 @@ pub enum Phase {
     Settle,
     /// Stress mode's churn + balance.
     Stress,
+    /// The retry-list hunt's race: sync and churn helpers, the burst of
+    /// unlinks, the wait for the kernel's answer.
+    Hunt,
     Unmount,
 }
 
 impl Phase {
     /// Every phase, in the order of a pass.
     #[cfg(test)]
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 11] = [
         Phase::Mkfs,
         Phase::Mount,
         Phase::Fill,
@@ -31,6 +34,7 @@ impl Phase {
         Phase::Trigger,
         Phase::Settle,
         Phase::Stress,
+        Phase::Hunt,
         Phase::Unmount,
     ];
 
@@ -50,6 +54,7 @@ impl Phase {
             Phase::Trigger => "trigger",
             Phase::Settle => "settle",
             Phase::Stress => "stress",
+            Phase::Hunt => "hunt",
             Phase::Unmount => "unmount",
         }
     }

@@ -102,4 +102,15 @@ ROWS = [
     dict(name="arm64-busybox-only", arch="aarch64", kernel="Image-instrumented", initramfs="busybox-only", args=[],
          exit=0, timeout=240, vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
+    # The retry-list hunt (issue 16): the real historic bug (48f091fd50b2
+    # undone) is found; its fixed control stays clean although the hunt
+    # opened the race window. Measured: first evidence 1.5-13 s.
+    dict(name="hunt-real-retry-bug", kernel="bzImage-real-retry-bug-instrumented",
+         args=["--stress", "300", "--until-reproduced", "--seed", "11"], exit=1, requires=["--reclaim"],
+         vm=["--append", LOG_BUF], timeout=420,
+         checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: underflow; use-after-free\.", 'mode == "hunt"',
+                 'reclaim == "threshold=75"', "mount_options contains nodiscard"]),
+    dict(name="hunt-control", kernel="bzImage-instrumented", args=["--stress", "120", "--seed", "3"], exit=0,
+         requires=["--reclaim"], requires_keys=["race_windows"], vm=["--append", LOG_BUF], timeout=300,
+         checks=["verdict == NOT_REPRODUCED", "race_windows >= 1", "hunt_rounds_failing >= 1", "console_clean"]),
 ]

@@ -11,6 +11,8 @@ use crate::sys::btrfs::{get_u64, tree_search, SearchKey};
 /// A mounted test filesystem: the open mount point and its sysfs directory.
 pub struct Fs {
     pub mnt: PathBuf,
+    /// As the kernel prints it (%pU): tracepoints carry it.
+    pub fsid: String,
     pub dir: File,
     /// /sys/fs/btrfs/<fsid>/allocation/data
     pub data_sysfs: PathBuf,
@@ -37,7 +39,7 @@ impl Fs {
         let dir = File::open(mnt).map_err(sys::with("open", mnt))?;
         let fsid = format_uuid(&sys::btrfs::fsid(&dir, mnt)?);
         let data_sysfs = PathBuf::from(format!("/sys/fs/btrfs/{fsid}/allocation/data"));
-        Ok(Fs { mnt: mnt.to_path_buf(), dir, data_sysfs })
+        Ok(Fs { mnt: mnt.to_path_buf(), fsid, dir, data_sysfs })
     }
 
     /// The reclaim files this kernel lacks.

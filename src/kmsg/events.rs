@@ -25,10 +25,20 @@ pub enum Line {
     Other,
 }
 
-/// Lines that mean kernel trouble (DOMAIN.md, "real trouble").
+/// Lines that mean kernel trouble (DOMAIN.md, "real trouble"), and the
+/// kernel's own "stopped making progress" reports: an RCU stall
+/// (rcu_check_gp_kthread_starvation / print_other_cpu_stall: the reclaim
+/// worker looping on a corrupted list) and the hung-task detector. Nothing of
+/// ours times progress shorter than these: reclaim legitimately stalls
+/// 0.4-26 s relocating a group.
 pub fn is_trouble(text: &str) -> bool {
     let t = text.trim_start();
-    const CONTAINS: [&str; 9] = [
+    if t.starts_with("INFO: task ") && t.contains(" blocked for more than ") {
+        return true;
+    }
+    const CONTAINS: [&str; 11] = [
+        "detected stalls on CPUs/tasks",
+        "self-detected stall on CPU",
         "refcount_t: ",
         "kernel BUG at",
         "general protection fault",
@@ -373,6 +383,10 @@ mod tests {
             "list_del corruption, ffff888009611900->next is LIST_POISON1 (dead000000000100)",
             "BTRFS: Transaction aborted (error -28)",
             "kmemleak: 16 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+            "list_add corruption. prev->next should be next (ffff8880045a8c98), but was ffff888004f1b8d8. (prev=ffff888004f1b8d8).",
+            "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+            "rcu: INFO: rcu_sched self-detected stall on CPU",
+            "INFO: task kworker/u8:2:97 blocked for more than 122 seconds.",
         ] {
             assert!(is_trouble(t), "{t}");
         }
@@ -381,6 +395,8 @@ mod tests {
             "BTRFS info (device loop0): relocating block group 13631488 flags data",
             "BO: 97 reclaim loop put bg",
             "loop0: detected capacity change from 0 to 6291456",
+            "rcu: Hierarchical RCU implementation.",
+            "INFO: task kworker/u8:2:97 finished",
         ] {
             assert!(!is_trouble(t), "{t}");
         }
@@ -497,6 +513,16 @@ mod tests {
         assert!(t.trouble_context.iter().skip(1).all(|l| is_frame(l)), "{:?}", t.trouble_context);
         assert_eq!(t.headline(), Some(t.trouble[0].as_str()));
         assert!(t.trouble_context.len() <= TROUBLE_CONTEXT);
+    }
+
+    #[test]
+    fn the_real_retry_list_bug_is_trouble_with_the_workers_frames() {
+        let t = track(&records_from_console(include_str!("../../tests/fixtures/real-retry-bug-hunt.txt")));
+        assert_eq!(t.headline(), Some("refcount_t: underflow; use-after-free."));
+        assert!(t.trouble.iter().any(|l| l.starts_with("Oops: ")), "{:?}", t.trouble);
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_put_block_group")));
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_delete_unused_bgs")));
+        assert_eq!(t.reloc_errors, 2);
     }
 }
 

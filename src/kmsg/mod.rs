@@ -5,6 +5,7 @@
 //! lines that start with a space (`" SUBSYSTEM=..."`).
 
 pub mod events;
+pub mod trace;
 pub mod watch;
 
 use std::fs::File;

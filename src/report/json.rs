@@ -35,6 +35,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .raw("kmsg_read_error", r.kmsg_read_error.as_deref().map(string).unwrap_or_else(|| "null".into()))
         .int("seed", r.seed);
     o.str("enospc_mode", r.enospc_mode)
+        .str("reclaim", &r.reclaim)
+        .str("mount_options", &r.mount_options)
         .str("failure_path", crate::verdict::failure_path(f, log))
         .int("relocation_failures", crate::verdict::relocation_failures(f, log))
         .int("relocation_failures_before_move", log.errors_before_move);
@@ -50,7 +52,19 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         }
         None => o.raw("killed_in", "null".into()),
     };
-    o.str("mode", if r.stress.is_some() { "stress" } else { "single" }).int("iterations", r.iterations.max(1));
+    let mode = match (&r.hunt, &r.stress) {
+        (Some(_), _) => "hunt",
+        (None, Some(_)) => "stress",
+        (None, None) => "single",
+    };
+    o.str("mode", mode).int("iterations", r.iterations.max(1));
+    if let Some(h) = &r.hunt {
+        o.int("hunt_rounds", h.rounds)
+            .int("hunt_rounds_failing", h.rounds_failing)
+            .raw("race_windows", opt_u64(h.race_windows))
+            .int("rounds_with_window", h.rounds_with_window)
+            .raw("first_evidence_seconds", h.first_evidence_seconds.map(number).unwrap_or_else(|| "null".into()));
+    }
     o.raw(
         "per_iteration",
         array(r.per_iteration.iter().map(|h| {

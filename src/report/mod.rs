@@ -49,6 +49,12 @@ pub struct Report {
     pub enospc_mode: &'static str,
     /// Each pass of each iteration, in order.
     pub passes: Vec<PassRecord>,
+    /// The retry-list hunt's counts.
+    pub hunt: Option<HuntStats>,
+    /// --reclaim as run: periodic, dynamic or threshold=N.
+    pub reclaim: String,
+    /// The mount options of the (last) mount: flags and data string.
+    pub mount_options: String,
 }
 
 /// One pass on a fresh filesystem: which failure path it was laid out for,
@@ -82,6 +88,22 @@ pub struct StressStats {
     pub worker_errors: Vec<String>,
     /// Why the last failed balance failed.
     pub balance_last_error: Option<String>,
+}
+
+/// The retry-list hunt's counts, summed over iterations.
+#[derive(Debug, Clone, Default)]
+pub struct HuntStats {
+    /// Rounds started (each on a fresh filesystem).
+    pub rounds: u64,
+    /// Rounds whose relocations were failing before the burst.
+    pub rounds_failing: u64,
+    /// Groups emptied while their own failed relocation was in flight
+    /// (tracefs); None: this kernel has no usable tracepoints.
+    pub race_windows: Option<u64>,
+    /// Rounds with at least one race window.
+    pub rounds_with_window: u64,
+    /// Seconds from the start of the run to the first kernel trouble line.
+    pub first_evidence_seconds: Option<f64>,
 }
 
 /// Adds one iteration's counts to the totals.
@@ -208,7 +230,7 @@ mod tests {
             "verdict", "exit_code", "reason", "version", "kernel", "device_bytes", "space_cache", "data_block_group_bytes",
             "v1_cache_block_groups", "fill_percent", "reclaim_count", "reclaim_errors", "injections", "reloc_puts",
             "reclaim_puts", "overlaps", "evidence", "kmsg_lost", "seed", "phases", "total_seconds", "bytes_written", "events",
-            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in",
+            "first_reclaim_seconds", "fill_bytes_per_second", "peak_rss_kib", "kmemleak", "killed_in", "reclaim", "mount_options",
             "kmsg_read_errors", "kmsg_read_error", "per_iteration",
         ] {
             assert!(j.contains(&format!("\"{key}\": ")), "missing {key}");
@@ -303,6 +325,8 @@ mod golden {
             iterations: 1,
             notes: vec!["left mounted on /mnt/test (--keep-mounted)".into()],
             enospc_mode: "injected",
+            reclaim: "periodic".into(),
+            mount_options: "noatime,space_cache=v1".into(),
             ..Report::default()
         }
     }

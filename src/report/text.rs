@@ -83,6 +83,16 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         if ev.len() > EVIDENCE_LINES {
             out.push(format!("          ... {} more lines in --log / --json", ev.len() - EVIDENCE_LINES));
         }
+        if let Some(h) = &r.hunt {
+            out.push(format!(
+                "hunt:     {} rounds ({} with failing relocations), race windows {} (in {} rounds), reclaim {}",
+                h.rounds,
+                h.rounds_failing,
+                h.race_windows.map(|n| n.to_string()).unwrap_or_else(|| "not counted (no tracefs events)".into()),
+                h.rounds_with_window,
+                r.reclaim
+            ));
+        }
         if let Some(st) = &r.stress {
             out.push(format!(
                 "stress:   {} s, worker rounds {:?} ({} ENOSPC), balance tid {}",

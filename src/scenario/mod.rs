@@ -3,6 +3,7 @@
 //! times, and judge them together.
 
 mod churn;
+mod hunt;
 mod run;
 mod single;
 mod steps;
@@ -45,6 +46,7 @@ pub fn run(cfg: &Config) -> Outcome {
             fill_mode: cfg.fill_mode.name().to_string(),
             seed: cfg.seed,
             enospc_mode: cfg.enospc.name(),
+            reclaim: cfg.reclaim.name(),
             ..Report::default()
         },
         facts: Facts {
@@ -59,6 +61,7 @@ pub fn run(cfg: &Config) -> Outcome {
         loop_path: None,
         pass: PassKind::Injected,
         pass_start: Default::default(),
+        formats: 0,
     };
     let started = run.started;
     for i in 1..=cfg.iterations {
@@ -145,6 +148,7 @@ fn iteration(run: &mut Run) -> Result<(), Stop> {
         run.progress.say("kmemleak: cleared earlier reports");
     }
     let result = match cfg.stress_secs {
+        Some(secs) if cfg.hunt() => hunt::pass(run, &target, &checked.mkfs, secs),
         Some(secs) => stress::pass(run, &target, &checked.mkfs, secs),
         None => single::passes(run, &target, &checked.mkfs),
     };

@@ -82,6 +82,8 @@ pub(super) struct Run<'a> {
     pub(super) pass: PassKind,
     /// Counters when the pass under way began.
     pub(super) pass_start: PassRecord,
+    /// Filesystems made so far (passes, hunt rounds): no two share an fsid.
+    pub(super) formats: u32,
 }
 
 /// What a pass's filesystem is laid out for.
@@ -124,7 +126,8 @@ impl Run<'_> {
         if self.cfg.keep_mounted {
             return;
         }
-        if mount::is_mount_point(&self.cfg.mnt) {
+        let said = self.report.notes.iter().any(|n| n.starts_with("left mounted on "));
+        if !said && mount::is_mount_point(&self.cfg.mnt) {
             self.report.notes.push(format!(
                 "left mounted on {}: unmounting failed (umount {} may hang; the system may need a reboot)",
                 self.cfg.mnt.display(),

@@ -32,7 +32,8 @@ impl Run<'_> {
         let natural = self.pass == PassKind::Natural;
         // Two passes, iterations or devices never share an fsid: the kernel
         // keys its devices by it (btrfs_scan_one_device).
-        let ids = Ids::derive(cfg.seed, self.report.iterations + 1, self.report.passes.len() as u32 + 1, device_identity(&target.block));
+        self.formats += 1;
+        let ids = Ids::derive(cfg.seed, self.report.iterations + 1, self.formats, device_identity(&target.block));
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let spelling = self.phase(Phase::Mkfs, |r| {
             let s = format::format(mkfs, &target.block, natural, v1, &ids, now).map_err(|e| match e {
@@ -57,10 +58,17 @@ impl Run<'_> {
             (true, false, true) => "clear_cache,space_cache=v1,max_inline=2048",
             (false, _, _) => "space_cache=v2",
         };
+        // The hunt needs nodiscard: with discard=async (the default since 6.2
+        // where the device supports discard) btrfs_update_block_group() sends
+        // an emptied group to the discard lists instead of
+        // btrfs_mark_bg_unused(), and the race window never opens.
+        let data = if cfg.hunt() { format!("{data},nodiscard") } else { data.to_string() };
+        let data = data.as_str();
         let mounted = self.phase(Phase::Mount, |r| {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
             let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
             let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout))?;
+            r.report.mount_options = format!("noatime,{data}");
             let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
             r.facts.space_cache = Some(cache.to_string());
             r.progress.say(&format!("mount: {} on {} ({data}), space cache {cache}", target.block.display(), cfg.mnt.display()));
@@ -140,12 +148,17 @@ impl Run<'_> {
         })
     }
 
-    /// Enable reclaim, now that the fill is done.
+    /// Enable reclaim (--reclaim), now that the fill is done. Only with
+    /// periodic_reclaim 0 does btrfs_reclaim_bgs_work() put a failed group
+    /// on its retry list.
     pub(super) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
+        let knobs = self.cfg.reclaim.knobs();
         self.phase(Phase::Knobs, |r| {
-            at("reclaim knobs", fs.write_knob("dynamic_reclaim", "1"))?;
-            at("reclaim knobs", fs.write_knob("periodic_reclaim", "1"))?;
-            r.progress.say(&format!("knobs: dynamic_reclaim=1 periodic_reclaim=1 ({})", fs.data_sysfs.display()));
+            for (name, value) in &knobs {
+                at("reclaim knobs", fs.write_knob(name, value))?;
+            }
+            let said: Vec<String> = knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            r.progress.say(&format!("knobs: {} ({})", said.join(" "), fs.data_sysfs.display()));
             Ok(())
         })
     }

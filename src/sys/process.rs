@@ -137,7 +137,63 @@ pub unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: 
         // handlers or unwinding into shared state.
         unsafe { libc::_exit(code.clamp(0, 255)) };
     }
-    let deadline = std::time::Instant::now() + timeout;
+    wait_until(pid, std::time::Instant::now() + timeout)
+}
+
+/// A long-lived helper process (the hunt's sync and unlink loops): forked
+/// before any thread exists, so that a helper stuck forever in the kernel
+/// can be abandoned (SIGKILL, never joined) and the judge still prints its
+/// verdict. A thread in that state could never be joined.
+#[derive(Debug)]
+pub struct Helper {
+    pub pid: i32,
+}
+
+/// Forks a helper that runs `op` until it returns (its exit status) or is
+/// killed. Refused unless this process has exactly one thread (`threads`,
+/// from /proc/self/status): see `run_in_child`'s # Safety. The helper dies
+/// with its parent (PR_SET_PDEATHSIG), unless the kernel holds it.
+pub fn spawn_helper(threads: Option<u64>, op: impl FnOnce() -> i32) -> io::Result<Helper> {
+    if threads != Some(1) {
+        let n = threads.map(|n| n.to_string()).unwrap_or_else(|| "an unknown number of".into());
+        return Err(io::Error::other(format!(
+            "fork refused: this process has {n} threads, and a helper could hang on a lock another one holds (a bug of ours, not the kernel's: please report it)"
+        )));
+    }
+    // SAFETY: one thread (checked just above from the kernel's own count):
+    // no lock can be held by a thread missing in the child. The child runs
+    // `op` and _exits, never returning into our frames.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(super::error("fork", "helper process", io::Error::last_os_error().raw_os_error().unwrap_or(0)));
+    }
+    if pid == 0 {
+        // SAFETY: prctl with integer arguments; _exit ends the child without
+        // running the parent's atexit handlers.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            let code = op();
+            libc::_exit(code.clamp(0, 255));
+        }
+    }
+    Ok(Helper { pid })
+}
+
+impl Helper {
+    /// SIGKILL; a helper inside the kernel dies when it gets back to user
+    /// space, which a wedged kernel may never let it do.
+    pub fn kill(&self) -> io::Result<()> {
+        kill(self.pid, libc::SIGKILL)
+    }
+
+    /// Waits up to `timeout` for the helper to end; `Hung` when it is still
+    /// there (stuck in the kernel): it is then left alone.
+    pub fn reap(&self, timeout: std::time::Duration) -> io::Result<ChildEnd> {
+        wait_until(self.pid, std::time::Instant::now() + timeout)
+    }
+}
+
+fn wait_until(pid: i32, deadline: std::time::Instant) -> io::Result<ChildEnd> {
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: status is a valid out pointer; pid is our child.
@@ -189,5 +245,26 @@ mod tests {
             });
             assert_eq!(hung.unwrap(), ChildEnd::Hung);
         }
+    }
+
+    #[test]
+    fn a_helper_is_refused_with_threads_and_can_be_abandoned_or_killed() {
+        for threads in [Some(2), None] {
+            let e = spawn_helper(threads, || 0).unwrap_err();
+            assert!(e.to_string().starts_with("fork refused"), "{e}");
+        }
+        // Claiming one thread: this child only sleeps (nanosleep) and
+        // _exits, taking no lock the harness's threads could hold.
+        let h = spawn_helper(Some(1), || {
+            // SAFETY: sleep takes no pointers.
+            unsafe { libc::sleep(30) };
+            0
+        })
+        .unwrap();
+        assert_eq!(h.reap(Duration::from_millis(100)).unwrap(), ChildEnd::Hung);
+        h.kill().unwrap();
+        assert_eq!(h.reap(Duration::from_secs(5)).unwrap(), ChildEnd::Killed(libc::SIGKILL));
+        let quick = spawn_helper(Some(1), || 7).unwrap();
+        assert_eq!(quick.reap(Duration::from_secs(5)).unwrap(), ChildEnd::Returned(7));
     }
 }

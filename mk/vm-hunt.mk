@@ -1,0 +1,26 @@
+# The retry-list hunt on the shared kernels (outside CI): 5 seeded runs on
+# the kernel with the real bug put back (each must say REPRODUCED, exit 1,
+# within 5 minutes) and 5 on its fixed control (NOT REPRODUCED, exit 0).
+# Console logs: target/vm-hunt/<kernel>-<seed>.log.
+#   make vm-hunt HUNT_SEEDS="1 2 3"
+
+HUNT_SEEDS ?= 11 12 13 14 15
+HUNT_VM    ?= $(CURDIR)/../shared/vm
+HUNT_LOGS  ?= $(CURDIR)/target/vm-hunt
+
+.PHONY: vm-hunt
+
+vm-hunt: $(BIN)
+	@mkdir -p $(HUNT_LOGS)
+	@fail=0; for seed in $(HUNT_SEEDS); do \
+	  for pair in real-retry-bug-instrumented:1:300:--until-reproduced instrumented:0:120:; do \
+	    k=$${pair%%:*}; rest=$${pair#*:}; want=$${rest%%:*}; rest=$${rest#*:}; secs=$${rest%%:*}; extra=$${rest#*:}; \
+	    log=$(HUNT_LOGS)/$$k-$$seed.log; \
+	    $(HUNT_VM)/run-vm --kernel $(HUNT_VM)/kernels/bzImage-$$k --disk-size 3G --append log_buf_len=16M \
+	      --timeout 420 --no-devargs --log $$log --file $(BIN) -- vmtest/payload.sh \
+	      --stress $$secs $$extra --seed $$seed >/dev/null 2>&1; rc=$$?; \
+	    line=$$(grep -E '^(reason|hunt):' $$log | tr '\n' ' ' | cut -c1-220); \
+	    if [ $$rc = $$want ]; then echo "ok   $$k seed $$seed exit $$rc: $$line"; \
+	    else echo "FAIL $$k seed $$seed exit $$rc (want $$want): $$line ($$log)"; fail=1; fi; \
+	  done; \
+	done; exit $$fail

@@ -1,0 +1,176 @@
+//! tracefs, for the hunt's `race_windows`: the btrfs tracepoints
+//! `btrfs_reclaim_block_group` (btrfs_reclaim_bgs_work, right before
+//! btrfs_relocate_chunk) and `btrfs_add_unused_block_group`
+//! (btrfs_mark_bg_unused), plus `printk:console`, which printk_sprint()
+//! emits synchronously: the `error relocating chunk` line lands in the same
+//! buffer, on the same clock, as the two tracepoints.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+
+const EVENTS: [&str; 3] =
+    ["btrfs/btrfs_reclaim_block_group", "btrfs/btrfs_add_unused_block_group", "printk/console"];
+
+/// The tracing directory with our three events enabled; disables them again
+/// when dropped.
+pub struct Tracing {
+    dir: PathBuf,
+}
+
+impl Tracing {
+    /// None when this kernel has no tracefs or lacks one of the events.
+    pub fn start() -> io::Result<Option<Tracing>> {
+        let Some(dir) = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|d| EVENTS.iter().all(|e| d.join("events").join(e).join("enable").exists()))
+        else {
+            return Ok(None);
+        };
+        let t = Tracing { dir };
+        // A burst of BO: lines between two reads must fit: 4 MiB a CPU.
+        t.write("buffer_size_kb", "4096")?;
+        for e in EVENTS {
+            t.write(&format!("events/{e}/enable"), "1")?;
+        }
+        t.write("tracing_on", "1")?;
+        t.clear()?;
+        Ok(Some(t))
+    }
+
+    fn write(&self, file: &str, value: &str) -> io::Result<()> {
+        let path = self.dir.join(file);
+        std::fs::write(&path, value).map_err(sys::with("write", &path))
+    }
+
+    pub fn clear(&self) -> io::Result<()> {
+        self.write("trace", "")
+    }
+
+    /// The buffer as text (reading `trace` does not consume it).
+    pub fn read(&self) -> io::Result<String> {
+        let path = self.dir.join("trace");
+        std::fs::read_to_string(&path).map_err(sys::with("read", &path))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        for e in EVENTS {
+            let _ = self.write(&format!("events/{e}/enable"), "0");
+        }
+    }
+}
+
+/// One trace line that matters here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// The reclaim worker (this task id) starts relocating `bg`.
+    Reclaim { pid: i32, bg: u64 },
+    /// `bg` went onto unused_bgs (its last extent was freed).
+    Unused { bg: u64 },
+    /// `error relocating chunk <bg>`: that attempt failed.
+    Failed { bg: u64 },
+}
+
+/// `  kworker/u8:3-97  [001] ..... 45.1: btrfs_reclaim_block_group: <fsid>: bg bytenr=N ...`
+fn parse(line: &str, fsid: &str) -> Option<Seen> {
+    let number = |marker: &str| -> Option<u64> {
+        let at = line.find(marker)? + marker.len();
+        line[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+    };
+    if line.contains(" console: ") {
+        return number("error relocating chunk ").map(|bg| Seen::Failed { bg });
+    }
+    if !line.contains(fsid) {
+        return None;
+    }
+    if line.contains(" btrfs_reclaim_block_group: ") {
+        // The task is "comm-pid" before the CPU field.
+        let task = line.split(" [").next()?.trim();
+        let pid = task.rsplit_once('-')?.1.parse().ok()?;
+        return Some(Seen::Reclaim { pid, bg: number("bytenr=")? });
+    }
+    if line.contains(" btrfs_add_unused_block_group: ") {
+        return Some(Seen::Unused { bg: number("bytenr=")? });
+    }
+    None
+}
+
+/// Race windows in one trace: a block group that went onto unused_bgs after
+/// the worker started relocating it and before that relocation failed.
+/// Between the two, btrfs_reclaim_bgs_work() has taken it off its list
+/// (list_del_init); at `next:` the kernel before 48f091fd50b2 puts it on the
+/// retry list without looking, while it sits on unused_bgs. Returns the
+/// groups, one entry per window.
+pub fn race_windows(trace: &str, fsid: &str) -> Vec<u64> {
+    // bg -> (worker pid, emptied during the attempt)
+    let mut attempts: HashMap<u64, (i32, bool)> = HashMap::new();
+    let mut found = Vec::new();
+    for line in trace.lines().filter(|l| !l.starts_with('#')) {
+        match parse(line, fsid) {
+            Some(Seen::Reclaim { pid, bg }) => {
+                // The worker moved on: its earlier group's attempt is over.
+                attempts.retain(|_, (p, _)| *p != pid);
+                attempts.insert(bg, (pid, false));
+            }
+            Some(Seen::Unused { bg }) => {
+                if let Some(a) = attempts.get_mut(&bg) {
+                    a.1 = true;
+                }
+            }
+            Some(Seen::Failed { bg }) if attempts.remove(&bg).is_some_and(|(_, emptied)| emptied) => found.push(bg),
+            _ => {}
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FSID: &str = "5d1a0c8e-3f0b-4a57-9d61-0c2b4f7e9a11";
+
+    fn reclaim(pid: i32, bg: u64) -> String {
+        format!("   kworker/u8:{pid}-{pid}     [001] .....   45.100000: btrfs_reclaim_block_group: {FSID}: bg bytenr={bg} len=335544320 used=33554432 flags=1(DATA)")
+    }
+    fn unused(bg: u64) -> String {
+        format!("   btrfs-transacti-88      [000] .....   45.100100: btrfs_add_unused_block_group: {FSID}: bg bytenr={bg} len=335544320 used=0 flags=1(DATA)")
+    }
+    fn failed(bg: u64) -> String {
+        format!("   kworker/u8:5-5     [001] .....   45.100200: console: BTRFS error (device vda): error relocating chunk {bg}")
+    }
+
+    #[test]
+    fn a_group_emptied_inside_its_failed_attempt_is_a_window() {
+        let t = ["# tracer: nop".to_string(), reclaim(5, 100), unused(100), failed(100)].join("\n");
+        assert_eq!(race_windows(&t, FSID), vec![100]);
+    }
+
+    #[test]
+    fn emptied_before_or_after_the_attempt_or_on_success_is_not() {
+        let before = [unused(100), reclaim(5, 100), failed(100)].join("\n");
+        let after = [reclaim(5, 100), failed(100), unused(100)].join("\n");
+        // Relocation succeeded (no error line): the worker moved on.
+        let success = [reclaim(5, 100), unused(100), reclaim(5, 200), failed(200)].join("\n");
+        let other_fs = [reclaim(5, 100), unused(100).replace(FSID, "00000000-0000-0000-0000-000000000000"), failed(100)].join("\n");
+        for t in [before, after, success, other_fs] {
+            assert!(race_windows(&t, FSID).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn counts_each_window_of_each_group() {
+        let t = [reclaim(5, 100), unused(100), failed(100), reclaim(5, 200), failed(200), reclaim(5, 100), unused(100), failed(100)]
+            .join("\n");
+        assert_eq!(race_windows(&t, FSID), vec![100, 100]);
+    }
+}
