@@ -304,6 +304,16 @@ mod tests {
         track(&records_from_console(text))
     }
 
+    /// A tracker fed `lines` with sequence numbers `step` apart (a step
+    /// over 1 leaves gaps: lost records).
+    fn lines_log<'a>(lines: impl IntoIterator<Item = &'a &'a str>, step: u64) -> Tracker {
+        let mut l = Tracker::default();
+        for (i, t) in lines.into_iter().enumerate() {
+            l.feed(&Record { level: 6, seq: step * i as u64, usec: 0, text: t.to_string() });
+        }
+        l
+    }
+
     fn stock_log() -> Tracker {
         let text = include_str!("../tests/fixtures/host-6.18-kmsg-records.txt");
         track(&text.lines().filter_map(crate::kmsg::parse_record).collect::<Vec<_>>())
@@ -344,18 +354,11 @@ mod tests {
             "BO: 1234 reloc put bg done",
             "BO: 5678 reclaim loop put bg done",
         ];
-        let mut l = Tracker::default();
-        for (i, t) in lines.iter().enumerate() {
-            l.feed(&Record { level: 6, seq: i as u64, usec: 0, text: t.to_string() });
-        }
+        let l = lines_log(&lines, 1);
         // pid 5678 never printed an inject, so its put is not attributed:
         // no overlap without a shared block group.
         assert_eq!(judge(&base(), &l).kind, Kind::NotReproduced);
-        let mut l = Tracker::default();
-        let lines = ["BO: 5678 inject enospc... bg 1234567890"].iter().chain(lines.iter());
-        for (i, t) in lines.enumerate() {
-            l.feed(&Record { level: 6, seq: i as u64, usec: 0, text: t.to_string() });
-        }
+        let l = lines_log(["BO: 5678 inject enospc... bg 1234567890"].iter().chain(lines.iter()), 1);
         let v = judge(&base(), &l);
         assert_eq!((v.kind, v.exit_code), (Kind::Suspected, 3));
         assert!(v.reason.contains("1234567890") && v.reason.contains("1234") && v.reason.contains("5678"));
@@ -511,10 +514,7 @@ mod tests {
             "BO: 1234 reloc put bg done",
             "BO: 5678 reclaim loop put bg done",
         ];
-        let mut l = Tracker::default();
-        for (i, t) in lines.iter().enumerate() {
-            l.feed(&Record { level: 6, seq: 10 * i as u64, usec: 0, text: t.to_string() });
-        }
+        let l = lines_log(&lines, 10);
         assert!(l.lost > 0);
         assert_eq!(judge(&base(), &l).kind, Kind::Suspected);
     }

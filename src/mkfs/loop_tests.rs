@@ -25,9 +25,6 @@ impl Loop {
         assert!(dev.starts_with("/dev/loop"), "losetup printed {dev:?}");
         Loop(dev)
     }
-    fn name(&self) -> &str {
-        self.0.trim_start_matches("/dev/")
-    }
 }
 
 impl Drop for Loop {
