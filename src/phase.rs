@@ -7,7 +7,7 @@ pub enum Phase {
     Mkfs,
     Mount,
     Fill,
-    /// --enospc natural: small inline files until metadata is full.
+    /// --enospc natural: big xattrs, then small inline files, until metadata is full.
     Starve,
     Knobs,
     Fragment,

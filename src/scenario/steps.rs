@@ -139,11 +139,11 @@ impl Run<'_> {
     pub(super) fn starve_metadata(&mut self, fs: &Fs) -> Result<(), Stop> {
         let dir = self.cfg.mnt.join("meta");
         self.phase(Phase::Starve, |r| {
-            let n = at("starve metadata", fill::starve_metadata(&dir, &mut r.progress))?;
+            let (xattrs, files) = at("starve metadata", fill::starve_metadata(&dir, &mut r.progress))?;
             check_signal()?;
             // Commit, so what the transaction reserved is really used.
             let _ = fs.syncfs();
-            r.progress.say(&format!("starve: {n} small inline files until ENOSPC: metadata is full"));
+            r.progress.say(&format!("starve: {xattrs} xattrs and {files} small inline files until ENOSPC: metadata is full"));
             Ok(())
         })
     }

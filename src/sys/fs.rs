@@ -1,4 +1,4 @@
-//! Filesystem syscalls: mount, umount2, statfs, syncfs, fallocate.
+//! Filesystem syscalls: mount, umount2, statfs, syncfs, fallocate, fsetxattr.
 
 use std::fs::File;
 use std::io;
@@ -61,6 +61,16 @@ pub fn fallocate(file: &File, offset: u64, len: u64, what: &Path) -> io::Result<
     // SAFETY: the fd is owned by `file`; fallocate takes no pointers.
     let ret = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset as libc::off_t, len as libc::off_t) };
     check(ret as libc::c_long, "fallocate", &what.display().to_string()).map(|_| ())
+}
+
+/// fsetxattr(2): sets (creates or replaces) the extended attribute `name`.
+pub fn fsetxattr(file: &File, name: &str, value: &[u8], what: &Path) -> io::Result<()> {
+    let name_c = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains a NUL byte"))?;
+    // SAFETY: the fd is owned by `file`; name_c is a valid C string and value
+    // a valid slice, both outliving the call.
+    let ret = unsafe { libc::fsetxattr(file.as_raw_fd(), name_c.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    check(ret as libc::c_long, "fsetxattr", &format!("{} ({name})", what.display())).map(|_| ())
 }
 
 /// Size in bytes of a block device (BLKGETSIZE64).
