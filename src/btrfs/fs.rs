@@ -18,6 +18,12 @@ pub struct Fs {
     pub data_sysfs: PathBuf,
 }
 
+/// Parses /sys/fs/btrfs/<fsid>/exclusive_operation: "none" or the name
+/// of the operation under way ("balance", "balance paused", "device add", ...).
+pub fn exclusive_operation_busy(text: &str) -> bool {
+    text.trim() != "none"
+}
+
 pub fn format_uuid(b: &[u8; 16]) -> String {
     let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
@@ -63,6 +69,14 @@ impl Fs {
 
     pub fn reclaim_counts(&self) -> io::Result<(u64, u64)> {
         Ok((self.read_counter("reclaim_count")?, self.read_counter("reclaim_errors")?))
+    }
+
+    /// Whether an exclusive operation runs: the reclaim worker holds
+    /// "balance" for its whole run (btrfs_reclaim_bgs_work() calls
+    /// btrfs_exclop_start()). `None` when the file cannot be read.
+    pub fn exclusive_operation_busy(&self) -> Option<bool> {
+        let path = PathBuf::from(format!("/sys/fs/btrfs/{}/exclusive_operation", self.fsid));
+        std::fs::read_to_string(path).ok().map(|text| exclusive_operation_busy(&text))
     }
 
     /// BTRFS_IOC_SYNC: commits and wakes the cleaner kthread, which runs the
@@ -112,5 +126,20 @@ impl Fs {
             max_offset: u64::MAX,
         };
         Ok(tree_search(&self.dir, key, &self.mnt)?.iter().filter(|i| i.item_type == 0).map(|i| i.offset).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_operation_is_busy_unless_none() {
+        // As btrfs_exclusive_operation_show() prints them.
+        assert!(!exclusive_operation_busy("none\n"));
+        assert!(exclusive_operation_busy("balance\n"));
+        assert!(exclusive_operation_busy("balance paused\n"));
+        assert!(exclusive_operation_busy("device add\n"));
+        assert!(exclusive_operation_busy("unknown\n"));
     }
 }

@@ -126,7 +126,9 @@ fn pass(p: &PassRecord) -> String {
         .int("reclaim_errors", p.reclaim_errors)
         .int("injections", p.injections)
         .int("relocation_failures", p.relocation_failures)
-        .raw("phases", phases.finish());
+        .raw("phases", phases.finish())
+        .raw("settle_end", p.settle_end.map(string).unwrap_or_else(|| "null".into()))
+        .raw("settle_tail_seconds", p.settle_tail_seconds.map(number).unwrap_or_else(|| "null".into()));
     o.finish()
 }
 

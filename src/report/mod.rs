@@ -70,6 +70,10 @@ pub struct PassRecord {
     pub injections: u64,
     pub relocation_failures: u64,
     pub phases: Vec<(Phase, f64)>,
+    /// How its settle ended ("worker idle", ...), if it settled.
+    pub settle_end: Option<&'static str>,
+    /// Seconds from the last relocation result seen to the end of settle.
+    pub settle_tail_seconds: Option<f64>,
 }
 
 /// Stress mode's counts, summed over iterations.
@@ -417,6 +421,8 @@ mod golden {
                 reclaim_errors: 3,
                 relocation_failures: 3,
                 phases: vec![(Phase::Starve, 3.8), (Phase::Settle, 2.0)],
+                settle_end: Some("worker idle"),
+                settle_tail_seconds: Some(0.12),
                 ..PassRecord::default()
             },
         ];

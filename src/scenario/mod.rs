@@ -5,6 +5,7 @@
 mod churn;
 mod hunt;
 mod run;
+mod settle;
 mod single;
 mod steps;
 mod stress;
@@ -62,6 +63,7 @@ pub fn run(cfg: &Config) -> Outcome {
         pass: PassKind::Injected,
         pass_start: Default::default(),
         formats: 0,
+        settled: None,
     };
     let started = run.started;
     for i in 1..=cfg.iterations {

@@ -84,6 +84,9 @@ pub(super) struct Run<'a> {
     pub(super) pass_start: PassRecord,
     /// Filesystems made so far (passes, hunt rounds): no two share an fsid.
     pub(super) formats: u32,
+    /// How the pass under way's settle ended, and how long after the last
+    /// relocation result.
+    pub(super) settled: Option<(&'static str, f64)>,
 }
 
 /// What a pass's filesystem is laid out for.
@@ -221,11 +224,13 @@ impl Run<'_> {
             injections,
             relocation_failures,
             phases: self.report.phases.clone(),
+            ..PassRecord::default()
         }
     }
 
     pub(super) fn begin_pass(&mut self, kind: PassKind) {
         self.pass = kind;
+        self.settled = None;
         if kind == PassKind::Natural {
             self.facts.natural_enospc = true;
         }
@@ -249,6 +254,8 @@ impl Run<'_> {
             injections: now.injections - start.injections,
             relocation_failures: now.relocation_failures.saturating_sub(start.relocation_failures),
             phases,
+            settle_end: self.settled.map(|(end, _)| end),
+            settle_tail_seconds: self.settled.map(|(_, tail)| tail),
         });
     }
 

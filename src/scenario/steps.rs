@@ -18,6 +18,7 @@ use crate::phase::Phase;
 use crate::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
+use super::settle::{Next, Seen, Settle};
 
 impl Run<'_> {
     /// mkfs, then mount, then check that this kernel can test the bug.
@@ -197,7 +198,6 @@ impl Run<'_> {
         self.phase(Phase::Trigger, |r| {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             loop {
-                r.kernel_sync(fs, Phase::Trigger)?;
                 r.drain();
                 let (c, e) = r.count_reclaims(fs, &base)?;
                 if c + e > 0 {
@@ -209,31 +209,48 @@ impl Run<'_> {
                     return Ok(None);
                 }
                 r.progress.update("trigger: waiting for reclaim");
-                nap(Duration::from_millis(150))?;
+                // The worker holds the exclusive operation while it relocates
+                // (settle.rs): its first result is what we wait for, and a
+                // commit now would only queue behind the relocation's own.
+                if fs.exclusive_operation_busy() == Some(true) {
+                    nap(Duration::from_millis(20))?;
+                    continue;
+                }
+                r.kernel_sync(fs, Phase::Trigger)?;
+                // The cleaner runs after the commit: give it time to sweep.
+                nap(Duration::from_millis(50))?;
             }
         })
     }
 
-    /// Reclaim works asynchronously: keep syncing until the counters have
-    /// not moved for 2 s.
+    /// Reclaim works asynchronously: wait until its worker is done
+    /// (settle.rs says how that is known), syncing so the cleaner keeps
+    /// sweeping.
     pub(super) fn settle(&mut self, fs: &Fs, base: Base) -> Result<(), Stop> {
         let cfg = self.cfg;
         self.phase(Phase::Settle, |r| {
-            let mut last = r.count_reclaims(fs, &base)?;
-            let mut stable_since = Instant::now();
-            let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
-            while stable_since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
-                nap(Duration::from_millis(200))?;
-                r.kernel_sync(fs, Phase::Settle)?;
+            let started = Instant::now();
+            let first = r.count_reclaims(fs, &base)?;
+            let mut settle = Settle::new(first, Duration::from_secs(cfg.timeout_secs));
+            let end = loop {
+                let busy = fs.exclusive_operation_busy();
                 r.drain();
-                let now = r.count_reclaims(fs, &base)?;
-                if now != last {
-                    last = now;
-                    stable_since = Instant::now();
+                let counts = r.count_reclaims(fs, &base)?;
+                r.progress.update(&format!("settle: {} relocated, {} errors", counts.0, counts.1));
+                match settle.next(Seen { at: started.elapsed(), busy, counts }) {
+                    Next::Wait(d) => nap(d)?,
+                    Next::Sync => {
+                        let t = Instant::now();
+                        r.kernel_sync(fs, Phase::Settle)?;
+                        settle.synced(started.elapsed(), t.elapsed());
+                    }
+                    Next::Done(end) => break end,
                 }
-                r.progress.update(&format!("settle: {} relocated, {} errors", now.0, now.1));
-            }
-            r.progress.say(&format!("settle: {} relocated, {} errors", last.0, last.1));
+            };
+            let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
+            r.settled = Some((end.name(), tail));
+            let (c, e) = r.count_reclaims(fs, &base)?;
+            r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
             Ok(())
         })
     }
