@@ -29,18 +29,68 @@ fn is_enospc(e: &io::Error) -> bool {
     matches!(sys::errno_of(e), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
+/// O_DIRECT needs the buffer, the file offset and the length aligned to
+/// the sector size (btrfs_direct_write checks all three against the 4 KiB
+/// sectors our mkfs writes).
+const DIRECT_ALIGN: usize = 4096;
+
+/// The write buffer: WRITE_CHUNK random bytes starting on a DIRECT_ALIGN
+/// boundary, so the same data can go through O_DIRECT.
+pub struct WriteBuf {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl WriteBuf {
+    pub fn new(rng: &mut fastrand::Rng) -> WriteBuf {
+        let mut bytes = vec![0u8; WRITE_CHUNK + DIRECT_ALIGN];
+        for chunk in bytes.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.u64(..).to_ne_bytes()[..chunk.len()]);
+        }
+        let start = bytes.as_ptr().align_offset(DIRECT_ALIGN);
+        WriteBuf { bytes, start }
+    }
+
+    /// No buffer: for fallocate fills.
+    pub fn empty() -> WriteBuf {
+        WriteBuf { bytes: Vec::new(), start: 0 }
+    }
+
+    /// Whether O_DIRECT can write from it.
+    fn aligned(&self) -> bool {
+        self.start < DIRECT_ALIGN && self.bytes.len() >= self.start + WRITE_CHUNK
+    }
+
+    fn chunk(&mut self) -> &mut [u8] {
+        let end = (self.start + WRITE_CHUNK).min(self.bytes.len());
+        let start = self.start.min(end);
+        &mut self.bytes[start..end]
+    }
+}
+
 /// Writes real data with large write(2) calls; returns bytes written before
-/// ENOSPC (then `Err` carries the ENOSPC).
-fn write_file(f: &mut File, len: u64, buf: &mut [u8], rng: &mut fastrand::Rng) -> io::Result<u64> {
+/// ENOSPC (then `Err` carries the ENOSPC). With O_DIRECT a short write can
+/// only be the end of the space: it is reported as ENOSPC, since the next
+/// write would start unaligned.
+fn write_file(f: &mut File, len: u64, buf: &mut WriteBuf, direct: bool, rng: &mut fastrand::Rng) -> io::Result<u64> {
     let mut done = 0u64;
+    let chunk = buf.chunk();
+    if chunk.len() < 8 {
+        return Err(io::Error::other("no write buffer"));
+    }
     while done < len {
         // Change the head of each chunk so no two chunks are identical.
         let head = rng.u64(..).to_ne_bytes();
-        buf[..8].copy_from_slice(&head);
-        let n = ((len - done) as usize).min(buf.len());
-        match f.write(&buf[..n]) {
+        chunk[..8].copy_from_slice(&head);
+        let n = ((len - done) as usize).min(chunk.len());
+        match f.write(&chunk[..n]) {
             Ok(0) => return Err(io::Error::from_raw_os_error(libc::ENOSPC)),
-            Ok(w) => done += w as u64,
+            Ok(w) => {
+                done += w as u64;
+                if direct && w < n {
+                    return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 if pending_signal().is_some() {
                     return Ok(done);
@@ -53,17 +103,24 @@ fn write_file(f: &mut File, len: u64, buf: &mut [u8], rng: &mut fastrand::Rng) -
 }
 
 /// Creates one file of `len` bytes. Returns the bytes it holds and whether
-/// the filesystem ran out of space.
-pub fn make_file(path: &Path, len: u64, mode: FillMode, buf: &mut [u8], rng: &mut fastrand::Rng) -> io::Result<(u64, bool)> {
+/// the filesystem ran out of space. Data goes through O_DIRECT: a buffered
+/// write copies every byte into fresh page cache pages before writeback
+/// sends them, where O_DIRECT hands the aligned buffer to the bio as
+/// `dd oflag=direct` does; `len` is rounded up to 4 KiB for it.
+pub fn make_file(path: &Path, len: u64, mode: FillMode, buf: &mut WriteBuf, rng: &mut fastrand::Rng) -> io::Result<(u64, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let direct = mode == FillMode::Write && buf.aligned();
+    let len = if direct { len.next_multiple_of(DIRECT_ALIGN as u64) } else { len };
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
+        .custom_flags(if direct { libc::O_DIRECT } else { 0 })
         .open(path)
         .map_err(sys::with("create", path))?;
     let result = match mode {
         FillMode::Fallocate => sys::fs::fallocate(&f, 0, len, path).map(|_| len),
-        FillMode::Write => write_file(&mut f, len, buf, rng),
+        FillMode::Write => write_file(&mut f, len, buf, direct, rng),
     };
     match result {
         Ok(n) => Ok((n, false)),
@@ -75,19 +132,11 @@ pub fn make_file(path: &Path, len: u64, mode: FillMode, buf: &mut [u8], rng: &mu
     }
 }
 
-pub fn random_buffer(rng: &mut fastrand::Rng) -> Vec<u8> {
-    let mut buf = vec![0u8; WRITE_CHUNK];
-    for chunk in buf.chunks_mut(8) {
-        chunk.copy_from_slice(&rng.u64(..).to_ne_bytes()[..chunk.len()]);
-    }
-    buf
-}
-
 /// Fills `dir` with `FILE_BYTES` files until the data space is `pct` % full
 /// (or ENOSPC, which ends the fill normally).
 pub fn fill(fs_dir: &File, dir: &Path, mode: FillMode, pct: u32, rng: &mut fastrand::Rng, progress: &mut Progress) -> io::Result<Filled> {
     let mut out = Filled::default();
-    let mut buf = if mode == FillMode::Write { random_buffer(rng) } else { Vec::new() };
+    let mut buf = if mode == FillMode::Write { WriteBuf::new(rng) } else { WriteBuf::empty() };
     let started = Instant::now();
     loop {
         // Measure after syncfs: statfs counts delalloc only once written.
@@ -217,6 +266,36 @@ pub fn fragment(files: &[PathBuf], nth: usize) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_write_buffer_is_aligned_for_o_direct() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut buf = WriteBuf::new(&mut rng);
+        assert!(buf.aligned());
+        let chunk = buf.chunk();
+        assert_eq!(chunk.len(), WRITE_CHUNK);
+        assert_eq!(chunk.as_ptr() as usize % DIRECT_ALIGN, 0);
+        assert!(!WriteBuf::empty().aligned(), "fallocate's empty buffer must never be used for O_DIRECT");
+    }
+
+    #[test]
+    fn write_mode_writes_real_data_rounded_to_the_sector() {
+        let dir = std::env::temp_dir().join(format!("brr-write-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut buf = WriteBuf::new(&mut rng);
+        let len = (WRITE_CHUNK as u64) + 100;
+        let (held, enospc) = make_file(&path, len, FillMode::Write, &mut buf, &mut rng).unwrap();
+        assert!(!enospc);
+        assert_eq!(held, len.next_multiple_of(DIRECT_ALIGN as u64));
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(data.len() as u64, held);
+        // Random bytes, not a hole: the tail chunk starts with a fresh head.
+        assert!(data[WRITE_CHUNK..WRITE_CHUNK + 8].iter().any(|b| *b != 0));
+        assert_ne!(data[..8], data[WRITE_CHUNK..WRITE_CHUNK + 8]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn percent_is_written_over_written_plus_available() {

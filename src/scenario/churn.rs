@@ -89,7 +89,7 @@ impl Shared {
 
 fn churn_worker(fs: &Fs, dir: &Path, index: usize, seed: u64, shared: &Shared) {
     let mut rng = thread_rng(seed, index as u64 + 1);
-    let mut buf = fill::random_buffer(&mut rng);
+    let mut buf = fill::WriteBuf::new(&mut rng);
     let mut kept: Vec<PathBuf> = Vec::new();
     let mut serial = 0u64;
     let mut round = 0u64;

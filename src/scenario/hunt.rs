@@ -133,7 +133,7 @@ fn hunt_fill(run: &mut Run, fs: &Fs, device_bytes: u64) -> Result<Vec<PathBuf>, 
         for i in 0..count {
             check_signal()?;
             let path = dir.join(format!("f{i:05}"));
-            let (held, enospc) = at("fill", fill::make_file(&path, FILE_BYTES, FillMode::Fallocate, &mut [], &mut r.rng))?;
+            let (held, enospc) = at("fill", fill::make_file(&path, FILE_BYTES, FillMode::Fallocate, &mut fill::WriteBuf::empty(), &mut r.rng))?;
             r.report.bytes_written += held;
             files.push(path);
             if enospc {
