@@ -316,6 +316,22 @@ impl Tracker {
         self.trouble.iter().find(|t| !t.starts_with("WARNING: ")).or(self.trouble.first()).map(String::as_str)
     }
 
+    /// Block groups whose relocation failed (an error line or an injection)
+    /// in the events from `from` on, each counted once.
+    pub fn failed_groups_since(&self, from: usize) -> u64 {
+        let mut seen: Vec<u64> = self
+            .events
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::RelocError | EventKind::Inject))
+            .filter_map(|e| e.bg)
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len() as u64
+    }
+
     /// Block groups that were hit by an injection, in order, without repeats.
     pub fn injected_groups(&self) -> Vec<u64> {
         let mut out = Vec::new();
@@ -444,6 +460,21 @@ mod tests {
         assert_eq!(t.lost, 3, "9, 10 and 11 are missing, whichever device they were about");
         t.feed(&rec(13, "a repeat"));
         assert_eq!(t.lost, 3);
+    }
+
+    #[test]
+    fn failed_groups_count_each_group_once_from_a_point_on() {
+        let mut t = Tracker::default();
+        t.feed(&rec(1, "BTRFS error (device loop0): error relocating chunk 100"));
+        let from = t.events.len();
+        for (seq, bg) in [(2, 200), (3, 300), (4, 200), (5, 100)] {
+            t.feed(&rec(seq, &format!("BTRFS error (device loop0): error relocating chunk {bg}")));
+        }
+        t.feed(&rec(6, "BTRFS info (device loop0): relocating block group 400 flags data"));
+        assert_eq!(t.failed_groups_since(0), 3);
+        assert_eq!(t.failed_groups_since(from), 3, "100 failed again after the point");
+        assert_eq!(t.failed_groups_since(from + 2), 2);
+        assert_eq!(t.failed_groups_since(usize::MAX), 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::kmsg::events::Tracker;
 use crate::phase::Phase;
 use crate::verdict::{Facts, Verdict};
 
-use super::{evidence, notes, PassRecord, Report};
+use super::{evidence, notes, per_minute, PassRecord, Report};
 
 pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     let mut o = Object::new();
@@ -62,6 +62,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         o.int("hunt_rounds", h.rounds)
             .int("hunt_rounds_failing", h.rounds_failing)
             .raw("race_windows", opt_u64(h.race_windows))
+            .raw("race_windows_per_minute", opt_num(h.race_windows.and_then(|n| per_minute(n, h.seconds))))
             .int("rounds_with_window", h.rounds_with_window)
             .raw("first_evidence_seconds", h.first_evidence_seconds.map(number).unwrap_or_else(|| "null".into()));
     }
@@ -82,6 +83,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             .int("balances_busy", st.balances_busy)
             .int("balances_failed", st.balances_failed)
             .int("balance_relocations", st.balance_relocations)
+            .int("failed_groups", st.failed_groups)
+            .raw("failed_groups_per_minute", opt_num(per_minute(st.failed_groups, st.seconds as f64)))
             .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()));
     }
     let mut phases = Object::new();
@@ -162,6 +165,10 @@ pub fn number(v: f64) -> String {
 
 pub fn opt_u64(v: Option<u64>) -> String {
     v.map(|n| n.to_string()).unwrap_or_else(|| "null".into())
+}
+
+pub fn opt_num(v: Option<f64>) -> String {
+    v.map(number).unwrap_or_else(|| "null".into())
 }
 
 /// Builds `{"k": v, ...}` from already-encoded values, in insertion order.

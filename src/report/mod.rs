@@ -92,6 +92,8 @@ pub struct StressStats {
     pub worker_errors: Vec<String>,
     /// Why the last failed balance failed.
     pub balance_last_error: Option<String>,
+    /// Distinct block groups whose relocation failed during the churn.
+    pub failed_groups: u64,
 }
 
 /// The retry-list hunt's counts, summed over iterations.
@@ -108,6 +110,13 @@ pub struct HuntStats {
     pub rounds_with_window: u64,
     /// Seconds from the start of the run to the first kernel trouble line.
     pub first_evidence_seconds: Option<f64>,
+    /// Seconds the rounds took, for the rates.
+    pub seconds: f64,
+}
+
+/// `n` per minute of `secs`; None for no time at all.
+pub fn per_minute(n: u64, secs: f64) -> Option<f64> {
+    (secs > 0.0).then(|| (n as f64 * 60.0 / secs * 100.0).round() / 100.0)
 }
 
 /// Adds one iteration's counts to the totals.
@@ -128,6 +137,7 @@ impl std::ops::AddAssign for StressStats {
         total.balances_busy += s.balances_busy;
         total.balances_failed += s.balances_failed;
         total.balance_relocations += s.balance_relocations;
+        total.failed_groups += s.failed_groups;
         total.balance_tid = s.balance_tid.or(total.balance_tid);
         total.worker_errors.extend(s.worker_errors);
         total.balance_last_error = s.balance_last_error.or(total.balance_last_error.take());
@@ -368,6 +378,13 @@ mod golden {
     }
 
     #[test]
+    fn rates_are_per_minute_of_the_time_taken() {
+        assert_eq!(per_minute(3, 30.0), Some(6.0));
+        assert_eq!(per_minute(1, 180.0), Some(0.33));
+        assert_eq!(per_minute(5, 0.0), None);
+    }
+
+    #[test]
     fn golden_stress_natural() {
         let log = track(&records_from_console(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")));
         let mut f = facts();
@@ -389,6 +406,7 @@ mod golden {
             balance_tid: Some(1234),
             worker_errors: vec![],
             balance_last_error: Some("ENOSPC".into()),
+            failed_groups: 3,
         });
         let v = judge(&f, &log);
         compare("stress.txt", &text(&r, &v, &log, &f));

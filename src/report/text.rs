@@ -4,7 +4,7 @@ use crate::kmsg::events::Tracker;
 use crate::size::human;
 use crate::verdict::{Facts, Kind, Verdict};
 
-use super::{evidence, notes, Report, EVIDENCE_LINES};
+use super::{evidence, notes, per_minute, Report, EVIDENCE_LINES};
 
 fn phase_line(r: &Report) -> String {
     let parts: Vec<String> = r.phases.iter().map(|(p, s)| format!("{} {s:.1}s", p.name())).collect();
@@ -88,17 +88,24 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
                 "hunt:     {} rounds ({} with failing relocations), race windows {} (in {} rounds), reclaim {}",
                 h.rounds,
                 h.rounds_failing,
-                h.race_windows.map(|n| n.to_string()).unwrap_or_else(|| "not counted (no tracefs events)".into()),
+                h.race_windows
+                    .map(|n| match per_minute(n, h.seconds) {
+                        Some(rate) => format!("{n} ({rate}/min)"),
+                        None => n.to_string(),
+                    })
+                    .unwrap_or_else(|| "not counted (no tracefs events)".into()),
                 h.rounds_with_window,
                 r.reclaim
             ));
         }
         if let Some(st) = &r.stress {
             out.push(format!(
-                "stress:   {} s, worker rounds {:?} ({} ENOSPC), balance tid {}",
+                "stress:   {} s, worker rounds {:?} ({} ENOSPC), {} block groups failed relocation{}, balance tid {}",
                 st.seconds,
                 st.worker_rounds,
                 st.worker_enospc,
+                st.failed_groups,
+                per_minute(st.failed_groups, st.seconds as f64).map(|r| format!(" ({r}/min)")).unwrap_or_default(),
                 st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
             ));
             out.push(format!(

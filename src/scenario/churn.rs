@@ -207,6 +207,8 @@ impl Shared {
             balance_tid: *self.balance_tid.lock().expect("tid lock"),
             worker_errors: self.errors.lock().expect("errors lock").clone(),
             balance_last_error: self.balance_last_error.lock().expect("error lock").clone(),
+            // Counted from the kernel log by the stress pass.
+            failed_groups: 0,
         }
     }
 }

@@ -60,15 +60,19 @@ fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), 
     if tracing.is_some() && stats.race_windows.is_none() {
         stats.race_windows = Some(0);
     }
-    let end = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    // Earlier iterations' hunts count too.
+    let earlier = run.report.hunt.as_ref().map_or(0.0, |h| h.seconds);
+    let end = started + Duration::from_secs(secs);
     let mut n = 0;
     loop {
         n += 1;
         run.progress.say(&format!("hunt: round {n} ({} s left)", end.saturating_duration_since(Instant::now()).as_secs()));
-        let wedged = round(run, target, mkfs, n, tracing.as_ref())?;
+        let result = round(run, target, mkfs, n, tracing.as_ref());
+        run.report.hunt.get_or_insert_with(HuntStats::default).seconds = earlier + started.elapsed().as_secs_f64();
         // A kernel that showed trouble is corrupted: another round would
         // only hang, so the hunt ends at the first evidence.
-        if wedged || run.evidence_seen() || Instant::now() >= end {
+        if result? || run.evidence_seen() || Instant::now() >= end {
             return Ok(());
         }
     }

@@ -53,6 +53,7 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
         dirs.push(d);
     }
     let started = Instant::now();
+    let events_before = run.watch.as_ref().map_or(0, |w| w.log.events.len());
     let mut stats = StressStats::default();
     let result = run.phase(Phase::Stress, |r| {
         r.progress.say(&format!(
@@ -68,11 +69,14 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
         // A last commit so that reclaim sees the final state.
         at("sync", ignore_eintr(fs.sync()))
     });
+    // What the churn is for: relocations failing on many groups. Counted
+    // from the log (error lines, injections), each group once.
+    stats.failed_groups = run.watch.as_ref().map_or(0, |w| w.log.failed_groups_since(events_before));
     *run.report.stress.get_or_insert_with(StressStats::default) += stats;
     let s = run.report.stress.clone().unwrap_or_default();
     run.progress.say(&format!(
-        "stress: worker rounds {:?}, balances {} started / {} cancelled / {} busy / {} failed, {} groups relocated by balance",
-        s.worker_rounds, s.balances_started, s.balances_cancelled, s.balances_busy, s.balances_failed, s.balance_relocations
+        "stress: worker rounds {:?}, balances {} started / {} cancelled / {} busy / {} failed, {} groups relocated by balance, {} groups failed relocation",
+        s.worker_rounds, s.balances_started, s.balances_cancelled, s.balances_busy, s.balances_failed, s.balance_relocations, s.failed_groups
     ));
     for e in &s.worker_errors {
         run.report.notes.push(e.clone());
