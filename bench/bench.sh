@@ -5,11 +5,21 @@
 #   limit-direct    the same with oflag=direct (bios, as a filesystem sends)
 #   bash-dd         the bash equivalent of our single pass, filling with dd
 #   bash-fallocate  the same, filling with fallocate(1)
-#   ours-fallocate  the binary, --json (the default fill mode)
-#   ours-write      the binary, --json --fill-mode write
+#   ours-fallocate  the binary, --json: the default (--enospc auto: on a
+#                   stock kernel an injected pass, then a natural one)
+#   ours-injected   the binary, --json --enospc injected
+#   ours-natural    the binary, --json --enospc natural
+#   ours-write      the binary, --json --enospc injected --fill-mode write
+# and, in QEMU/TCG VMs of ../shared/vm (bench/vm-run.sh, BENCH_VM=dir):
+#   vm-default      the default on the instrumented kernel
+#   vm-injected     --enospc injected on the instrumented kernel
+#   vm-stress       --reclaim periodic --stress 60 --seed 5, instrumented kernel
+#   vm-stress-eb82cb1  the same stress with the binary of commit eb82cb1
+#                   (built from git into <out>/eb82cb1 once), the baseline
 # --runs times (default 3, interleaved round by round so that a busy moment
 # hits every variant alike), then prints min/median per phase, the ratios
-# and the targets of issue 6 (bench/stats.py).
+# and the targets (bench/stats.py). The binary's runs keep their kernel log
+# (--log) next to their stderr, for the settle tail on the kernel's clock.
 #
 #   bench/bench.sh [--runs N] [--dir DIR] [--bin PATH] [--out DIR] [--only V,V]
 #   bench/bench.sh --report FILE.jsonl      print the tables of an earlier run
@@ -50,7 +60,8 @@ fi
 # dependency step, as `make bench` runs it; one line when all is there.
 "$here/../mk/deps.sh" bench || exit 2
 
-variants=(limit-buffered limit-direct bash-dd bash-fallocate ours-fallocate ours-write)
+variants=(limit-buffered limit-direct bash-dd bash-fallocate ours-fallocate ours-injected ours-natural ours-write
+    vm-default vm-injected vm-stress vm-stress-eb82cb1)
 if [ -n "$only" ]; then
     IFS=, read -r -a variants <<<"$only"
 fi
@@ -97,8 +108,23 @@ virt="vm: $(systemd-detect-virt --vm 2>/dev/null || echo none), container: $(sys
         "$(json_str "$bin")" "$(json_str "$("$bin" --version 2>&1 | head -n1)")" "$(stat -c %s "$bin")" "$runs" "$(json_str "$(cut -d' ' -f1-3 /proc/loadavg)")"
 } >>"$results"
 
+# The stress baseline: the binary as it was at commit eb82cb1, built once.
+old_bin=$out/eb82cb1/btrfs-reclaim-repro
+build_old() {
+    [ -x "$old_bin" ] && return 0
+    echo "bench: building the binary of commit eb82cb1 (the stress baseline) in $out/eb82cb1" >&2
+    rm -rf "$out/eb82cb1/src" && mkdir -p "$out/eb82cb1/src"
+    git -C "$root" archive eb82cb1 | tar -x -C "$out/eb82cb1/src"
+    (cd "$out/eb82cb1/src" && cargo build --release --locked --target x86_64-unknown-linux-musl >"$out/eb82cb1/build.log" 2>&1) ||
+        { echo "bench: building eb82cb1 failed (see $out/eb82cb1/build.log)" >&2; return 1; }
+    cp "$out/eb82cb1/src/target/x86_64-unknown-linux-musl/release/btrfs-reclaim-repro" "$old_bin"
+}
+vm=${BENCH_VM:-$root/../shared/vm}
+kernel=$vm/kernels/bzImage-instrumented
+
 run_one() {
     local v=$1 i=$2 img=$prefix-$1-$2.img mnt=$prefix-$1-$2.mnt log=$out/logs/$stamp-$1-$2.log
+    local kmsg=$out/logs/$stamp-$1-$2.kmsg console=$out/logs/$stamp-$1-$2.console
     local rc=0 res t0 t1 l0
     sync
     l0=$(load1)
@@ -108,19 +134,31 @@ run_one() {
         limit-direct) res=$("$here/write-limit.sh" --direct "$img" 2>"$log") || rc=$? ;;
         bash-dd) res=$("$here/bash-single-pass.sh" --fill-mode dd "$img" "$mnt" 2>"$log") || rc=$? ;;
         bash-fallocate) res=$("$here/bash-single-pass.sh" --fill-mode fallocate "$img" "$mnt" 2>"$log") || rc=$? ;;
-        ours-fallocate|ours-write)
+        ours-*)
             # The binary creates the image (--size) and detaches it; exit 125
-            # (INCONCLUSIVE) is the stock kernel's honest answer.
-            res=$("$bin" --json --size 3G --fill-mode "${v#ours-}" "$img" "$mnt" 2>"$log") || rc=$?
+            # (INCONCLUSIVE) is --enospc injected's honest answer on a stock
+            # kernel.
+            local args=()
+            case $v in
+                ours-injected) args=(--enospc injected) ;;
+                ours-natural) args=(--enospc natural) ;;
+                ours-write) args=(--enospc injected --fill-mode write) ;;
+            esac
+            res=$("$bin" --json --log "$kmsg" "${args[@]}" --size 3G "$img" "$mnt" 2>"$log") || rc=$?
             rm -f "$img"; rmdir "$mnt" 2>/dev/null || true ;;
+        vm-default) res=$("$here/vm-run.sh" "$kernel" "$bin" "$console" 2>"$log") || rc=$? ;;
+        vm-injected) res=$("$here/vm-run.sh" "$kernel" "$bin" "$console" --enospc injected 2>"$log") || rc=$? ;;
+        vm-stress) res=$("$here/vm-run.sh" "$kernel" "$bin" "$console" --reclaim periodic --stress 60 --seed 5 2>"$log") || rc=$? ;;
+        vm-stress-eb82cb1)
+            build_old && { res=$("$here/vm-run.sh" "$kernel" "$old_bin" "$console" --stress 60 --seed 5 2>"$log") || rc=$?; } ;;
         *) echo "bench: unknown variant $v" >&2; return 2 ;;
     esac
     t1=${EPOCHREALTIME/./}
     # One JSON object on stdout, or null.
     res=$(printf '%s\n' "$res" | grep '^{' | tail -n1)
     python3 -c 'import json,sys; json.loads(sys.argv[1])' "$res" 2>/dev/null || res=null
-    printf '{"variant": "%s", "run": %d, "exit_code": %d, "wall_seconds": %s, "load1_before": %s, "load1_after": %s, "result": %s}\n' \
-        "$v" "$i" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" "$l0" "$(load1)" "$res" >>"$results"
+    printf '{"variant": "%s", "run": %d, "exit_code": %d, "wall_seconds": %s, "load1_before": %s, "load1_after": %s, "kmsg_log": %s, "result": %s}\n' \
+        "$v" "$i" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" "$l0" "$(load1)" "$(json_str "$kmsg")" "$res" >>"$results"
     printf 'bench: %-15s run %d/%d: exit %d, %s s wall, load %s\n' "$v" "$i" "$runs" "$rc" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')" "$l0" >&2
 }

@@ -39,9 +39,11 @@ for set in "$@"; do
 			"python3 python3")
 		targets+=("$MUSL_X86" "$MUSL_ARM") ;;
 	bench)
-		# bench/bench.sh: the bash equivalents and the limit runs.
+		# bench/bench.sh: the bash equivalents and the limit runs; its VM
+		# variants boot ../shared/vm/run-vm as vm-test does.
 		cmds+=("mkfs.btrfs btrfs-progs" "btrfs btrfs-progs" "losetup mount" "fallocate util-linux"
-			"findmnt util-linux" "python3 python3")
+			"findmnt util-linux" "python3 python3" "qemu-system-x86_64 qemu-system-x86"
+			"busybox:static busybox-static" "cpio cpio")
 		targets+=("$MUSL_X86") ;;
 	*) usage ;;
 	esac
