@@ -1,6 +1,8 @@
 //! Stress mode's threads (the bug report's parallel test): churn workers
-//! keep allocation pressure up with real data, a balance worker competes
-//! with reclaim for block groups, random delays shift the race windows.
+//! keep allocation pressure up (with --fill-mode: fallocate by default, real
+//! data with write) and turn whole block groups over, a balance worker
+//! competes with reclaim for block groups, random delays shift the race
+//! windows.
 //! They see only the filesystem, never the run: the supervisor's tick
 //! (stress.rs) drains the kernel log and decides when to stop.
 
@@ -22,6 +24,14 @@ pub const BALANCE_USAGE_PCT: u64 = 60;
 const FILES_PER_ROUND: usize = 10;
 /// Files a worker keeps between rounds before deleting its oldest.
 const KEPT_PER_WORKER: usize = 10;
+/// Every this many rounds a worker deletes all it keeps and commits. The
+/// prefill's files are handed to the workers at the start, so after a few
+/// rounds whole groups hold only churn data and these drains empty them:
+/// the cleaner deletes an empty group (btrfs_delete_unused_bgs, with the
+/// stress mount's nodiscard) and the next allocation makes a new one at a
+/// new address, which reclaim and balance then fail on. Without the turnover
+/// the failures stay on the 9-10 groups a 3 GiB filesystem starts with.
+const DRAIN_EVERY_ROUNDS: u64 = 2;
 
 /// What one churn round does: file sizes to write, then a pause.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,10 +97,11 @@ impl Shared {
     }
 }
 
-fn churn_worker(fs: &Fs, dir: &Path, index: usize, seed: u64, shared: &Shared) {
+/// One churn thread; `inherited` are prefill files it deletes as its own.
+fn churn_worker(fs: &Fs, dir: &Path, inherited: Vec<PathBuf>, mode: FillMode, index: usize, seed: u64, shared: &Shared) {
     let mut rng = thread_rng(seed, index as u64 + 1);
-    let mut buf = fill::WriteBuf::new(&mut rng);
-    let mut kept: Vec<PathBuf> = Vec::new();
+    let mut buf = if mode == FillMode::Write { fill::WriteBuf::new(&mut rng) } else { fill::WriteBuf::empty() };
+    let mut kept: Vec<PathBuf> = inherited;
     let mut serial = 0u64;
     let mut round = 0u64;
     while !shared.stopped() {
@@ -102,7 +113,7 @@ fn churn_worker(fs: &Fs, dir: &Path, index: usize, seed: u64, shared: &Shared) {
             }
             let path = dir.join(format!("c{serial:06}"));
             serial += 1;
-            match fill::make_file(&path, *size, FillMode::Write, &mut buf, &mut rng) {
+            match fill::make_file(&path, *size, mode, &mut buf, &mut rng) {
                 Ok((_, enospc)) => {
                     written.push(path);
                     if enospc {
@@ -132,7 +143,11 @@ fn churn_worker(fs: &Fs, dir: &Path, index: usize, seed: u64, shared: &Shared) {
             let _ = std::fs::remove_file(kept.remove(0));
         }
         round += 1;
-        if round.is_multiple_of(5) {
+        if round.is_multiple_of(DRAIN_EVERY_ROUNDS) {
+            for old in kept.drain(..) {
+                let _ = std::fs::remove_file(old);
+            }
+            // Commits and wakes the cleaner, which deletes the emptied groups.
             let _ = fs.sync();
         }
         shared.rounds[index].fetch_add(1, Ordering::Relaxed);
@@ -213,12 +228,15 @@ impl Shared {
     }
 }
 
-/// Runs `workers` churn threads and the balance thread on `fs` while `tick`
+/// Runs a churn thread per `dirs` entry (sharing out `prefill`, the files the
+/// fill left) and the balance thread on `fs` while `tick`
 /// (on this thread) returns Ok(true); then stops them, cancels a running
 /// balance so the join is prompt, and returns the counts with tick's result.
 pub(super) fn run<E>(
     fs: &Fs,
     dirs: &[PathBuf],
+    prefill: &[PathBuf],
+    mode: FillMode,
     seed: u64,
     seconds: impl Fn() -> u64,
     mut tick: impl FnMut(&Shared) -> Result<bool, E>,
@@ -227,7 +245,8 @@ pub(super) fn run<E>(
     let result = std::thread::scope(|scope| {
         let shared = &shared;
         for (i, d) in dirs.iter().enumerate() {
-            scope.spawn(move || churn_worker(fs, d, i, seed, shared));
+            let inherited: Vec<PathBuf> = prefill.iter().skip(i).step_by(dirs.len()).cloned().collect();
+            scope.spawn(move || churn_worker(fs, d, inherited, mode, i, seed, shared));
         }
         scope.spawn(move || balance_worker(fs, seed, shared));
         let outcome = loop {

@@ -59,11 +59,12 @@ impl Run<'_> {
             (true, false, true) => "clear_cache,space_cache=v1,max_inline=2048",
             (false, _, _) => "space_cache=v2",
         };
-        // The hunt needs nodiscard: with discard=async (the default since 6.2
+        // Stress needs nodiscard: with discard=async (the default since 6.2
         // where the device supports discard) btrfs_update_block_group() sends
         // an emptied group to the discard lists instead of
-        // btrfs_mark_bg_unused(), and the race window never opens.
-        let data = if cfg.hunt() { format!("{data},nodiscard") } else { data.to_string() };
+        // btrfs_mark_bg_unused(): the hunt's race window never opens, and the
+        // churn's emptied groups wait there instead of being deleted.
+        let data = if cfg.stress_secs.is_some() { format!("{data},nodiscard") } else { data.to_string() };
         let data = data.as_str();
         let mounted = self.phase(Phase::Mount, |r| {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;

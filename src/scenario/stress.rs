@@ -46,6 +46,7 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
         Some(b) => b,
         None => run.reclaim_base(&fs)?,
     };
+    let prefill: Vec<std::path::PathBuf> = files.iter().filter(|f| f.exists()).cloned().collect();
     let mut dirs = Vec::new();
     for i in 0..cfg.workers {
         let d = cfg.mnt.join("churn").join(format!("w{i}"));
@@ -61,7 +62,7 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
             cfg.workers
         ));
         let end = started + Duration::from_secs(secs);
-        let (s, outcome) = churn::run(&fs, &dirs, cfg.seed, || started.elapsed().as_secs(), |shared| {
+        let (s, outcome) = churn::run(&fs, &dirs, &prefill, cfg.fill_mode, cfg.seed, || started.elapsed().as_secs(), |shared| {
             tick(r, &fs, shared, secs, started, end, &base)
         });
         stats = s;
