@@ -24,6 +24,7 @@ rc=0
 "$vm/run-vm" --kernel "$kernel" --disk-size 3G --append log_buf_len=16M --timeout 900 --no-devargs \
     --log "$log" --file "$stage/btrfs-reclaim-repro-x86_64" -- "$root/vmtest/payload.sh" \
     btrfs-reclaim-repro-x86_64 "$@" >/dev/null 2>&1 || rc=$?
-# The verdict: between the payload's markers, one JSON object.
-awk '/===BRR-VERDICT-BEGIN===/ {on = 1; next} /===BRR-VERDICT-END===/ {on = 0} on && /^\{/' "$log" | tail -n1
+# The verdict: between the payload's markers, one JSON object (the serial
+# console ends its lines with \r\n).
+tr -d '\r' <"$log" | awk '/===BRR-VERDICT-BEGIN===/ {on = 1; next} /===BRR-VERDICT-END===/ {on = 0} on && /^\{/' | tail -n1
 exit "$rc"
