@@ -2,8 +2,9 @@
 //! record's text and follows the block group that each pid is working on, so
 //! the `put` lines (which carry no block group) can be attributed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use crate::kmsg::groups::{OpenWindows, PidGroups, Window};
 use crate::kmsg::Record;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,14 +139,13 @@ pub struct Overlap {
     pub reclaim_pid: i32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Window {
-    Reloc,
-    Reclaim,
-}
-
 /// How many log lines follow the first trouble line in the evidence.
 const TROUBLE_CONTEXT: usize = 10;
+
+/// Distinct overlaps kept: the first one already makes the verdict
+/// SUSPECTED; on a hostile log (thousands of pids putting one group) the
+/// rest would only grow the list with each record.
+pub const MAX_OVERLAPS: usize = 64;
 
 /// Accumulates what the log said during a run.
 #[derive(Debug, Default)]
@@ -161,12 +161,15 @@ pub struct Tracker {
     pub trouble: Vec<String>,
     /// The first trouble line and the lines right after it (stack frames).
     pub trouble_context: Vec<String>,
+    /// The first MAX_OVERLAPS distinct overlaps.
     pub overlaps: Vec<Overlap>,
     /// Relocation errors for block groups that never printed `relocating
     /// block group`: relocation failed while setting up (read-only flip,
     /// v1 cache truncation, reloc inode), before moving any extent.
     pub errors_before_move: u64,
-    relocating: Vec<u64>,
+    /// Block groups that printed `relocating block group` and no error yet,
+    /// with how many times (a map: a long run relocates thousands).
+    relocating: HashMap<u64, u32>,
     /// Every record seen, for `--log`.
     pub records: u64,
     /// Records missing between the first and the last one fed: their
@@ -177,9 +180,9 @@ pub struct Tracker {
     /// Only BTRFS lines about this device count (other filesystems on the
     /// machine may be relocating too).
     device: Option<String>,
-    current_bg: HashMap<i32, u64>,
+    current_bg: PidGroups,
     pending_chunk: Option<u64>,
-    open: Vec<(u64, i32, Window)>,
+    open: OpenWindows,
 }
 
 /// A stack frame line of a splat: ` close_ctree+0x5ad/0x8c9` (not `? x+0x..`,
@@ -219,7 +222,7 @@ impl Tracker {
         match classify(text) {
             Line::Inject { pid, bg } => {
                 self.injections += 1;
-                self.current_bg.insert(pid, bg);
+                self.current_bg.set(pid, bg);
                 if self.pending_chunk == Some(bg) {
                     self.pending_chunk = None;
                 }
@@ -232,17 +235,18 @@ impl Tracker {
             Line::RelocatingBg { bg } => {
                 self.relocations_started += 1;
                 self.pending_chunk = Some(bg);
-                self.relocating.push(bg);
+                *self.relocating.entry(bg).or_insert(0) += 1;
             }
             Line::RelocError { bg } => {
                 self.reloc_errors += 1;
-                match self.relocating.iter().position(|b| *b == bg) {
-                    Some(at) => {
-                        self.relocating.remove(at);
+                match self.relocating.get_mut(&bg) {
+                    Some(1) => {
+                        self.relocating.remove(&bg);
                     }
+                    Some(n) => *n -= 1,
                     None => self.errors_before_move += 1,
                 }
-                let pid = self.current_bg.iter().filter(|(_, b)| **b == bg).map(|(p, _)| *p).min();
+                let pid = self.current_bg.lowest_pid_on(bg);
                 self.push(pid, EventKind::RelocError, Some(bg), text);
             }
             Line::RelocPut { pid } => {
@@ -253,19 +257,19 @@ impl Tracker {
             }
             Line::ReclaimPut { pid } => {
                 self.reclaim_puts += 1;
-                let bg = self.current_bg.get(&pid).copied();
+                let bg = self.current_bg.get(pid);
                 self.open_window(bg, pid, Window::Reclaim);
                 self.push(Some(pid), EventKind::ReclaimPut, bg, text);
             }
             Line::RelocPutDone { pid } => {
-                let bg = self.close_window(pid, Window::Reloc);
+                let bg = self.open.close(pid, Window::Reloc);
                 self.push(Some(pid), EventKind::RelocPutDone, bg, text);
             }
             Line::ReclaimPutDone { pid } => {
-                let bg = self.close_window(pid, Window::Reclaim);
+                let bg = self.open.close(pid, Window::Reclaim);
                 // The worker's loop iteration is over: its next put belongs
                 // to another block group.
-                self.current_bg.remove(&pid);
+                self.current_bg.remove(pid);
                 self.push(Some(pid), EventKind::ReclaimPutDone, bg, text);
             }
             Line::Trouble => {
@@ -279,11 +283,11 @@ impl Tracker {
     }
 
     fn bg_of(&mut self, pid: i32) -> Option<u64> {
-        if let Some(bg) = self.current_bg.get(&pid) {
-            return Some(*bg);
+        if let Some(bg) = self.current_bg.get(pid) {
+            return Some(bg);
         }
         let bg = self.pending_chunk.take()?;
-        self.current_bg.insert(pid, bg);
+        self.current_bg.set(pid, bg);
         Some(bg)
     }
 
@@ -293,21 +297,13 @@ impl Tracker {
 
     fn open_window(&mut self, bg: Option<u64>, pid: i32, kind: Window) {
         let Some(bg) = bg else { return };
-        for &(obg, opid, okind) in &self.open {
-            if obg == bg && opid != pid && okind != kind {
-                let (reloc_pid, reclaim_pid) = if kind == Window::Reloc { (pid, opid) } else { (opid, pid) };
-                let overlap = Overlap { bg, reloc_pid, reclaim_pid };
-                if !self.overlaps.contains(&overlap) {
-                    self.overlaps.push(overlap);
-                }
+        for opid in self.open.open(bg, pid, kind) {
+            let (reloc_pid, reclaim_pid) = if kind == Window::Reloc { (pid, opid) } else { (opid, pid) };
+            let overlap = Overlap { bg, reloc_pid, reclaim_pid };
+            if self.overlaps.len() < MAX_OVERLAPS && !self.overlaps.contains(&overlap) {
+                self.overlaps.push(overlap);
             }
         }
-        self.open.push((bg, pid, kind));
-    }
-
-    fn close_window(&mut self, pid: i32, kind: Window) -> Option<u64> {
-        let at = self.open.iter().rposition(|&(_, p, k)| p == pid && k == kind)?;
-        Some(self.open.remove(at).0)
     }
 
     /// The trouble line to quote first: what went wrong (refcount_t, KASAN,
@@ -334,21 +330,19 @@ impl Tracker {
 
     /// Block groups that were hit by an injection, in order, without repeats.
     pub fn injected_groups(&self) -> Vec<u64> {
-        let mut out = Vec::new();
-        for e in &self.events {
-            if let (EventKind::Inject, Some(bg)) = (e.kind, e.bg) {
-                if !out.contains(&bg) {
-                    out.push(bg);
-                }
-            }
-        }
-        out
+        let mut seen = HashSet::new();
+        self.events
+            .iter()
+            .filter_map(|e| (e.kind == EventKind::Inject).then_some(e.bg).flatten())
+            .filter(|bg| seen.insert(*bg))
+            .collect()
     }
 
     /// The log lines of the first injected block group's sequence, for the
     /// evidence of a mail-sized verdict.
     pub fn first_sequence(&self) -> Vec<String> {
-        let Some(bg) = self.injected_groups().first().copied() else { return Vec::new() };
+        let first = self.events.iter().find_map(|e| (e.kind == EventKind::Inject).then_some(e.bg).flatten());
+        let Some(bg) = first else { return Vec::new() };
         self.events.iter().filter(|e| e.bg == Some(bg)).map(|e| e.text.clone()).collect()
     }
 }
@@ -532,6 +526,61 @@ mod tests {
         ];
         let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
         assert!(track(&recs).overlaps.is_empty());
+    }
+
+    /// A hostile log: 50,000 pids each open a put window on one group (reloc
+    /// and reclaim by turns) and never close it. Every window overlaps all
+    /// earlier ones of the other kind; the tracker keeps MAX_OPEN windows and
+    /// MAX_OVERLAPS overlaps, so each record costs at most MAX_OPEN
+    /// comparisons instead of one per record before it.
+    #[test]
+    fn windows_never_closed_keep_the_tracker_bounded() {
+        let mut t = Tracker::default();
+        for pid in 0..50_000 {
+            let put = if pid % 2 == 0 { "reloc put bg" } else { "reclaim loop put bg" };
+            t.feed(&rec(2 * pid as u64, &format!("BO: {pid} inject enospc... bg 4096")));
+            t.feed(&rec(2 * pid as u64 + 1, &format!("BO: {pid} {put}")));
+            assert!(t.open.len() <= crate::kmsg::groups::MAX_OPEN);
+            assert!(t.overlaps.len() <= MAX_OVERLAPS);
+        }
+        assert_eq!(t.open.len(), crate::kmsg::groups::MAX_OPEN);
+        assert_eq!(t.overlaps.len(), MAX_OVERLAPS);
+        assert_eq!(t.overlaps[0], Overlap { bg: 4096, reloc_pid: 0, reclaim_pid: 1 }, "the first overlap is kept");
+        assert_eq!((t.injections, t.reloc_puts, t.reclaim_puts), (50_000, 25_000, 25_000), "counts stay exact");
+    }
+
+    /// Relocations that start and never end are kept per group with a
+    /// count: an error consumes one start, and one without a start was
+    /// before any extent moved.
+    #[test]
+    fn relocations_in_flight_are_counted_per_group() {
+        let lines = [
+            "BTRFS info (device loop0): relocating block group 100 flags data",
+            "BTRFS info (device loop0): relocating block group 100 flags data",
+            "BTRFS info (device loop0): relocating block group 200 flags data",
+            "BTRFS error (device loop0): error relocating chunk 100",
+            "BTRFS error (device loop0): error relocating chunk 100",
+            "BTRFS error (device loop0): error relocating chunk 100",
+        ];
+        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
+        let t = track(&recs);
+        assert_eq!((t.reloc_errors, t.errors_before_move), (3, 1));
+        assert_eq!(t.relocating.len(), 1, "only 200 is still in flight");
+    }
+
+    /// An error names only the group: it goes to the lowest pid working on
+    /// it, among thousands of pids on other groups.
+    #[test]
+    fn a_relocation_error_finds_its_pid_among_many() {
+        let mut recs: Vec<Record> =
+            (1..=5000).map(|p| rec(p as u64, &format!("BO: {p} inject enospc... bg {}", p * 4096))).collect();
+        recs.push(rec(6000, "BO: 4000 inject enospc... bg 8192"));
+        recs.push(rec(6001, "BTRFS error (device loop0): error relocating chunk 8192"));
+        recs.push(rec(6002, "BTRFS error (device loop0): error relocating chunk 20480000"));
+        let t = track(&recs);
+        let errors: Vec<Option<i32>> = t.events.iter().filter(|e| e.kind == EventKind::RelocError).map(|e| e.pid).collect();
+        assert_eq!(errors, vec![Some(2), Some(5000)], "4000 moved to 8192 after 2: 2 is the lowest");
+        assert_eq!(t.injected_groups().len(), 5000, "8192 counted once");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! lines that start with a space (`" SUBSYSTEM=..."`).
 
 pub mod events;
+mod groups;
 pub mod trace;
 pub mod watch;
 
