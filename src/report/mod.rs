@@ -169,12 +169,10 @@ pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
         // What went wrong first, then where: every distinct trouble line,
         // then the first splat's frames.
         let mut lines: Vec<String> = Vec::new();
-        if let Some(h) = log.headline() {
-            lines.push(h.to_string());
-        }
-        for t in &log.trouble {
-            if !lines.contains(t) {
-                lines.push(t.clone());
+        let mut listed = std::collections::HashSet::new();
+        for t in log.headline().into_iter().chain(log.trouble.iter().map(String::as_str)) {
+            if listed.insert(t) {
+                lines.push(t.to_string());
             }
         }
         lines.extend(log.trouble_context.iter().skip(1).cloned());

@@ -13,19 +13,20 @@ fn phase_line(r: &Report) -> String {
 
 /// "634388480 (pid 97), 2647654400 (pid 97)"
 fn injected_summary(log: &Tracker) -> String {
-    let mut parts = Vec::new();
-    for bg in log.injected_groups() {
-        let pids: Vec<String> = {
-            let mut p: Vec<i32> = log.events.iter().filter(|e| e.bg == Some(bg)).filter_map(|e| e.pid).collect();
+    let groups = log.injected_groups();
+    // Only the groups shown are looked up: each lookup reads every event.
+    let mut parts: Vec<String> = groups
+        .iter()
+        .take(4)
+        .map(|bg| {
+            let mut p: Vec<i32> = log.events.iter().filter(|e| e.bg == Some(*bg)).filter_map(|e| e.pid).collect();
             p.dedup();
-            p.iter().map(|x| x.to_string()).collect()
-        };
-        parts.push(format!("{bg} (pid {})", pids.join("/")));
-    }
-    if parts.len() > 4 {
-        let more = parts.len() - 4;
-        parts.truncate(4);
-        parts.push(format!("+{more} more"));
+            let pids: Vec<String> = p.iter().map(|x| x.to_string()).collect();
+            format!("{bg} (pid {})", pids.join("/"))
+        })
+        .collect();
+    if groups.len() > 4 {
+        parts.push(format!("+{} more", groups.len() - 4));
     }
     parts.join(", ")
 }
