@@ -113,12 +113,21 @@ fn parse(line: &str, fsid: &str) -> Option<Seen> {
 pub fn race_windows(trace: &str, fsid: &str) -> Vec<u64> {
     // bg -> (worker pid, emptied during the attempt)
     let mut attempts: HashMap<u64, (i32, bool)> = HashMap::new();
+    // worker pid -> the group of its latest attempt: finding a worker's
+    // earlier attempt must not read every attempt (a new kworker pid per
+    // group would make that quadratic).
+    let mut latest: HashMap<i32, u64> = HashMap::new();
     let mut found = Vec::new();
     for line in trace.lines().filter(|l| !l.starts_with('#')) {
         match parse(line, fsid) {
             Some(Seen::Reclaim { pid, bg }) => {
-                // The worker moved on: its earlier group's attempt is over.
-                attempts.retain(|_, (p, _)| *p != pid);
+                // The worker moved on: its earlier group's attempt is over
+                // (unless another worker has taken that group since).
+                if let Some(old) = latest.insert(pid, bg) {
+                    if attempts.get(&old).is_some_and(|(p, _)| *p == pid) {
+                        attempts.remove(&old);
+                    }
+                }
                 attempts.insert(bg, (pid, false));
             }
             Some(Seen::Unused { bg }) => {
@@ -172,5 +181,59 @@ mod tests {
         let t = [reclaim(5, 100), unused(100), failed(100), reclaim(5, 200), failed(200), reclaim(5, 100), unused(100), failed(100)]
             .join("\n");
         assert_eq!(race_windows(&t, FSID), vec![100, 100]);
+    }
+
+    #[test]
+    fn a_worker_moving_on_ends_only_its_own_attempt() {
+        // 5 moves on from 100 after 6 took 100 over: 6's attempt stands.
+        let taken_over = [reclaim(5, 100), reclaim(6, 100), reclaim(5, 200), unused(100), failed(100)].join("\n");
+        assert_eq!(race_windows(&taken_over, FSID), vec![100]);
+        // Among a thousand other workers' attempts, 5's is still found.
+        let mut lines: Vec<String> = (1000..2000).map(|p| reclaim(p, p as u64 * 4096)).collect();
+        lines.extend([reclaim(5, 100), reclaim(5, 200), unused(100), failed(100)]);
+        assert!(race_windows(&lines.join("\n"), FSID).is_empty(), "5 had moved on from 100");
+    }
+
+    /// The pid index gives the answers of the plain scan it replaced (every
+    /// attempt of the worker dropped when it starts another), on seeded
+    /// random traces over a few pids and groups.
+    #[test]
+    fn the_pid_index_answers_as_the_scan_did() {
+        fn by_scan(events: &[(u8, i32, u64)]) -> Vec<u64> {
+            let mut attempts: HashMap<u64, (i32, bool)> = HashMap::new();
+            let mut found = Vec::new();
+            for &(what, pid, bg) in events {
+                match what {
+                    0 => {
+                        attempts.retain(|_, (p, _)| *p != pid);
+                        attempts.insert(bg, (pid, false));
+                    }
+                    1 => {
+                        if let Some(a) = attempts.get_mut(&bg) {
+                            a.1 = true;
+                        }
+                    }
+                    _ => {
+                        if attempts.remove(&bg).is_some_and(|(_, emptied)| emptied) {
+                            found.push(bg);
+                        }
+                    }
+                }
+            }
+            found
+        }
+        let mut rng = fastrand::Rng::with_seed(0x7261636521);
+        for _ in 0..10_000 {
+            let events: Vec<(u8, i32, u64)> = (0..rng.usize(1..40)).map(|_| (rng.u8(..3), rng.i32(1..5), rng.u64(1..6) * 100)).collect();
+            let text: Vec<String> = events
+                .iter()
+                .map(|&(what, pid, bg)| match what {
+                    0 => reclaim(pid, bg),
+                    1 => unused(bg),
+                    _ => failed(bg),
+                })
+                .collect();
+            assert_eq!(race_windows(&text.join("\n"), FSID), by_scan(&events), "{events:?}");
+        }
     }
 }
