@@ -16,6 +16,8 @@ mod kmemleak;
 mod kmsg;
 #[cfg(test)]
 mod layers;
+#[cfg(test)]
+mod linearity;
 mod mkfs;
 mod mountinfo;
 mod phase;
