@@ -68,9 +68,9 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     }
     o.raw(
         "per_iteration",
-        array(r.per_iteration.iter().map(|h| {
+        array(r.per_iteration.iter().map(|i| {
             let mut it = Object::new();
-            it.int("open_fds", h.open_fds).int("vm_rss_kib", h.vm_rss_kib);
+            it.num("seconds", i.seconds).int("open_fds", i.held.open_fds).int("vm_rss_kib", i.held.vm_rss_kib);
             it.finish()
         })),
     );

@@ -37,8 +37,8 @@ pub struct Report {
     /// VmHWM of this process.
     pub peak_rss_kib: u64,
     pub iterations: u32,
-    /// Open fds and VmRSS at the end of each iteration.
-    pub per_iteration: Vec<crate::resources::Held>,
+    /// Each iteration's wall time, and open fds and VmRSS at its end.
+    pub per_iteration: Vec<IterationRecord>,
     /// kmemleak's summaries of leaked btrfs objects.
     pub kmemleak_evidence: Vec<String>,
     /// Stress mode's counts.
@@ -55,6 +55,14 @@ pub struct Report {
     pub reclaim: String,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
+}
+
+/// One iteration of an `--iterations` run: how long it took and what the
+/// process held at its end (a long run must not grow either).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IterationRecord {
+    pub seconds: f64,
+    pub held: crate::resources::Held,
 }
 
 /// One pass on a fresh filesystem: which failure path it was laid out for,
@@ -262,15 +270,12 @@ mod tests {
         let (mut r, v, log, facts) = sample();
         assert!(json(&r, &v, &log, &facts).contains("\"per_iteration\": []"));
         r.iterations = 3;
-        r.per_iteration = vec![
-            Held { open_fds: 7, vm_rss_kib: 2100 },
-            Held { open_fds: 7, vm_rss_kib: 2150 },
-            Held { open_fds: 8, vm_rss_kib: 2152 },
-        ];
+        let it = |seconds, open_fds, vm_rss_kib| IterationRecord { seconds, held: Held { open_fds, vm_rss_kib } };
+        r.per_iteration = vec![it(4.25, 7, 2100), it(3.5, 7, 2150), it(3.75, 8, 2152)];
         let j = json(&r, &v, &log, &facts);
         assert!(
             j.contains(
-                "\"per_iteration\": [{\"open_fds\": 7, \"vm_rss_kib\": 2100}, {\"open_fds\": 7, \"vm_rss_kib\": 2150}, {\"open_fds\": 8, \"vm_rss_kib\": 2152}]"
+                "\"per_iteration\": [{\"seconds\": 4.25, \"open_fds\": 7, \"vm_rss_kib\": 2100}, {\"seconds\": 3.5, \"open_fds\": 7, \"vm_rss_kib\": 2150}, {\"seconds\": 3.75, \"open_fds\": 8, \"vm_rss_kib\": 2152}]"
             ),
             "{j}"
         );

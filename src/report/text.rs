@@ -131,7 +131,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             let held = match (r.per_iteration.first(), r.per_iteration.last()) {
                 (Some(a), Some(b)) => format!(
                     "; open fds {} -> {}, VmRSS {} -> {} KiB (first -> last)",
-                    a.open_fds, b.open_fds, a.vm_rss_kib, b.vm_rss_kib
+                    a.held.open_fds, b.held.open_fds, a.held.vm_rss_kib, b.held.vm_rss_kib
                 ),
                 _ => String::new(),
             };
