@@ -7,7 +7,10 @@ the targets (issues 6 and 17), as Markdown (pasted into bench/RESULTS.md).
 Input: one JSON object a line; the first describes the machine, the others
 are {"variant", "run", "exit_code", "wall_seconds", "load1_before",
 "load1_after", "result"} where result is the stdout JSON of the binary
-(--json), of bash-single-pass.sh or of write-limit.sh.
+(--json), of bash-single-pass.sh or of write-limit.sh. The variant
+"iterations" (one --iterations run) gets its own table, from the JSON
+per_iteration: total time, per-iteration median, open fds and VmRSS of the
+first and the last iteration.
 
 Time from fragmenting to the first reclaim = first_reclaim_seconds (from the
 start of the process) minus the phases up to and including fragment (mkfs,
@@ -40,7 +43,7 @@ VMS = ["vm-default", "vm-injected", "vm-stress", "vm-stress-eb82cb1"]
 # Exit codes that mean "the pass ran": the binary answers 125 (INCONCLUSIVE)
 # on a stock kernel, 0 (NOT REPRODUCED) on the instrumented one; 1/3 are
 # kernel trouble, which would still be a timed pass.
-OK_EXIT = {v: {0, 1, 3, 125} for v in ["ours-fallocate", "ours-injected", "ours-natural", "ours-write"] + VMS}
+OK_EXIT = {v: {0, 1, 3, 125} for v in ["ours-fallocate", "ours-injected", "ours-natural", "ours-write", "iterations"] + VMS}
 MiB = 1 << 20
 
 
@@ -69,6 +72,7 @@ def load(path):
             res = dict(res)
             res["_kernel_tail"] = kernel_settle_tail(row.get("kmsg_log"), res)
             res["_wall"] = row.get("wall_seconds")
+            res["_exit"] = row.get("exit_code")
             res["_load"] = max(x for x in (row.get("load1_before"), row.get("load1_after"), 0) if x is not None)
             runs.setdefault(v, []).append(res)
     return machine, runs, failed
@@ -214,6 +218,25 @@ def worst(s, v, k):
     return s.get(v, {}).get(k, (None, None, None, 0))[2]
 
 
+def iterations_table(rs):
+    """One row per --iterations run: time, and what the process held."""
+    out = ["| iterations | verdict (exit) | total s | per iteration: median s (min-max) | open fds: first -> last (max) |"
+           " VmRSS KiB: first -> last (max after 2nd) | peak RSS KiB | wall s | load |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rs:
+        per = r.get("per_iteration") or []
+        secs = [p["seconds"] for p in per if p.get("seconds") is not None]
+        fds = [p["open_fds"] for p in per if "open_fds" in p]
+        rss = [p["vm_rss_kib"] for p in per if "vm_rss_kib" in p]
+        time = f"{statistics.median(secs):.2f} ({min(secs):.2f}-{max(secs):.2f})" if secs else "?"
+        held_fds = f"{fds[0]} -> {fds[-1]} ({max(fds)})" if fds else "?"
+        held_rss = f"{rss[0]} -> {rss[-1]} ({max(rss[2:] or rss)})" if rss else "?"
+        out.append(f"| {r.get('iterations')} of {len(per)} recorded | {r.get('verdict')} ({r.get('_exit')}) |"
+                   f" {r.get('total_seconds', 0):.1f} | {time} | {held_fds} | {held_rss} | {r.get('peak_rss_kib')} |"
+                   f" {r.get('_wall')} | {r.get('_load')} |")
+    return "\n".join(out)
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__.strip(), file=sys.stderr)
@@ -228,6 +251,14 @@ def main(argv):
         out.append(f"Binary: {machine.get('binary_version')}, {machine.get('binary_bytes')} bytes"
                    f" ({machine.get('binary_bytes', 0) / MiB:.2f} MiB). Load average before: {machine.get('loadavg_before')}.")
         out.append("")
+    if "iterations" in runs:
+        out.append(iterations_table(runs["iterations"]))
+        out.append("")
+    if not any(v in s for v in PASSES + LIMITS + VMS):
+        if failed:
+            out.append("Runs that failed: " + "; ".join(failed))
+        print("\n".join(out))
+        return 0
     out.append(table(s, PASSES + LIMITS))
     out.append("")
     if any(v in s for v in VMS):
