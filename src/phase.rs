@@ -64,9 +64,15 @@ impl Phase {
     /// that pass (`natural:mkfs`), so tests can interrupt a chosen phase.
     /// Returns what it matched, for the "pausing at" line.
     pub fn pause_requested(self, pass: &str) -> Option<String> {
-        let asked = std::env::var("BRR_TEST_PAUSE").ok()?;
-        let qualified = format!("{pass}:{}", self.name());
-        (asked == self.name() || asked == qualified).then_some(asked)
+        pause_asked(self.name(), pass)
+    }
+
+    /// Test hook for a named point inside the phase, where the start is not
+    /// the moment to test: `BRR_TEST_PAUSE=<phase>.<point>` (or
+    /// `<pass>:<phase>.<point>`), e.g. `hunt.helpers`: the hunt's helper
+    /// processes are running.
+    pub fn pause_inside_requested(self, pass: &str, point: &str) -> Option<String> {
+        pause_asked(&format!("{}.{point}", self.name()), pass)
     }
 
     /// Test hook: `BRR_TEST_CRASH_IN=<phase>`: the first kernel operation
@@ -74,6 +80,16 @@ impl Phase {
     pub fn crash_requested(self) -> bool {
         std::env::var("BRR_TEST_CRASH_IN").is_ok_and(|p| p == self.name())
     }
+}
+
+fn pause_asked(at: &str, pass: &str) -> Option<String> {
+    let asked = std::env::var("BRR_TEST_PAUSE").ok()?;
+    pause_matches(&asked, at, pass).then_some(asked)
+}
+
+/// `asked` (the value of BRR_TEST_PAUSE) names `at`, alone or in `pass`.
+fn pause_matches(asked: &str, at: &str, pass: &str) -> bool {
+    asked == at || asked == format!("{pass}:{at}")
 }
 
 #[cfg(test)]
@@ -88,5 +104,16 @@ mod tests {
             assert_eq!(*n, n.to_lowercase());
         }
         assert!(Phase::ALWAYS_REPORTED.iter().all(|p| Phase::ALL.contains(p)));
+    }
+
+    #[test]
+    fn a_pause_names_a_phase_or_a_point_inside_it_in_any_or_one_pass() {
+        assert!(pause_matches("hunt", "hunt", "injected"));
+        assert!(pause_matches("natural:mkfs", "mkfs", "natural"));
+        assert!(!pause_matches("natural:mkfs", "mkfs", "injected"));
+        assert!(pause_matches("hunt.helpers", "hunt.helpers", "injected"));
+        assert!(pause_matches("injected:hunt.helpers", "hunt.helpers", "injected"));
+        assert!(!pause_matches("hunt", "hunt.helpers", "injected"), "the phase's start is not the point inside");
+        assert!(!pause_matches("hunt.helpers", "hunt", "injected"));
     }
 }

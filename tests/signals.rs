@@ -2,7 +2,9 @@
 //! unmount, detach, print the partial verdict marked INTERRUPTED and exit
 //! 128 + the signal number. The phases are made hittable by the test hook
 //! BRR_TEST_PAUSE=<phase>, which holds the run at the start of that phase
-//! (the binary prints "pausing at <phase>" and keeps noticing signals).
+//! (the binary prints "pausing at <phase>" and keeps noticing signals), or
+//! at a point inside one: `hunt.helpers`, once the hunt's helper processes
+//! run.
 
 mod common;
 use common::*;
@@ -119,4 +121,62 @@ fn sigint_in_the_natural_pass_mkfs_exits_130_and_cleans_up() {
 #[test]
 fn sigterm_in_the_natural_pass_starve_exits_143_and_cleans_up() {
     interrupt_at("natural:starve", "TERM", 143);
+}
+
+/// Inside the hunt (`--stress`, reclaim threshold=75), while its helper
+/// processes run (two BTRFS_IOC_SYNC loops and a create/unlink loop, forked,
+/// not threads; BRR_TEST_PAUSE=hunt.helpers holds the run there): the signal
+/// must leave nothing mounted or attached and no helper alive. `to_group`
+/// sends it to the whole process group, as Ctrl-C in a terminal does, so the
+/// helpers get it too.
+fn interrupt_the_hunt(sig: &str, code: i32, to_group: bool) {
+    let test = format!("interrupt_the_hunt_with_{sig}{}", if to_group { "_to_the_group" } else { "" });
+    if !privileged(&test) {
+        return;
+    }
+    let s = Scratch::new(&format!("sig-hunt-{sig}"));
+    let at = "hunt.helpers";
+    let args = ["--stress", "120", "--seed", "3", "--size", "3G", s.img(), s.mnt()];
+    let mut r = Running::start_as_group(&bin(), &args, &[("BRR_TEST_PAUSE", at)]);
+    let paused = r.wait_for_line(&format!("pausing at {at}"), Duration::from_secs(180));
+    let mut helpers = Vec::new();
+    if paused {
+        assert!(!s.mounts().is_empty(), "{test}: nothing mounted at {at}");
+        assert!(!s.loops().is_empty(), "{test}: no loop device attached at {at}");
+        helpers = processes_of(&bin()).into_iter().filter(|(_, ppid)| *ppid == r.pid()).map(|(pid, _)| pid).collect();
+        if to_group {
+            send_signal_to_group(r.pid(), sig);
+        } else {
+            send_signal(r.pid(), sig);
+        }
+    }
+    let exited = r.wait_exit(Duration::from_secs(90));
+    // The run is over: no process of the binary is left, helper or not (a
+    // survivor would also hold the mount and the binary's stdout). Killed
+    // here if so, so that a failing test leaves no loop running.
+    let left = processes_of(&bin());
+    for (pid, _) in &left {
+        send_signal(*pid, "KILL");
+    }
+    let out = r.finish(Duration::from_secs(10));
+    assert!(paused, "{test}: never paused at {at}:\n{}\n{}", out.stdout, out.stderr);
+    assert!(exited, "{test}: still running 90 s after SIG{sig}:\n{}", out.stderr);
+    assert_eq!(helpers.len(), 3, "{test}: expected 2 sync helpers and 1 churn helper running at {at}: {helpers:?}");
+    assert!(left.is_empty(), "{test}: still running (pid, ppid) {left:?}; helpers were {helpers:?}\n{}", out.stderr);
+    assert_eq!(out.code, code, "{test}:\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(&format!("INTERRUPTED (exit {code})")), "{test}: {}", out.stdout);
+    assert!(out.stdout.contains(&format!("interrupted by SIG{sig}")), "{test}: {}", out.stdout);
+    s.assert_clean();
+    assert!(!out.stderr.contains("could not"), "{test}: a cleanup step failed:\n{}", out.stderr);
+}
+
+#[test]
+fn sigterm_while_the_hunts_helpers_run_kills_them_and_cleans_up() {
+    interrupt_the_hunt("TERM", 143, false);
+}
+
+/// Ctrl-C: SIGINT to the binary and its helpers at once.
+#[test]
+fn sigint_to_the_group_during_the_hunt_kills_the_helpers_and_cleans_up() {
+    interrupt_the_hunt("INT", 130, true);
 }

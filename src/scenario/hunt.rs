@@ -255,7 +255,9 @@ fn race(r: &mut Run, fs: &Fs, last: &[(u64, PathBuf)]) -> Result<bool, Stop> {
     }
     let dir = churn_dir.clone();
     helpers.push(at("churn helper", spawn_helper(host::thread_count(), move || churn(&dir)))?);
-    let result = burst_and_watch(r, last);
+    // A signal while the helpers run (the test hook holds it here) must
+    // take the same way out: helpers killed and reaped, then the unmount.
+    let result = r.pause_inside(Phase::Hunt, "helpers").and_then(|()| burst_and_watch(r, last));
     let trouble = r.evidence_seen();
     for h in &helpers {
         let _ = h.kill();

@@ -67,6 +67,12 @@ pub(super) fn nap(d: Duration) -> Result<(), Stop> {
     check_signal()
 }
 
+/// A test pause (BRR_TEST_PAUSE): up to a minute, ended early by a signal.
+fn hold(at: &str) -> Result<(), Stop> {
+    eprintln!("btrfs-reclaim-repro: pausing at {at} (BRR_TEST_PAUSE)");
+    nap(Duration::from_secs(60))
+}
+
 pub(super) struct Run<'a> {
     pub(super) cfg: &'a Config,
     pub(super) progress: Progress,
@@ -174,8 +180,7 @@ impl Run<'_> {
     pub(super) fn phase<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
         check_signal()?;
         if let Some(at) = phase.pause_requested(self.pass.name()) {
-            eprintln!("btrfs-reclaim-repro: pausing at {at} (BRR_TEST_PAUSE)");
-            nap(Duration::from_secs(60))?;
+            hold(&at)?;
         }
         let t = Instant::now();
         let r = f(self);
@@ -189,6 +194,15 @@ impl Run<'_> {
             w.drain();
         }
         r
+    }
+
+    /// Test hook: holds the run at `point` inside `phase`
+    /// (`BRR_TEST_PAUSE=<phase>.<point>`), still noticing signals.
+    pub(super) fn pause_inside(&self, phase: Phase, point: &str) -> Result<(), Stop> {
+        match phase.pause_inside_requested(self.pass.name(), point) {
+            Some(at) => hold(&at),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn drain(&mut self) {

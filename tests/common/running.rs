@@ -11,6 +11,30 @@ pub fn send_signal(pid: u32, sig: &str) {
     assert!(ok, "kill -{sig} {pid} failed");
 }
 
+/// Sends a signal to every process of the group `pgid` (kill -SIG -- -pgid):
+/// what a terminal's Ctrl-C does to the foreground job.
+pub fn send_signal_to_group(pgid: u32, sig: &str) {
+    let ok = Command::new("kill").args([&format!("-{sig}"), "--", &format!("-{pgid}")]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} -- -{pgid} failed");
+}
+
+/// Processes whose executable is `exe` (as /proc/<pid>/exe names it), with
+/// their parent pid: a forked helper shares its parent's executable.
+pub fn processes_of(exe: &Path) -> Vec<(u32, u32)> {
+    let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if std::fs::read_link(entry.path().join("exe")).ok().as_deref() != Some(exe.as_path()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        out.push((pid, ppid));
+    }
+    out
+}
+
 /// The binary running in the background, its stderr read line by line as
 /// it comes.
 pub struct Running {
@@ -24,8 +48,23 @@ impl Running {
     /// Starts `program args` (normally the binary, or a wrapper that execs
     /// it) with extra environment variables.
     pub fn start(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        Self::spawn(Command::new(program), args, env)
+    }
+
+    /// Like `start`, leading a process group of its own (as a shell runs a
+    /// job), so that a signal can go to it and all it forked.
+    pub fn start_as_group(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(program);
+        cmd.process_group(0);
+        Self::spawn(cmd, args, env)
+    }
+
+    fn spawn(mut cmd: Command, args: &[&str], env: &[(&str, &str)]) -> Running {
         use std::io::{BufRead, Read};
-        let mut child = Command::new(program)
+        let program = cmd.get_program().to_owned();
+        let program = Path::new(&program);
+        let mut child = cmd
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -74,6 +113,20 @@ impl Running {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// Waits up to `timeout` for the binary itself to exit; true when it
+    /// did. Processes it forked may still hold its stdout, which `finish`
+    /// reads to the end: a test that must look at them first calls this.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
     }
 
     /// Waits for the exit (killing it after `timeout`) and returns what it
