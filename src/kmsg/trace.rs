@@ -237,3 +237,56 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{run, text, INPUTS};
+
+    const FSID: &str = "5d1a0c8e-3f0b-4a57-9d61-0c2b4f7e9a11";
+
+    const DICTIONARY: [&[u8]; 8] = [
+        b" btrfs_reclaim_block_group: ",
+        b" btrfs_add_unused_block_group: ",
+        b" console: ",
+        b"error relocating chunk ",
+        b"bytenr=",
+        b"5d1a0c8e-3f0b-4a57-9d61-0c2b4f7e9a11",
+        b"kworker/u8:3-97  [001] ",
+        b"# tracer: nop",
+    ];
+
+    /// A hunt round's trace as tracefs prints it: groups reclaimed by
+    /// changing workers, emptied, failed, some on another filesystem.
+    fn corpus() -> String {
+        let mut t = String::from("# tracer: nop\n#\n");
+        for (i, bg) in [298844160u64, 634388480, 969932800, 1305477120].iter().enumerate() {
+            let pid = 97 + i % 2;
+            t.push_str(&format!("   kworker/u8:{pid}-{pid}     [001] .....   45.{i}00000: btrfs_reclaim_block_group: {FSID}: bg bytenr={bg} len=335544320 used=33554432 flags=1(DATA)\n"));
+            t.push_str(&format!("   btrfs-transacti-88      [000] .....   45.{i}00100: btrfs_add_unused_block_group: {FSID}: bg bytenr={bg} len=335544320 used=0 flags=1(DATA)\n"));
+            t.push_str(&format!("   kworker/u8:{pid}-{pid}     [001] .....   45.{i}00200: console: BTRFS error (device vda): error relocating chunk {bg}\n"));
+        }
+        t.push_str("   kworker/u8:4-44     [000] .....   46.000000: btrfs_reclaim_block_group: 00000000-0000-0000-0000-000000000000: bg bytenr=5 len=1 used=0 flags=1(DATA)\n");
+        t
+    }
+
+    #[test]
+    fn race_windows_never_panic() {
+        let corpus = corpus();
+        let make = |rng: &mut fastrand::Rng| text(rng, &[corpus.as_str()], 12, &DICTIONARY);
+        let mut windows = 0;
+        let checked = run("trace::race_windows", 0x7472616365, make, |input: &String| {
+            let found = race_windows(input, FSID);
+            // Each window ends with a failure line that names its group (its
+            // digits: a mutation may have put zeros before them).
+            let failures = input.lines().filter(|l| l.contains(" console: ") && l.contains("error relocating chunk ")).count();
+            assert!(found.len() <= failures, "{found:?} from {failures} failure lines");
+            for bg in &found {
+                assert!(input.contains(&bg.to_string()), "{bg}");
+            }
+            windows += found.len();
+        });
+        assert_eq!(checked, INPUTS);
+        assert!(windows > INPUTS / 20, "the windows must hold race windows: {windows}");
+    }
+}
