@@ -283,6 +283,26 @@ mod tests {
         assert!(t.contains("runs:     3 iterations on fresh filesystems; open fds 7 -> 8, VmRSS 2100 -> 2152 KiB (first -> last)"), "{t}");
     }
 
+    /// A 100-iteration run has 100 passes: the text names the first three
+    /// and sums the rest, so the block stays mail-sized.
+    #[test]
+    fn many_passes_fit_one_short_line() {
+        let (mut r, v, log, facts) = sample();
+        let pass = |n: u64| PassRecord { layout: "injected", reclaim_count: 6, relocation_failures: n, injections: 0, ..PassRecord::default() };
+        r.iterations = 100;
+        r.passes = (0..100).map(|i| pass(i % 2)).collect();
+        let t = text(&r, &v, &log, &facts);
+        let line = t.lines().find(|l| l.starts_with("passes:")).unwrap();
+        assert_eq!(
+            line,
+            "passes:   injected (6 relocated, 0 failed, 0 injected), then injected (6 relocated, 1 failed, 0 injected), \
+             then injected (6 relocated, 0 failed, 0 injected), then 97 more passes (582 relocated, 49 failed, 0 injected)"
+        );
+        r.passes.truncate(4);
+        let t = text(&r, &v, &log, &facts);
+        assert_eq!(t.lines().find(|l| l.starts_with("passes:")).unwrap().matches(", then ").count(), 3, "four are shown as they are");
+    }
+
     #[test]
     fn kmsg_read_errors_are_a_note_and_in_the_json() {
         let (mut r, v, log, facts) = sample();

@@ -4,7 +4,7 @@ use crate::kmsg::events::Tracker;
 use crate::size::human;
 use crate::verdict::{Facts, Kind, Verdict};
 
-use super::{evidence, notes, per_minute, Report, EVIDENCE_LINES};
+use super::{evidence, notes, per_minute, PassRecord, Report, EVIDENCE_LINES};
 
 fn phase_line(r: &Report) -> String {
     let parts: Vec<String> = r.phases.iter().map(|(p, s)| format!("{} {s:.1}s", p.name())).collect();
@@ -29,6 +29,23 @@ fn injected_summary(log: &Tracker) -> String {
         parts.push(format!("+{} more", groups.len() - 4));
     }
     parts.join(", ")
+}
+
+/// "injected (6 relocated, 0 failed, 0 injected), then natural (...)": the
+/// first passes one by one, the rest of a long --iterations run summed, so
+/// the block stays mail-sized.
+fn passes_summary(passes: &[PassRecord]) -> String {
+    const SHOWN: usize = 3;
+    let counts = |what: &str, ps: &[PassRecord]| {
+        let sum = |f: fn(&PassRecord) -> u64| ps.iter().map(f).sum::<u64>();
+        format!("{what} ({} relocated, {} failed, {} injected)", sum(|p| p.reclaim_count), sum(|p| p.relocation_failures), sum(|p| p.injections))
+    };
+    let shown = if passes.len() > SHOWN + 1 { SHOWN } else { passes.len() };
+    let mut each: Vec<String> = passes[..shown].iter().map(|p| counts(p.layout, std::slice::from_ref(p))).collect();
+    if shown < passes.len() {
+        each.push(counts(&format!("{} more passes", passes.len() - shown), &passes[shown..]));
+    }
+    each.join(", then ")
 }
 
 pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
@@ -120,12 +137,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             ));
         }
         if r.passes.len() > 1 {
-            let each: Vec<String> = r
-                .passes
-                .iter()
-                .map(|p| format!("{} ({} relocated, {} failed, {} injected)", p.layout, p.reclaim_count, p.relocation_failures, p.injections))
-                .collect();
-            out.push(format!("passes:   {}", each.join(", then ")));
+            out.push(format!("passes:   {}", passes_summary(&r.passes)));
         }
         if r.iterations > 1 {
             let held = match (r.per_iteration.first(), r.per_iteration.last()) {
