@@ -1,7 +1,8 @@
 # The retry-list hunt on the shared kernels (outside CI): 5 seeded runs on
 # the kernel with the real bug put back (each must say REPRODUCED, exit 1,
 # within 5 minutes) and 5 on its fixed control (NOT REPRODUCED, exit 0).
-# Console logs: target/vm-hunt/<kernel>-<seed>.log.
+# Console logs: target/vm-hunt/<kernel>-<seed>.log; one line per run with the
+# verdict's hunt counts (vmtest/hunt_summary.py; --table LOG... for RESULTS.md).
 #   make vm-hunt HUNT_SEEDS="1 2 3"
 
 HUNT_SEEDS ?= 11 12 13 14 15
@@ -17,9 +18,9 @@ vm-hunt: $(BIN)
 	    k=$${pair%%:*}; rest=$${pair#*:}; want=$${rest%%:*}; rest=$${rest#*:}; secs=$${rest%%:*}; extra=$${rest#*:}; \
 	    log=$(HUNT_LOGS)/$$k-$$seed.log; \
 	    $(HUNT_VM)/run-vm --kernel $(HUNT_VM)/kernels/bzImage-$$k --disk-size 3G --append log_buf_len=16M \
-	      --timeout 420 --no-devargs --log $$log --file $(BIN) -- vmtest/payload.sh \
+	      --timeout 420 --no-devargs --log $$log --file $(BIN) -- vmtest/payload.sh $(notdir $(BIN)) \
 	      --stress $$secs $$extra --seed $$seed >/dev/null 2>&1; rc=$$?; \
-	    line=$$(grep -E '^(reason|hunt):' $$log | tr '\n' ' ' | cut -c1-220); \
+	    line=$$(vmtest/hunt_summary.py $$log); \
 	    if [ $$rc = $$want ]; then echo "ok   $$k seed $$seed exit $$rc: $$line"; \
 	    else echo "FAIL $$k seed $$seed exit $$rc (want $$want): $$line ($$log)"; fail=1; fi; \
 	  done; \
