@@ -78,6 +78,10 @@ enum Seen {
     Unused { bg: u64 },
     /// `error relocating chunk <bg>`: that attempt failed.
     Failed { bg: u64 },
+    /// `BO: <pid> reclaim loop put bg` (instrumented kernels): the worker
+    /// is past `next:`, where the kernel before 48f091fd50b2 linked a
+    /// failed group onto its retry list.
+    LoopPut { pid: i32 },
 }
 
 /// `  kworker/u8:3-97  [001] ..... 45.1: btrfs_reclaim_block_group: <fsid>: bg bytenr=N ...`
@@ -86,8 +90,15 @@ fn parse(line: &str, fsid: &str) -> Option<Seen> {
         let at = line.find(marker)? + marker.len();
         line[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
     };
-    if line.contains(" console: ") {
-        return number("error relocating chunk ").map(|bg| Seen::Failed { bg });
+    if let Some((_, text)) = line.split_once(" console: ") {
+        if let Some(bg) = number("error relocating chunk ") {
+            return Some(Seen::Failed { bg });
+        }
+        let (pid, what) = text.strip_prefix("BO: ")?.split_once(' ')?;
+        if what.trim_end() != "reclaim loop put bg" {
+            return None;
+        }
+        return Some(Seen::LoopPut { pid: pid.parse().ok()? });
     }
     if !line.contains(fsid) {
         return None;
@@ -104,15 +115,33 @@ fn parse(line: &str, fsid: &str) -> Option<Seen> {
     None
 }
 
+/// One relocation attempt of the reclaim worker.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    pid: i32,
+    /// The group went onto unused_bgs since the attempt began.
+    emptied: bool,
+    /// Its `error relocating chunk` line came.
+    failed: bool,
+    /// Already counted as a window.
+    counted: bool,
+}
+
 /// Race windows in one trace: a block group that went onto unused_bgs after
-/// the worker started relocating it and before that relocation failed.
-/// Between the two, btrfs_reclaim_bgs_work() has taken it off its list
-/// (list_del_init); at `next:` the kernel before 48f091fd50b2 puts it on the
-/// retry list without looking, while it sits on unused_bgs. Returns the
-/// groups, one entry per window.
+/// the worker started relocating it, in an attempt that failed, before the
+/// worker reached `next:`. Between the two, btrfs_reclaim_bgs_work() has
+/// taken it off its list (list_del_init); at `next:` the kernel before
+/// 48f091fd50b2 puts it on the retry list without looking, while it sits on
+/// unused_bgs. The window ends at the worker's `BO: <pid> reclaim loop put
+/// bg` line, printed right after `next:` (instrumented kernels); without
+/// that line it ends at `error relocating chunk`, which comes a little
+/// earlier (on the test VM's serial console the printk itself took 2.5 ms
+/// of that gap, and a hit landed there). A group emptied after `next:` is
+/// no window: it is then on the retry list, and btrfs_mark_bg_unused()
+/// moves it from there to unused_bgs with its reference. Returns the
+/// groups, one entry per window, in the order their windows were known.
 pub fn race_windows(trace: &str, fsid: &str) -> Vec<u64> {
-    // bg -> (worker pid, emptied during the attempt)
-    let mut attempts: HashMap<u64, (i32, bool)> = HashMap::new();
+    let mut attempts: HashMap<u64, Attempt> = HashMap::new();
     // worker pid -> the group of its latest attempt: finding a worker's
     // earlier attempt must not read every attempt (a new kworker pid per
     // group would make that quadratic).
@@ -124,19 +153,39 @@ pub fn race_windows(trace: &str, fsid: &str) -> Vec<u64> {
                 // The worker moved on: its earlier group's attempt is over
                 // (unless another worker has taken that group since).
                 if let Some(old) = latest.insert(pid, bg) {
-                    if attempts.get(&old).is_some_and(|(p, _)| *p == pid) {
+                    if attempts.get(&old).is_some_and(|a| a.pid == pid) {
                         attempts.remove(&old);
                     }
                 }
-                attempts.insert(bg, (pid, false));
+                attempts.insert(bg, Attempt { pid, emptied: false, failed: false, counted: false });
             }
             Some(Seen::Unused { bg }) => {
                 if let Some(a) = attempts.get_mut(&bg) {
-                    a.1 = true;
+                    a.emptied = true;
                 }
             }
-            Some(Seen::Failed { bg }) if attempts.remove(&bg).is_some_and(|(_, emptied)| emptied) => found.push(bg),
-            _ => {}
+            Some(Seen::Failed { bg }) => {
+                // Emptied before the failure: a window whatever follows.
+                if let Some(a) = attempts.get_mut(&bg).filter(|a| !a.failed) {
+                    a.failed = true;
+                    if a.emptied {
+                        a.counted = true;
+                        found.push(bg);
+                    }
+                }
+            }
+            Some(Seen::LoopPut { pid }) => {
+                // The worker is past `next:`: emptied after the failure
+                // (and before this) is a window too.
+                let Some(&bg) = latest.get(&pid) else { continue };
+                if attempts.get(&bg).is_some_and(|a| a.pid == pid) {
+                    let a = attempts.remove(&bg);
+                    if a.is_some_and(|a| a.failed && a.emptied && !a.counted) {
+                        found.push(bg);
+                    }
+                }
+            }
+            None => {}
         }
     }
     found
@@ -156,6 +205,9 @@ mod tests {
     }
     fn failed(bg: u64) -> String {
         format!("   kworker/u8:5-5     [001] .....   45.100200: console: BTRFS error (device vda): error relocating chunk {bg}")
+    }
+    fn loop_put(pid: i32, done: &str) -> String {
+        format!("   kworker/u8:{pid}-{pid}     [001] .....   45.100300: console: BO: {pid} reclaim loop put bg{done}")
     }
 
     #[test]
@@ -181,6 +233,26 @@ mod tests {
         let t = [reclaim(5, 100), unused(100), failed(100), reclaim(5, 200), failed(200), reclaim(5, 100), unused(100), failed(100)]
             .join("\n");
         assert_eq!(race_windows(&t, FSID), vec![100, 100]);
+    }
+
+    #[test]
+    fn emptied_between_the_failure_and_the_workers_loop_put_is_a_window() {
+        // The seed-15 hit of the first `make vm-hunt`: the group went onto
+        // unused_bgs after `error relocating chunk`, before `next:`.
+        let t = [reclaim(5, 100), failed(100), unused(100), loop_put(5, ""), loop_put(5, " done")].join("\n");
+        assert_eq!(race_windows(&t, FSID), vec![100]);
+        // Emptied before the failure and the loop put: one window, not two.
+        let t = [reclaim(5, 100), unused(100), failed(100), unused(100), loop_put(5, "")].join("\n");
+        assert_eq!(race_windows(&t, FSID), vec![100]);
+        // After the loop put the group is on the retry list: no window.
+        let after = [reclaim(5, 100), failed(100), loop_put(5, ""), unused(100), reclaim(5, 200)].join("\n");
+        assert!(race_windows(&after, FSID).is_empty());
+        // Only the loop put itself ends the window, not its `done` line.
+        let done_only = [reclaim(5, 100), failed(100), unused(100), loop_put(5, " done")].join("\n");
+        assert!(race_windows(&done_only, FSID).is_empty(), "no loop put seen: the window ends at the failure");
+        // Another worker's loop put ends nothing of 5's.
+        let other = [reclaim(5, 100), failed(100), reclaim(6, 200), loop_put(6, ""), unused(100), loop_put(5, "")].join("\n");
+        assert_eq!(race_windows(&other, FSID), vec![100]);
     }
 
     #[test]
@@ -245,7 +317,7 @@ mod fuzz {
 
     const FSID: &str = "5d1a0c8e-3f0b-4a57-9d61-0c2b4f7e9a11";
 
-    const DICTIONARY: [&[u8]; 8] = [
+    const DICTIONARY: [&[u8]; 9] = [
         b" btrfs_reclaim_block_group: ",
         b" btrfs_add_unused_block_group: ",
         b" console: ",
@@ -254,6 +326,7 @@ mod fuzz {
         b"5d1a0c8e-3f0b-4a57-9d61-0c2b4f7e9a11",
         b"kworker/u8:3-97  [001] ",
         b"# tracer: nop",
+        b" console: BO: 97 reclaim loop put bg",
     ];
 
     /// A hunt round's trace as tracefs prints it: groups reclaimed by
@@ -265,6 +338,7 @@ mod fuzz {
             t.push_str(&format!("   kworker/u8:{pid}-{pid}     [001] .....   45.{i}00000: btrfs_reclaim_block_group: {FSID}: bg bytenr={bg} len=335544320 used=33554432 flags=1(DATA)\n"));
             t.push_str(&format!("   btrfs-transacti-88      [000] .....   45.{i}00100: btrfs_add_unused_block_group: {FSID}: bg bytenr={bg} len=335544320 used=0 flags=1(DATA)\n"));
             t.push_str(&format!("   kworker/u8:{pid}-{pid}     [001] .....   45.{i}00200: console: BTRFS error (device vda): error relocating chunk {bg}\n"));
+            t.push_str(&format!("   kworker/u8:{pid}-{pid}     [001] .....   45.{i}00300: console: BO: {pid} reclaim loop put bg\n"));
         }
         t.push_str("   kworker/u8:4-44     [000] .....   46.000000: btrfs_reclaim_block_group: 00000000-0000-0000-0000-000000000000: bg bytenr=5 len=1 used=0 flags=1(DATA)\n");
         t
