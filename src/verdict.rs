@@ -448,6 +448,12 @@ mod tests {
         assert!(v.reason.contains("killed the unmount task (SIGSEGV)"), "{}", v.reason);
         let f = Facts { killed_in: Some((Phase::Settle, None)), op_timeout_secs: 300, ..base() };
         assert!(judge(&f, &Tracker::default()).reason.contains("hung in settle (no return within 300 s)"));
+        // The hunt's helpers (sync loops) still in the kernel after its
+        // 20 s op timeout: the run stops with a verdict, clean log or not.
+        let f = Facts { killed_in: Some((Phase::Hunt, None)), op_timeout_secs: 20, ..base() };
+        let v = judge(&f, &Tracker::default());
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("hung in hunt (no return within 20 s)"), "{}", v.reason);
         // With the oops in the log, both are said.
         let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGKILL))), ..base() };
         let v = judge(&f, &log("kasan"));

@@ -91,13 +91,13 @@ fn round(run: &mut Run, target: &Target, mkfs: &Mkfs, n: u64, tracing: Option<&T
     let last = fragment(run, &fs, &files, n)?;
     if last.is_empty() {
         run.progress.say("hunt: no full data block group in this layout; next round");
-        return finish(run, mounted, fs, target, false);
+        return finish(run, mounted, fs, target, None);
     }
     let failing = fail_relocations(run, &fs, last.len() as u64)?;
     if failing {
         run.report.hunt.get_or_insert_with(HuntStats::default).rounds_failing += 1;
     }
-    let wedged = run.phase(Phase::Hunt, |r| race(r, &fs, &last))?;
+    let raced = run.phase(Phase::Hunt, |r| race(r, &fs, &last));
     if let Some(t) = tracing {
         let windows = trace::race_windows(&at("tracefs", t.read())?, &fs.fsid);
         let stats = run.report.hunt.get_or_insert_with(HuntStats::default);
@@ -107,17 +107,30 @@ fn round(run: &mut Run, target: &Target, mkfs: &Mkfs, n: u64, tracing: Option<&T
         }
         run.progress.say(&format!("hunt: round {n}: {} race window(s) {windows:?}", windows.len()));
     }
-    finish(run, mounted, fs, target, wedged)
+    match raced {
+        // A helper stuck in a sync past --op-timeout: the kernel stopped
+        // making progress, and an unmount would block as well. Without
+        // this the Mounted guard would try one and hold the verdict back
+        // for another --op-timeout.
+        Err(Stop::Killed) => {
+            finish(run, mounted, fs, target, Some("a hunt helper hung in the kernel"))?;
+            Err(Stop::Killed)
+        }
+        Err(e) => Err(e),
+        Ok(true) => finish(run, mounted, fs, target, Some("the kernel showed trouble")),
+        Ok(false) => finish(run, mounted, fs, target, None),
+    }
 }
 
-/// Unmount, unless the kernel is wedged: then the filesystem stays mounted
-/// (umount would block forever in close_ctree) and the verdict comes first.
-fn finish(run: &mut Run, mounted: Mounted, fs: Fs, target: &Target, wedged: bool) -> Result<bool, Stop> {
+/// Unmount, unless the kernel is wedged (`wedged` says how): then the
+/// filesystem stays mounted (umount would block forever in close_ctree)
+/// and the verdict comes first.
+fn finish(run: &mut Run, mounted: Mounted, fs: Fs, target: &Target, wedged: Option<&str>) -> Result<bool, Stop> {
     drop(fs);
-    if wedged {
+    if let Some(why) = wedged {
         mounted.keep();
         run.report.notes.push(format!(
-            "left mounted on {}: the kernel showed trouble and an unmount would hang (reboot to clean up)",
+            "left mounted on {}: {why} and an unmount would hang (reboot to clean up)",
             run.cfg.mnt.display()
         ));
         return Ok(true);
