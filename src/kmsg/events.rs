@@ -604,6 +604,20 @@ mod tests {
         assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_delete_unused_bgs")));
         assert_eq!(t.reloc_errors, 2);
     }
+
+    /// The same bug's later sign, real output: the worker loops on the
+    /// corrupted list and the kernel's RCU stall detector says so (the
+    /// underflow splat before it is trimmed from the fixture, so the stall
+    /// alone must be evidence).
+    #[test]
+    fn a_real_rcu_stall_of_the_looping_worker_is_trouble() {
+        let t = track(&records_from_console(include_str!("../../tests/fixtures/real-retry-bug-rcu-stall.txt")));
+        assert_eq!(t.headline(), Some("rcu: INFO: rcu_sched self-detected stall on CPU"));
+        assert_eq!(t.trouble.iter().filter(|l| l.contains("self-detected stall")).count(), 2, "{:?}", t.trouble);
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_delete_unused_bgs")), "{:?}", t.trouble_context);
+        assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_reclaim_bgs_work")));
+        assert_eq!(t.reloc_errors, 1);
+    }
 }
 
 #[cfg(test)]
