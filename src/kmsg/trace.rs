@@ -21,12 +21,17 @@ pub struct Tracing {
 }
 
 impl Tracing {
-    /// None when this kernel has no tracefs or lacks one of the events.
+    /// None when this kernel has no tracefs or lacks one of the events:
+    /// the hunt then reports `race_windows` as null ("not counted").
     pub fn start() -> io::Result<Option<Tracing>> {
-        let Some(dir) = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|d| EVENTS.iter().all(|e| d.join("events").join(e).join("enable").exists()))
+        Tracing::start_in(&[Path::new("/sys/kernel/tracing"), Path::new("/sys/kernel/debug/tracing")])
+    }
+
+    /// `start` on the first of `dirs` that has all three events (a test
+    /// hands in a directory of its own).
+    fn start_in(dirs: &[&Path]) -> io::Result<Option<Tracing>> {
+        let Some(dir) =
+            dirs.iter().map(|d| d.to_path_buf()).find(|d| EVENTS.iter().all(|e| d.join("events").join(e).join("enable").exists()))
         else {
             return Ok(None);
         };
@@ -307,6 +312,34 @@ mod tests {
                 .collect();
             assert_eq!(race_windows(&text.join("\n"), FSID), by_scan(&events), "{events:?}");
         }
+    }
+
+    /// The no-tracefs fallback: a tracing directory without all three
+    /// events (tracefs not mounted, or a kernel without the btrfs
+    /// tracepoints) gives None, so the hunt counts nothing; with all three
+    /// they are enabled, and disabled again at the end.
+    #[test]
+    fn tracing_starts_only_where_all_three_events_exist() {
+        let root = std::env::temp_dir().join(format!("brr-tracefs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (empty, partial, full) = (root.join("empty"), root.join("partial"), root.join("full"));
+        std::fs::create_dir_all(&empty).unwrap();
+        for (dir, events) in [(&partial, &EVENTS[..2]), (&full, &EVENTS[..])] {
+            for e in events {
+                let d = dir.join("events").join(e);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("enable"), "0").unwrap();
+            }
+        }
+        assert!(Tracing::start_in(&[&empty, &partial]).unwrap().is_none());
+        let t = Tracing::start_in(&[&empty, &partial, &full]).unwrap().expect("all three events");
+        assert_eq!(t.dir(), full.as_path());
+        let enabled = |e: &str| std::fs::read_to_string(full.join("events").join(e).join("enable")).unwrap();
+        assert!(EVENTS.iter().all(|e| enabled(e) == "1"));
+        assert_eq!(t.read().unwrap(), "");
+        drop(t);
+        assert!(EVENTS.iter().all(|e| enabled(e) == "0"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
 

@@ -303,6 +303,23 @@ mod tests {
         assert_eq!(t.lines().find(|l| l.starts_with("passes:")).unwrap().matches(", then ").count(), 3, "four are shown as they are");
     }
 
+    /// Without tracefs events the hunt cannot count race windows: null in
+    /// the JSON and said so in the text, never a 0 that would read as
+    /// "the race state was never reached".
+    #[test]
+    fn race_windows_are_null_and_not_counted_without_tracefs() {
+        let (mut r, v, log, facts) = sample();
+        r.reclaim = "threshold=75".into();
+        r.hunt = Some(HuntStats { rounds: 4, rounds_failing: 3, ..HuntStats::default() });
+        let j = json(&r, &v, &log, &facts);
+        assert!(j.contains("\"hunt_rounds\": 4, \"hunt_rounds_failing\": 3, \"race_windows\": null, \"race_windows_per_minute\": null, \"rounds_with_window\": 0"), "{j}");
+        let t = text(&r, &v, &log, &facts);
+        assert!(t.contains("hunt:     4 rounds (3 with failing relocations), race windows not counted (no tracefs events), reclaim threshold=75"), "{t}");
+        r.hunt = Some(HuntStats { rounds: 4, rounds_failing: 3, race_windows: Some(0), ..HuntStats::default() });
+        assert!(json(&r, &v, &log, &facts).contains("\"race_windows\": 0,"));
+        assert!(text(&r, &v, &log, &facts).contains("race windows 0 (in 0 rounds), reclaim threshold=75"));
+    }
+
     #[test]
     fn kmsg_read_errors_are_a_note_and_in_the_json() {
         let (mut r, v, log, facts) = sample();

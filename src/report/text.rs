@@ -102,18 +102,16 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             out.push(format!("          ... {} more lines in --log / --json", ev.len() - EVIDENCE_LINES));
         }
         if let Some(h) = &r.hunt {
+            let windows = match h.race_windows {
+                Some(n) => {
+                    let rate = per_minute(n, h.seconds).map(|r| format!(" ({r}/min)")).unwrap_or_default();
+                    format!("race windows {n}{rate} (in {} rounds)", h.rounds_with_window)
+                }
+                None => "race windows not counted (no tracefs events)".to_string(),
+            };
             out.push(format!(
-                "hunt:     {} rounds ({} with failing relocations), race windows {} (in {} rounds), reclaim {}",
-                h.rounds,
-                h.rounds_failing,
-                h.race_windows
-                    .map(|n| match per_minute(n, h.seconds) {
-                        Some(rate) => format!("{n} ({rate}/min)"),
-                        None => n.to_string(),
-                    })
-                    .unwrap_or_else(|| "not counted (no tracefs events)".into()),
-                h.rounds_with_window,
-                r.reclaim
+                "hunt:     {} rounds ({} with failing relocations), {windows}, reclaim {}",
+                h.rounds, h.rounds_failing, r.reclaim
             ));
         }
         if let Some(st) = &r.stress {
