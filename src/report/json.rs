@@ -85,7 +85,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             .int("balance_relocations", st.balance_relocations)
             .int("failed_groups", st.failed_groups)
             .raw("failed_groups_per_minute", opt_num(per_minute(st.failed_groups, st.seconds as f64)))
-            .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()));
+            .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()))
+            .raw("race_windows", opt_u64(st.race_windows));
     }
     let mut phases = Object::new();
     for phase in Phase::ALWAYS_REPORTED {

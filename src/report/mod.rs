@@ -102,6 +102,11 @@ pub struct StressStats {
     pub balance_last_error: Option<String>,
     /// Distinct block groups whose relocation failed during the churn.
     pub failed_groups: u64,
+    /// The hunt's race windows (kmsg/trace.rs) counted over the churn:
+    /// harmless with periodic reclaim on (the retry branch is dead code),
+    /// but they show whether the churn reaches the state at all. None: no
+    /// tracefs events.
+    pub race_windows: Option<u64>,
 }
 
 /// The retry-list hunt's counts, summed over iterations.
@@ -149,6 +154,10 @@ impl std::ops::AddAssign for StressStats {
         total.balance_tid = s.balance_tid.or(total.balance_tid);
         total.worker_errors.extend(s.worker_errors);
         total.balance_last_error = s.balance_last_error.or(total.balance_last_error.take());
+        total.race_windows = match (total.race_windows, s.race_windows) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
     }
 }
 
@@ -320,6 +329,22 @@ mod tests {
         assert!(text(&r, &v, &log, &facts).contains("race windows 0 (in 0 rounds), reclaim threshold=75"));
     }
 
+    /// The churn stress counts race windows too: summed over iterations,
+    /// null only when no iteration could count them.
+    #[test]
+    fn stress_race_windows_add_up_and_show() {
+        let with = |n: Option<u64>| StressStats { race_windows: n, ..StressStats::default() };
+        for (a, b, sum) in [(None, None, None), (Some(2), None, Some(2)), (None, Some(0), Some(0)), (Some(2), Some(3), Some(5))] {
+            let mut total = with(a);
+            total += with(b);
+            assert_eq!(total.race_windows, sum, "{a:?} + {b:?}");
+        }
+        let (mut r, v, log, facts) = sample();
+        r.stress = Some(with(Some(4)));
+        assert!(json(&r, &v, &log, &facts).contains("\"balance_tid\": null, \"race_windows\": 4,"));
+        assert!(text(&r, &v, &log, &facts).contains("balance tid ?, race windows 4\n"));
+    }
+
     #[test]
     fn kmsg_read_errors_are_a_note_and_in_the_json() {
         let (mut r, v, log, facts) = sample();
@@ -447,6 +472,7 @@ mod golden {
             worker_errors: vec![],
             balance_last_error: Some("ENOSPC".into()),
             failed_groups: 3,
+            race_windows: None,
         });
         let v = judge(&f, &log);
         compare("stress.txt", &text(&r, &v, &log, &f));

@@ -116,13 +116,14 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         }
         if let Some(st) = &r.stress {
             out.push(format!(
-                "stress:   {} s, worker rounds {:?} ({} ENOSPC), {} block groups failed relocation{}, balance tid {}",
+                "stress:   {} s, worker rounds {:?} ({} ENOSPC), {} block groups failed relocation{}, balance tid {}{}",
                 st.seconds,
                 st.worker_rounds,
                 st.worker_enospc,
                 st.failed_groups,
                 per_minute(st.failed_groups, st.seconds as f64).map(|r| format!(" ({r}/min)")).unwrap_or_default(),
-                st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
+                st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+                st.race_windows.map(|n| format!(", race windows {n}")).unwrap_or_default()
             ));
             out.push(format!(
                 "balance:  {} started, {} cancelled, {} busy, {} failed{}; {} block groups relocated by balance",

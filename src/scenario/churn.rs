@@ -224,6 +224,8 @@ impl Shared {
             balance_last_error: self.balance_last_error.lock().expect("error lock").clone(),
             // Counted from the kernel log by the stress pass.
             failed_groups: 0,
+            // Counted by the stress pass from tracefs, after the churn.
+            race_windows: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
+use crate::kmsg::trace::{self, Tracing};
 use crate::phase::Phase;
 use crate::report::StressStats;
 use crate::sys::process::pending_signal;
@@ -32,6 +33,12 @@ pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Re
 fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
     let cfg = run.cfg;
     let (mounted, fs) = run.fresh_filesystem(target, mkfs)?;
+    // The hunt's race windows, counted here too: with periodic reclaim on
+    // they are harmless, but they tell whether the churn reaches the state.
+    let tracing = Tracing::start().unwrap_or_else(|e| {
+        run.report.notes.push(format!("tracefs: {e}: race windows not counted"));
+        None
+    });
     let files = run.fill(&fs)?;
     // Knobs before the deletes, as in the single pass: frees only add to
     // reclaimable_bytes while periodic_reclaim is 1 (btrfs_update_block_group),
@@ -84,6 +91,11 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
     }
     result?;
     run.settle(&fs, base)?;
+    if let Some(t) = tracing {
+        let windows = trace::race_windows(&at("tracefs", t.read())?, &fs.fsid).len() as u64;
+        run.report.stress.get_or_insert_with(StressStats::default).race_windows = Some(windows);
+        run.progress.say(&format!("stress: {windows} race window(s) (tracefs)"));
+    }
     drop(fs);
     run.unmount(mounted, target, true)
 }
