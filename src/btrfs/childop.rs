@@ -45,7 +45,7 @@ pub fn in_child(
     op: impl FnOnce() -> io::Result<()>,
 ) -> Result<(), OpError> {
     let crash = phase.crash_requested() && !CRASHED.swap(true, Ordering::SeqCst);
-    let end = sys::process::run_in_child_single_threaded(host::thread_count(), timeout, crash, || match op() {
+    let end = sys::process::run_in_child_single_threaded(host::thread_count_settled(), timeout, crash, || match op() {
         Ok(()) => 0,
         Err(e) => sys::errno_of(&e).unwrap_or(libc::EIO),
     })
