@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import ExtractError, extract, guest_seconds  # noqa: E402
 
 FIELDS = ["hunt_rounds", "hunt_rounds_failing", "race_windows", "rounds_with_window", "first_evidence_seconds"]
+# The churn stress (--reclaim periodic --stress) has no rounds: what it has.
+STRESS_FIELDS = ["stress_seconds", "failed_groups", "balances_started"]
 
 
 def summary(text):
@@ -33,7 +35,7 @@ def summary(text):
     out = {"verdict": v.get("verdict"), "exit": code, "reclaim": v.get("reclaim"), "mode": v.get("mode"),
            "total_seconds": v.get("total_seconds"), "guest_seconds": guest_seconds(text),
            "reclaim_errors": v.get("reclaim_errors"), "first_evidence": (v.get("evidence") or [None])[0]}
-    for f in FIELDS:
+    for f in FIELDS + STRESS_FIELDS:
         out[f] = v.get(f)
     return out
 
@@ -63,7 +65,9 @@ def main(argv):
                      (s["first_evidence"] or "")[:60]]
             print(f"| {name} | " + " | ".join(show(c) for c in cells) + " |")
         else:
-            print(f"{s['verdict']} exit {s['exit']} reclaim {s['reclaim']} " + " ".join(f"{f}={show(s[f])}" for f in FIELDS)
+            fields = FIELDS if s["mode"] != "stress" else ["race_windows"] + STRESS_FIELDS
+            print(f"{s['verdict']} exit {s['exit']} mode {s['mode']} reclaim {s['reclaim']} "
+                  + " ".join(f"{f}={show(s[f])}" for f in fields) + f" reclaim_errors={show(s['reclaim_errors'])}"
                   + f" total_seconds={show(s['total_seconds'])}")
     return 0
 
