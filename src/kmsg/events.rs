@@ -496,6 +496,12 @@ mod tests {
         assert_eq!(btrfs_device("BTRFS: Transaction aborted (error -28)"), None);
     }
 
+    /// One record per line, numbered from 0, fed to a fresh tracker.
+    fn track_lines(lines: &[&str]) -> Tracker {
+        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
+        track(&recs)
+    }
+
     #[test]
     fn interleaved_puts_from_two_pids_on_one_group_overlap() {
         // The bug report's "success" example.
@@ -507,8 +513,7 @@ mod tests {
             "BO: 1234 reloc put bg done",
             "BO: 5678 reclaim loop put bg done",
         ];
-        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
-        let t = track(&recs);
+        let t = track_lines(&lines);
         assert_eq!(t.overlaps, vec![Overlap { bg: 1234567890, reloc_pid: 1234, reclaim_pid: 5678 }]);
     }
 
@@ -524,8 +529,7 @@ mod tests {
             "BO: 5678 reclaim loop put bg",
             "BO: 5678 reclaim loop put bg done",
         ];
-        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
-        assert!(track(&recs).overlaps.is_empty());
+        assert!(track_lines(&lines).overlaps.is_empty());
     }
 
     /// A hostile log: 50,000 pids each open a put window on one group (reloc
@@ -562,8 +566,7 @@ mod tests {
             "BTRFS error (device loop0): error relocating chunk 100",
             "BTRFS error (device loop0): error relocating chunk 100",
         ];
-        let recs: Vec<Record> = lines.iter().enumerate().map(|(i, l)| rec(i as u64, l)).collect();
-        let t = track(&recs);
+        let t = track_lines(&lines);
         assert_eq!((t.reloc_errors, t.errors_before_move), (3, 1));
         assert_eq!(t.relocating.len(), 1, "only 200 is still in flight");
     }
