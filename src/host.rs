@@ -22,10 +22,8 @@ pub fn clear_warn_once() -> bool {
 
 /// VmHWM (peak resident set) of this process, in KiB.
 pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    crate::resources::status_kib(&status, "VmHWM:").unwrap_or(0)
 }
 
 pub fn euid_is_root() -> bool {

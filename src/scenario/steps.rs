@@ -233,7 +233,7 @@ impl Run<'_> {
             let started = Instant::now();
             let first = r.count_reclaims(fs, &base)?;
             let mut settle = Settle::new(first, Duration::from_secs(cfg.timeout_secs));
-            let end = loop {
+            let (end, (c, e)) = loop {
                 let busy = fs.exclusive_operation_busy();
                 r.drain();
                 let counts = r.count_reclaims(fs, &base)?;
@@ -245,12 +245,11 @@ impl Run<'_> {
                         r.kernel_sync(fs, Phase::Settle)?;
                         settle.synced(started.elapsed(), t.elapsed());
                     }
-                    Next::Done(end) => break end,
+                    Next::Done(end) => break (end, counts),
                 }
             };
             let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
             r.settled = Some((end.name(), tail));
-            let (c, e) = r.count_reclaims(fs, &base)?;
             r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
             Ok(())
         })
