@@ -51,10 +51,38 @@ impl Mounted {
     fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+    /// Unmounts, waiting out a short EBUSY: a process forked by another
+    /// test of this binary while we had a file open holds its copy until it
+    /// exits. Still busy after 10 s: fails naming who holds the mount.
     fn unmount(self) {
-        must("umount", &[self.0.to_str().unwrap()]);
-        std::mem::forget(self);
+        let p = self.0.to_str().unwrap().to_string();
+        let mut last = String::new();
+        for _ in 0..20 {
+            let r = run("umount", &[&p]);
+            if r.ok {
+                std::mem::forget(self);
+                return;
+            }
+            last = r.out;
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!("umount {p} kept failing: {last}; holders: {:?}", holders(&self.0));
     }
+}
+
+/// "pid comm" of every process with a descriptor, cwd or root under `mnt`.
+fn holders(mnt: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let dir = proc.path();
+        let fds = std::fs::read_dir(dir.join("fd")).into_iter().flatten().flatten().map(|e| e.path());
+        let links: Vec<PathBuf> = fds.chain([dir.join("cwd"), dir.join("root")]).filter_map(|l| std::fs::read_link(l).ok()).collect();
+        if links.iter().any(|t| t.starts_with(mnt)) {
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            out.push(format!("{} {}", proc.file_name().to_string_lossy(), comm.trim()));
+        }
+    }
+    out
 }
 
 impl Drop for Mounted {

@@ -231,6 +231,16 @@ mod tests {
         }
     }
 
+    /// In a test child: closes every descriptor above stderr. A child forked
+    /// while another test (the mkfs loop test) holds a file on its mount open
+    /// would keep that file open for as long as it lives, and that test's
+    /// umount would fail with EBUSY.
+    fn drop_inherited_files() {
+        // SAFETY: close_range takes integers only (Linux 5.9+); an older
+        // kernel returns ENOSYS and the child keeps its copies.
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    }
+
     #[test]
     fn a_child_ends_as_returned_killed_or_hung() {
         // SAFETY: the test harness has other threads, but these children
@@ -240,6 +250,7 @@ mod tests {
             assert_eq!(run_in_child(Duration::from_secs(5), false, || libc::EBUSY).unwrap(), ChildEnd::Returned(libc::EBUSY));
             assert_eq!(run_in_child(Duration::from_secs(5), true, || 0).unwrap(), ChildEnd::Killed(libc::SIGSEGV));
             let hung = run_in_child(Duration::from_millis(100), false, || {
+                drop_inherited_files();
                 libc::sleep(3);
                 0
             });
@@ -256,6 +267,7 @@ mod tests {
         // Claiming one thread: this child only sleeps (nanosleep) and
         // _exits, taking no lock the harness's threads could hold.
         let h = spawn_helper(Some(1), || {
+            drop_inherited_files();
             // SAFETY: sleep takes no pointers.
             unsafe { libc::sleep(30) };
             0
