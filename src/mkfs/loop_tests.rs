@@ -63,6 +63,9 @@ impl Mounted {
                 std::mem::forget(self);
                 return;
             }
+            if last.is_empty() {
+                eprintln!("umount {p}: {}; waiting; holders now: {:?}", r.out.trim(), holders(&self.0));
+            }
             last = r.out;
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
