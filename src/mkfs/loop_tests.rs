@@ -260,6 +260,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn holders_names_a_process_with_a_file_open_under_the_path() {
+        let dir = TempDir::new("holders");
+        let me = format!("{} ", std::process::id());
+        assert!(!holders(&dir.0).iter().any(|h| h.starts_with(&me)), "nothing open yet");
+        let _open = std::fs::File::create(dir.join("f")).unwrap();
+        assert!(holders(&dir.0).iter().any(|h| h.starts_with(&me)), "{:?}", holders(&dir.0));
+    }
+
+    #[test]
     fn kernel_log_judgement() {
         let window: Vec<String> = [
             "[ 10.0] BTRFS info (device loop3): first mount of filesystem 0a0b",
