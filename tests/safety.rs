@@ -495,7 +495,8 @@ fn our_label_and_forced_devices_pass_preflight() {
     if !privileged("our_label_and_forced_devices_pass_preflight") {
         return;
     }
-    let rows: [(&str, fn(&Scratch), &[&str]); 4] = [
+    type Row<'a> = (&'a str, fn(&Scratch), &'a [&'a str]);
+    let rows: [Row; 4] = [
         ("btrfs with our label", |s| {
             sparse(&s.img, IMAGE);
             sh("mkfs.btrfs", &["-q", "-f", "-L", "btrfs-reclaim-repro", s.img()]);

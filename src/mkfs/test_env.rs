@@ -6,45 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// True when the test can run. Otherwise it prints why and skips, except in
-/// CI (CI set), where a skip is a failure: the rule of tests/common.
+#[path = "../../tests/common/skip.rs"]
+mod skip;
+pub use skip::which;
+
+/// True when the test can run (`need_root`: it mounts loop devices; every
+/// one runs btrfs-progs); otherwise the rule of tests/common/skip.rs.
 pub fn can_run(test: &str, need_root: bool) -> bool {
-    let reason = if need_root && !is_root() {
-        Some("not root".to_string())
-    } else if need_root && !Path::new("/dev/loop-control").exists() {
-        Some("no /dev/loop-control".to_string())
-    } else if need_root && !std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("btrfs") {
-        Some("the kernel has no btrfs".to_string())
-    } else if which("btrfs").is_none() {
-        Some("btrfs-progs (btrfs) not installed".to_string())
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(r) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("{test}: privileged test cannot run in CI: {r}");
-            }
-            eprintln!("skip: {test}: {r}");
-            false
-        }
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        .unwrap_or(false)
-}
-
-pub fn which(cmd: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path.split(':').chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]).map(|d| Path::new(d).join(cmd)).find(|p| p.is_file());
-    found
+    let privilege = if need_root { skip::missing_privilege() } else { None };
+    skip::runs(test, privilege.or_else(|| skip::missing_tool("btrfs", "btrfs-progs")))
 }
 
 /// A directory under the system temp dir, removed with everything in it.

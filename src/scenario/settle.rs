@@ -170,7 +170,7 @@ mod tests {
         // Idle at 1 s; the first idle sync's cleaner queues more work, busy
         // from 1.03 to 2 s with one more result.
         let busy = |t| Some(t < 1000 || (1030..2000).contains(&t));
-        let counts = |t| (if t < 1000 { 1 } else if t < 2000 { 1 } else { 2 }, 0);
+        let counts = |t| (if t < 2000 { 1 } else { 2 }, 0);
         let (end, at, last) = play(busy, counts, 10);
         assert_eq!(end, End::WorkerIdle);
         assert!(at > 2000, "ended at {at} ms, before the second batch of work");

@@ -8,12 +8,15 @@ use std::process::{Command, Output, Stdio};
 mod json;
 mod running;
 mod scratch;
+mod skip;
 #[allow(unused_imports)]
 pub use json::*;
 #[allow(unused_imports)]
 pub use running::*;
 #[allow(unused_imports)]
 pub use scratch::*;
+#[allow(unused_imports)]
+pub use skip::*;
 
 /// The binary under test: the shipped static one when `make test` says so.
 pub fn bin() -> PathBuf {
@@ -23,49 +26,7 @@ pub fn bin() -> PathBuf {
 /// True when this test can mkfs and mount loop devices. Elsewhere it prints
 /// why it skips; in CI (CI set) a skip is a failure.
 pub fn privileged(test: &str) -> bool {
-    let reason = if unsafe_euid_is_root() {
-        if !Path::new("/dev/loop-control").exists() {
-            Some("no /dev/loop-control")
-        } else if !std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("btrfs") {
-            Some("the kernel has no btrfs")
-        } else if which("mkfs.btrfs").is_none() {
-            Some("mkfs.btrfs not installed")
-        } else {
-            None
-        }
-    } else {
-        Some("not root")
-    };
-    match reason {
-        None => true,
-        Some(r) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("{test}: privileged test cannot run in CI: {r}");
-            }
-            eprintln!("SKIP {test}: {r}");
-            false
-        }
-    }
-}
-
-fn unsafe_euid_is_root() -> bool {
-    // std only: the effective uid from /proc.
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        .unwrap_or(false)
-}
-
-pub fn which(cmd: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|d| Path::new(d).join(cmd))
-        .find(|p| p.is_file());
-    found
+    runs(test, missing_privilege().or_else(|| missing_tool("mkfs.btrfs", "btrfs-progs")))
 }
 
 pub struct Run {
