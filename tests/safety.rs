@@ -68,8 +68,8 @@ fn image(s: &Scratch, bytes: u64) -> PathBuf {
     s.img.clone()
 }
 
-fn have(cmd: &str) -> Result<(), String> {
-    which(cmd).map(|_| ()).ok_or_else(|| format!("{cmd} not installed"))
+fn have(cmd: &str, package: &str) -> Result<(), String> {
+    missing_tool(cmd, package).map_or(Ok(()), Err)
 }
 
 fn ext4_image(s: &Scratch) -> PathBuf {
@@ -137,7 +137,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "xfs image",
             stage: |s| {
-                have("mkfs.xfs")?;
+                have("mkfs.xfs", "xfsprogs")?;
                 let img = image(s, IMAGE);
                 sh("mkfs.xfs", &["-q", "-f", s.img()]);
                 Ok(Staged::new(s, s.img(), &["xfs signature"]).watching(img))
@@ -176,7 +176,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "MBR partition table",
             stage: |s| {
-                have("sfdisk")?;
+                have("sfdisk", "fdisk")?;
                 let img = partitioned_image(s, "dos");
                 Ok(Staged::new(s, s.img(), &["dos partition table"]).watching(img))
             },
@@ -185,7 +185,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "GPT partition table",
             stage: |s| {
-                have("sfdisk")?;
+                have("sfdisk", "fdisk")?;
                 let img = partitioned_image(s, "gpt");
                 Ok(Staged::new(s, s.img(), &["gpt partition table"]).watching(img))
             },
@@ -247,7 +247,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "whole partitioned loop device whose partition is mounted",
             stage: |s| {
-                have("sfdisk")?;
+                have("sfdisk", "fdisk")?;
                 let img = partitioned_image(s, "gpt");
                 let lo = s.attach(&img, true);
                 let p1 = format!("{lo}p1");
@@ -320,7 +320,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "mkfs.btrfs missing",
             stage: |s| {
-                have("unshare")?;
+                have("unshare", "util-linux")?;
                 let img = image(s, IMAGE);
                 let mut st = Staged::new(s, s.img(), &["mkfs.btrfs not found", "btrfs-progs"]).watching(img).args(&["--mkfs", "external"]);
                 st.wrapper = mkfs_replaced_by(Path::new("/dev/null"));
@@ -331,7 +331,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "not root",
             stage: |s| {
-                have("setpriv")?;
+                have("setpriv", "util-linux")?;
                 let img = image(s, IMAGE);
                 let mut st = Staged::new(s, s.img(), &["not root"]).watching(img);
                 st.wrapper = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"].iter().map(|x| x.to_string()).collect();
@@ -343,7 +343,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "root without CAP_SYS_ADMIN",
             stage: |s| {
-                have("setpriv")?;
+                have("setpriv", "util-linux")?;
                 let img = image(s, IMAGE);
                 let mut st = Staged::new(s, s.img(), &["CAP_SYS_ADMIN"]).watching(img);
                 st.wrapper = ["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin"].iter().map(|x| x.to_string()).collect();

@@ -50,6 +50,7 @@ fn euid_is_root() -> bool {
 
 pub fn which(cmd: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
+    // Bound before returning: the iterator borrows `path`.
     let found = path.split(':').chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]).map(|d| Path::new(d).join(cmd)).find(|p| p.is_file());
     found
 }
