@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 
 #[test]
 fn check_passes_on_a_3g_image_and_writes_nothing() {
@@ -46,13 +45,9 @@ fn check_fails_on_a_mounted_device() {
     }
     let s = Scratch::new("check-mounted");
     sparse(&s.img, 3 << 30);
-    let mkfs = which("mkfs.ext4").expect("mkfs.ext4");
-    assert!(Command::new(mkfs).args(["-q", "-F", s.img()]).status().unwrap().success());
-    let out = Command::new("losetup").args(["-f", "--show", s.img()]).output().unwrap();
-    let lo = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let other = s.dir.join("other");
-    std::fs::create_dir_all(&other).unwrap();
-    assert!(Command::new("mount").args([&lo, other.to_str().unwrap()]).status().unwrap().success());
+    sh("mkfs.ext4", &["-q", "-F", s.img()]);
+    let lo = s.attach(&s.img, false);
+    s.mount(&lo, "other", "defaults");
     let r = run(&["--check", &lo, s.mnt()]);
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(r.stdout.lines().any(|l| l.starts_with("fail") && l.contains("mounted")), "{}", r.stdout);

@@ -91,6 +91,11 @@ impl Running {
         Running { child, lines: rx, stderr: String::new(), stdout: Some(stdout) }
     }
 
+    fn keep(&mut self, line: String) {
+        self.stderr.push_str(&line);
+        self.stderr.push('\n');
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -104,8 +109,7 @@ impl Running {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     let hit = line.contains(needle);
-                    self.stderr.push_str(&line);
-                    self.stderr.push('\n');
+                    self.keep(line);
                     if hit {
                         return true;
                     }
@@ -132,21 +136,15 @@ impl Running {
     /// Waits for the exit (killing it after `timeout`) and returns what it
     /// printed.
     pub fn finish(mut self, timeout: std::time::Duration) -> Run {
-        let end = std::time::Instant::now() + timeout;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break Some(s);
-            }
-            if std::time::Instant::now() >= end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let status = if self.wait_exit(timeout) {
+            self.child.try_wait().unwrap()
+        } else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            None
         };
         while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
-            self.stderr.push_str(&line);
-            self.stderr.push('\n');
+            self.keep(line);
         }
         let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
         Run { code: status.and_then(|s| s.code()).unwrap_or(-1), stdout, stderr: std::mem::take(&mut self.stderr) }

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-
 /// A scratch directory with an image path and a mount point. Drop undoes
 /// whatever a failed run may have left: unmounts, detaches, deletes.
 pub struct Scratch {
