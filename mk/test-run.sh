@@ -19,7 +19,7 @@ stand() {
 		echo '#!/bin/bash'
 		echo 'args="$*"'
 		echo 'case "$args" in "--json "*"--size 3G "*) ;; *) echo "stand-in: bad args: $args" >&2; exit 99 ;; esac'
-		echo 'n=$#; img=${!n}; n=$((n-1)); img=${!n}; mnt=${!#}'
+		echo 'n=$(($# - 1)); img=${!n}; mnt=${!#}'
 		echo 'truncate -s 3G "$img"; mkdir -p "$mnt"'
 		echo "echo 'verdict:  $verdict' >&2"
 		[ "$verdict" = none ] || printf 'printf %q\n' "{\"verdict\": \"$verdict\", \"exit_code\": $code, \"reason\": \"stand-in\", \"passes\": [{\"verdict\": \"X\"}]}"
@@ -29,7 +29,7 @@ stand() {
 	chmod +x "$f"
 }
 
-# case NAME VERDICT BINARY_CODE WANT_CODE WANT_TEXT [signal]
+# check NAME VERDICT BINARY_CODE WANT_CODE WANT_TEXT [signal]
 check() {
 	local name=$1 verdict=$2 code=$3 want=$4 text=$5 sig=${6:-}
 	stand "$name" "$verdict" "$code" "$sig"

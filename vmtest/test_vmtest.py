@@ -7,6 +7,7 @@ import doctest
 import json
 import unittest
 
+import hunt_summary
 import rows
 import vmtest
 
@@ -223,6 +224,7 @@ class Command(unittest.TestCase):
 
 def load_tests(loader, tests, ignore):
     tests.addTests(doctest.DocTestSuite(vmtest))
+    tests.addTests(doctest.DocTestSuite(hunt_summary))
     return tests
 
 
