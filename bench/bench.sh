@@ -83,12 +83,12 @@ if [ ${#rounds[@]} -gt 0 ] || [[ " ${once[*]} " == *" iterations "* ]]; then
     devices=true
     [ "$(id -u)" -eq 0 ] || { echo "bench: must run as root (loop devices, mkfs, mount)" >&2; exit 2; }
     [ -x "$bin" ] || { echo "bench: no binary at $bin (run make first)" >&2; exit 2; }
+    # What the scripts and VM rows need (btrfs-progs, util-linux, mount,
+    # python3, qemu, busybox, cpio): the dependency step, one line when all
+    # is there.
+    "$here/../mk/deps.sh" bench || exit 2
 fi
 [ -d "$dir" ] || { echo "bench: --dir $dir is not a directory" >&2; exit 2; }
-
-# What the scripts need (btrfs-progs, util-linux, mount, python3): the
-# dependency step, as `make bench` runs it; one line when all is there.
-"$here/../mk/deps.sh" bench || exit 2
 
 prefix=$(cd "$dir" && pwd)/brr-bench-$$
 mkdir -p "$out/logs"
