@@ -151,7 +151,7 @@ kernel=$vm/kernels/bzImage-instrumented
 run_one() {
     local v=$1 i=$2 of=${3:-$runs} img=$prefix-$1-$2.img mnt=$prefix-$1-$2.mnt log=$out/logs/$stamp-$1-$2.log
     local kmsg=$out/logs/$stamp-$1-$2.kmsg console=$out/logs/$stamp-$1-$2.console
-    local rc=0 res t0 t1 l0
+    local rc=0 res t0 t1 l0 klog=null
     sync
     l0=$(load1)
     t0=${EPOCHREALTIME/./}
@@ -171,6 +171,7 @@ run_one() {
                 ours-write) args=(--enospc injected --fill-mode write) ;;
             esac
             res=$("$bin" --json --log "$kmsg" "${args[@]}" --size 3G "$img" "$mnt" 2>"$log") || rc=$?
+            klog=$(json_str "$kmsg")
             rm -f "$img"; rmdir "$mnt" 2>/dev/null || true ;;
         vm-default) res=$("$here/vm-run.sh" "$kernel" "$bin" "$console" 2>"$log") || rc=$? ;;
         vm-injected) res=$("$here/vm-run.sh" "$kernel" "$bin" "$console" --enospc injected 2>"$log") || rc=$? ;;
@@ -190,7 +191,7 @@ run_one() {
     res=$(printf '%s\n' "$res" | grep '^{' | tail -n1)
     python3 -c 'import json,sys; json.loads(sys.argv[1])' "$res" 2>/dev/null || res=null
     printf '{"variant": "%s", "run": %d, "exit_code": %d, "wall_seconds": %s, "load1_before": %s, "load1_after": %s, "kmsg_log": %s, "result": %s}\n' \
-        "$v" "$i" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" "$l0" "$(load1)" "$(json_str "$kmsg")" "$res" >>"$results"
+        "$v" "$i" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" "$l0" "$(load1)" "$klog" "$res" >>"$results"
     printf 'bench: %-15s run %d/%d: exit %d, %s s wall, load %s\n' "$v" "$i" "$of" "$rc" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')" "$l0" >&2
 }

@@ -3,9 +3,11 @@
 # variants: boots KERNEL with a fresh 3 GiB virtio disk, runs the binary
 # through vmtest/payload.sh with ARGS, prints the verdict's JSON line on
 # stdout (nothing when the run gave none) and exits with the binary's exit
-# code (run-vm's own codes, 250-253, when the VM failed).
+# code (run-vm's own codes, 250-253, when the VM failed). Also make
+# vm-hunt's runner.
 #
 #   bench/vm-run.sh <kernel file> <binary> <console log> [ARGS...]
+#   BENCH_VM=dir (default ../shared/vm)  VM_TIMEOUT=seconds (default 900)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,10 +23,18 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$bin" "$stage/btrfs-reclaim-repro-x86_64"
 rc=0
-"$vm/run-vm" --kernel "$kernel" --disk-size 3G --append log_buf_len=16M --timeout 900 --no-devargs \
+"$vm/run-vm" --kernel "$kernel" --disk-size 3G --append log_buf_len=16M --timeout "${VM_TIMEOUT:-900}" --no-devargs \
     --log "$log" --file "$stage/btrfs-reclaim-repro-x86_64" -- "$root/vmtest/payload.sh" \
     btrfs-reclaim-repro-x86_64 "$@" >/dev/null 2>&1 || rc=$?
-# The verdict: between the payload's markers, one JSON object (the serial
-# console ends its lines with \r\n).
-tr -d '\r' <"$log" | awk '/===BRR-VERDICT-BEGIN===/ {on = 1; next} /===BRR-VERDICT-END===/ {on = 0} on && /^\{/' | tail -n1
+# The verdict, cut out as the VM tier does (vmtest.extract: the markers,
+# \r\n line ends, kernel lines that slipped into the block), on one line.
+python3 - "$root/vmtest" "$log" <<'EOF' || true
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from vmtest import ExtractError, extract
+try:
+    print(json.dumps(extract(open(sys.argv[2], errors="replace").read())[0]))
+except (ExtractError, OSError):
+    pass
+EOF
 exit "$rc"

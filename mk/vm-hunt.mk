@@ -17,8 +17,7 @@ vm-hunt: $(BIN)
 	  for pair in real-retry-bug-instrumented:1:300:--until-reproduced instrumented:0:120:; do \
 	    k=$${pair%%:*}; rest=$${pair#*:}; want=$${rest%%:*}; rest=$${rest#*:}; secs=$${rest%%:*}; extra=$${rest#*:}; \
 	    log=$(HUNT_LOGS)/$$k-$$seed.log; \
-	    $(HUNT_VM)/run-vm --kernel $(HUNT_VM)/kernels/bzImage-$$k --disk-size 3G --append log_buf_len=16M \
-	      --timeout 420 --no-devargs --log $$log --file $(BIN) -- vmtest/payload.sh $(notdir $(BIN)) \
+	    BENCH_VM=$(HUNT_VM) VM_TIMEOUT=420 bench/vm-run.sh $(HUNT_VM)/kernels/bzImage-$$k $(BIN) $$log \
 	      --stress $$secs $$extra --seed $$seed >/dev/null 2>&1; rc=$$?; \
 	    line=$$(vmtest/hunt_summary.py $$log); \
 	    if [ $$rc = $$want ]; then echo "ok   $$k seed $$seed exit $$rc: $$line"; \
