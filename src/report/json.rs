@@ -30,7 +30,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("reclaim_puts", log.reclaim_puts)
         .int("overlaps", log.overlaps.len() as u64)
         .raw("evidence", array(evidence(log, r).iter().map(|l| string(l))))
-        .int("kmsg_lost", r.kmsg_lost)
+        .int("kmsg_lost", crate::verdict::records_lost(f, log))
         .int("kmsg_read_errors", r.kmsg_read_errors)
         .raw("kmsg_read_error", opt_str(r.kmsg_read_error.as_deref()))
         .int("seed", r.seed);

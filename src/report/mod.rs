@@ -27,7 +27,6 @@ pub struct Report {
     pub seed: u64,
     pub phases: Vec<(Phase, f64)>,
     pub total_seconds: f64,
-    pub kmsg_lost: u64,
     /// Unexpected /dev/kmsg read errors, and the last one's text.
     pub kmsg_read_errors: u64,
     pub kmsg_read_error: Option<String>,

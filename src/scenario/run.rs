@@ -119,7 +119,6 @@ impl Run<'_> {
     pub(super) fn finish(mut self) -> Outcome {
         let empty = crate::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
-        self.report.kmsg_lost = crate::verdict::records_lost(&self.facts, log);
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);
         let json = report::json::json(&self.report, &verdict, log, &self.facts);
