@@ -71,7 +71,7 @@ fn bo_line(text: &str) -> Option<Line> {
 }
 
 /// The number right after `marker` in `text`.
-fn number_after(text: &str, marker: &str) -> Option<u64> {
+pub(super) fn number_after(text: &str, marker: &str) -> Option<u64> {
     let at = text.find(marker)? + marker.len();
     let digits: String = text[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::kmsg::events::{classify, number_after, Line};
 use crate::sys;
 
 const EVENTS: [&str; 3] =
@@ -91,19 +92,18 @@ enum Seen {
 
 /// `  kworker/u8:3-97  [001] ..... 45.1: btrfs_reclaim_block_group: <fsid>: bg bytenr=N ...`
 fn parse(line: &str, fsid: &str) -> Option<Seen> {
-    let number = |marker: &str| -> Option<u64> {
-        let at = line.find(marker)? + marker.len();
-        line[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
-    };
+    let number = |marker: &str| number_after(line, marker);
     if let Some((_, text)) = line.split_once(" console: ") {
+        // Not classify's RelocError: that wants the text to start with
+        // "BTRFS", and a console line with anything before it would then
+        // end no window.
         if let Some(bg) = number("error relocating chunk ") {
             return Some(Seen::Failed { bg });
         }
-        let (pid, what) = text.strip_prefix("BO: ")?.split_once(' ')?;
-        if what.trim_end() != "reclaim loop put bg" {
-            return None;
-        }
-        return Some(Seen::LoopPut { pid: pid.parse().ok()? });
+        return match classify(text) {
+            Line::ReclaimPut { pid } => Some(Seen::LoopPut { pid }),
+            _ => None,
+        };
     }
     if !line.contains(fsid) {
         return None;
