@@ -113,7 +113,7 @@ impl KmsgReader {
                 }
                 Err(e) => {
                     self.read_errors += 1;
-                    self.last_read_error = Some(format!("read {}: {e}", self.path));
+                    self.last_read_error = Some(sys::with("read", &self.path)(e).to_string());
                     break;
                 }
             }
