@@ -45,13 +45,7 @@ pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Re
 }
 
 fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
-    let tracing = match Tracing::start() {
-        Ok(t) => t,
-        Err(e) => {
-            run.report.notes.push(format!("tracefs: {e}: race windows not counted"));
-            None
-        }
-    };
+    let tracing = run.start_tracing();
     match &tracing {
         Some(t) => run.progress.say(&format!("hunt: counting race windows through {}", t.dir().display())),
         None => run.progress.say("hunt: no btrfs reclaim tracepoints in tracefs: race windows not counted"),
