@@ -620,7 +620,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, text, INPUTS};
+    use crate::fuzz::{run, text};
 
     const DICTIONARY: [&[u8]; 16] = [
         b"BO: ",
@@ -691,7 +691,7 @@ mod fuzz {
         // records the reader missed between two of them.
         let make = |rng: &mut fastrand::Rng| (text(rng, &fixtures, 12, &DICTIONARY), rng.bool(), rng.u64(..3));
         let mut kinds = std::collections::HashSet::new();
-        let checked = run("events::classify + Tracker", 0x6576656e7473, make, |(input, only_vda, gap): &(String, bool, u64)| {
+        run("events::classify + Tracker", 0x6576656e7473, make, |(input, only_vda, gap): &(String, bool, u64)| {
             let mut t = Tracker::default();
             if *only_vda {
                 t.only_device("vda");
@@ -715,7 +715,6 @@ mod fuzz {
             assert!(t.overlaps.iter().all(|o| o.reloc_pid != o.reclaim_pid));
             assert_eq!(t.first_sequence().is_empty(), t.injected_groups().is_empty());
         });
-        assert_eq!(checked, INPUTS);
         // Every kind of line came up, or the inputs missed some of the
         // classifier's branches.
         assert_eq!(kinds.len(), 10, "{kinds:?}");

@@ -382,7 +382,7 @@ mod fuzz {
         let corpus = corpus();
         let make = |rng: &mut fastrand::Rng| text(rng, &[corpus.as_str()], 12, &DICTIONARY);
         let mut windows = 0;
-        let checked = run("trace::race_windows", 0x7472616365, make, |input: &String| {
+        run("trace::race_windows", 0x7472616365, make, |input: &String| {
             let found = race_windows(input, FSID);
             // Each window ends with a failure line that names its group (its
             // digits: a mutation may have put zeros before them).
@@ -393,7 +393,6 @@ mod fuzz {
             }
             windows += found.len();
         });
-        assert_eq!(checked, INPUTS);
         assert!(windows > INPUTS / 20, "the windows must hold race windows: {windows}");
     }
 }
