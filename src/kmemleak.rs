@@ -177,7 +177,7 @@ mod fuzz {
         let fixture = include_str!("../tests/fixtures/kmemleak-report.txt");
         let make = |rng: &mut fastrand::Rng| text(rng, &[fixture], 20, &DICTIONARY);
         let mut leaks = 0;
-        let checked = run("kmemleak::parse", 0x6b6d656d6c65616b, make, |input: &String| {
+        run("kmemleak::parse", 0x6b6d656d6c65616b, make, |input: &String| {
             let found = parse(input);
             let headers = input.lines().filter(|l| l.trim().starts_with("unreferenced object ")).count();
             assert_eq!(found.len(), headers, "one leak per entry");
@@ -189,7 +189,6 @@ mod fuzz {
             }
             leaks += found.len();
         });
-        assert_eq!(checked, INPUTS);
         assert!(leaks > INPUTS / 5, "the windows must hold entries: {leaks}");
     }
 }

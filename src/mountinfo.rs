@@ -146,7 +146,7 @@ mod fuzz {
     fn parser_never_panics() {
         let make = |rng: &mut fastrand::Rng| text(rng, &[CORPUS], 4, &DICTIONARY);
         let mut mounts = 0;
-        let checked = run("mountinfo::parse", 0x6d6f756e74, make, |input: &String| {
+        run("mountinfo::parse", 0x6d6f756e74, make, |input: &String| {
             let found = parse(input);
             assert!(found.len() <= input.lines().count());
             for m in &found {
@@ -163,7 +163,6 @@ mod fuzz {
                 assert_eq!(unescape(input), *input);
             }
         });
-        assert_eq!(checked, INPUTS);
         assert!(mounts > INPUTS / 2, "most mutated lines still parse: {mounts}");
     }
 }

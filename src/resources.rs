@@ -65,7 +65,7 @@ VmSize:\t    9012 kB\nVmHWM:\t    2140 kB\nVmRSS:\t    1936 kB\nRssAnon:\t     1
     fn status_parser_never_panics() {
         let make = |rng: &mut fastrand::Rng| text(rng, &[STATUS], 6, &[b"VmRSS:", b"VmHWM:", b" kB", b"\t"]);
         let mut found = 0;
-        let checked = run("resources::status_kib", 0x737461747573, make, |input: &String| {
+        run("resources::status_kib", 0x737461747573, make, |input: &String| {
             for field in ["VmRSS:", "VmHWM:"] {
                 if let Some(kib) = status_kib(input, field) {
                     found += 1;
@@ -73,7 +73,6 @@ VmSize:\t    9012 kB\nVmHWM:\t    2140 kB\nVmRSS:\t    1936 kB\nRssAnon:\t     1
                 }
             }
         });
-        assert_eq!(checked, INPUTS);
         assert!(found > INPUTS / 10, "{found}");
     }
 }

@@ -94,7 +94,7 @@ mod fuzz {
             String::from_utf8_lossy(&bytes).into_owned()
         };
         let mut accepted = 0;
-        let checked = run("size::parse_size", 0x73697a65, make, |s: &String| match parse_size(s) {
+        run("size::parse_size", 0x73697a65, make, |s: &String| match parse_size(s) {
             Ok(n) => {
                 accepted += 1;
                 assert!((1..=u64::MAX / 2).contains(&n), "{n}");
@@ -107,7 +107,6 @@ mod fuzz {
             // The error is read by a person on one line.
             Err(e) => assert!(!e.chars().any(char::is_control), "{e:?}"),
         });
-        assert_eq!(checked, INPUTS);
         assert!(accepted > INPUTS / 10 && accepted < INPUTS, "{accepted} accepted");
     }
 }

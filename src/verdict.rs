@@ -223,19 +223,17 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         );
     }
     let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
-    let failures = relocation_failures(f, log);
-    let exercised = if log.injections > 0 {
-        Some(format!(
+    let exercised = match failure_path(f, log) {
+        "injected" => Some(format!(
             "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
             log.injections
-        ))
-    } else if failures > 0 {
-        Some(format!(
-            "failure path exercised (natural ENOSPC, no injection): {failures} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
+        )),
+        "natural" => Some(format!(
+            "failure path exercised (natural ENOSPC, no injection): {} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
+            relocation_failures(f, log),
             log.errors_before_move
-        ))
-    } else {
-        None
+        )),
+        _ => None,
     };
     if let Some(reason) = exercised {
         // A clean log with holes in it is no proof: the splat may have been

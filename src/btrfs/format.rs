@@ -50,9 +50,9 @@ pub fn format(mkfs: &Mkfs, dev: &Path, natural: bool, v1: bool, ids: &Ids, now_s
         }
         Mkfs::External { path, .. } => {
             let layout = if natural {
-                mkfs_progs::Layout { metadata: "single", data: "single", nodesize: Some(4096) }
+                mkfs_progs::Layout { metadata: "single", nodesize: Some(4096) }
             } else {
-                mkfs_progs::Layout { metadata: "dup", data: "single", nodesize: None }
+                mkfs_progs::Layout { metadata: "dup", nodesize: None }
             };
             mkfs_progs::format(path, dev, &layout, v1).map_err(|e| match e {
                 MkfsError::Interrupted(sig) => FormatError::Interrupted(sig),

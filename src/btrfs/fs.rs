@@ -64,7 +64,7 @@ impl Fs {
     /// Writes a sysfs knob, naming the file in any error.
     pub fn write_knob(&self, name: &str, value: &str) -> io::Result<()> {
         let path = self.data_sysfs.join(name);
-        std::fs::write(&path, value).map_err(|e| io::Error::new(e.kind(), format!("write {value} to {}: {e}", path.display())))
+        std::fs::write(&path, value).map_err(sys::with("write", format!("{value} to {}", path.display())))
     }
 
     pub fn reclaim_counts(&self) -> io::Result<(u64, u64)> {

@@ -47,8 +47,8 @@ pub fn v1_spellings(version: Option<(u32, u32)>) -> Vec<Vec<&'static str>> {
     match version {
         Some(v) if v <= (6, 2) => vec![r, o],
         Some(v) if v <= (6, 18) => vec![o, r, o_bgt],
-        Some(_) => vec![o_bgt, o, r],
-        None => vec![o_bgt, o, r],
+        // Newer, or no version to go by: assume a current mkfs.
+        _ => vec![o_bgt, o, r],
     }
 }
 
@@ -65,18 +65,17 @@ pub enum MkfsError {
     Spawn(String),
 }
 
-/// What mkfs was asked to make.
+/// What mkfs was asked to make (data is always single).
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub metadata: &'static str,
-    pub data: &'static str,
     pub nodesize: Option<u32>,
 }
 
 /// Runs mkfs once; polls so that a signal can stop it.
 pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<(), MkfsError> {
     let mut cmd = Command::new(mkfs);
-    cmd.args(["-f", "-L", LABEL, "-m", layout.metadata, "-d", layout.data]);
+    cmd.args(["-f", "-L", LABEL, "-m", layout.metadata, "-d", "single"]);
     let nodesize;
     if let Some(n) = layout.nodesize {
         nodesize = n.to_string();

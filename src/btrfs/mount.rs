@@ -102,21 +102,23 @@ impl Drop for Mounted {
     }
 }
 
+/// The mount exactly at `mnt` (the top one if stacked), from mountinfo.
+fn mount_at(mnt: &Path) -> Option<mountinfo::Mount> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let canonical = std::fs::canonicalize(mnt).ok()?;
+    mountinfo::find_by_mount_point(&mountinfo::parse(&text), &canonical.to_string_lossy()).cloned()
+}
+
 /// The space cache the kernel really uses on `mnt`, from mountinfo.
 pub fn active_space_cache(mnt: &Path) -> Option<&'static str> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mounts = mountinfo::parse(&text);
-    let canonical = std::fs::canonicalize(mnt).ok()?;
-    let m = mountinfo::find_by_mount_point(&mounts, &canonical.to_string_lossy())?;
+    let m = mount_at(mnt)?;
     if m.fstype != "btrfs" {
         return None;
     }
-    Some(mountinfo::space_cache(m))
+    Some(mountinfo::space_cache(&m))
 }
 
 /// Is anything mounted exactly at `mnt`?
 pub fn is_mount_point(mnt: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
-    let Ok(canonical) = std::fs::canonicalize(mnt) else { return false };
-    mountinfo::find_by_mount_point(&mountinfo::parse(&text), &canonical.to_string_lossy()).is_some()
+    mount_at(mnt).is_some()
 }

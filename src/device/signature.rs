@@ -333,7 +333,7 @@ mod fuzz {
         };
         let mut buf = vec![0u8; PROBE_BYTES];
         let mut names = std::collections::HashSet::new();
-        let checked = run("safety::detect_signature", 0x68656164, make, |(len, p): &(usize, Patches)| {
+        run("safety::detect_signature", 0x68656164, make, |(len, p): &(usize, Patches)| {
             let found = with_patches(&mut buf, *len, p, detect_signature);
             if let Some(sig) = found {
                 assert!(!sig.name.is_empty());
@@ -343,7 +343,6 @@ mod fuzz {
                 names.insert(sig.name);
             }
         });
-        assert_eq!(checked, INPUTS);
         assert!(buf.iter().all(|b| *b == 0), "every patch was undone");
         // Every kind the probe knows came up at least once.
         assert_eq!(names.len(), 18, "{names:?}");
@@ -383,7 +382,7 @@ mod fuzz {
         };
         let mut buf = vec![0u8; TAIL_BYTES];
         let mut found_some = 0;
-        let checked = run("safety::detect_tail_signature", 0x7461696c, make, |(size, len, p): &(u64, usize, Patches)| {
+        run("safety::detect_tail_signature", 0x7461696c, make, |(size, len, p): &(u64, usize, Patches)| {
             let found = with_patches(&mut buf, *len, p, |tail| detect_tail_signature(tail, *size));
             if *size < *len as u64 {
                 assert_eq!(found, None, "a tail longer than the device is no tail");
@@ -393,7 +392,6 @@ mod fuzz {
                 found_some += 1;
             }
         });
-        assert_eq!(checked, INPUTS);
         assert!(found_some > INPUTS / 10, "{found_some}");
     }
 }

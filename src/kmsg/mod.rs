@@ -113,7 +113,7 @@ impl KmsgReader {
                 }
                 Err(e) => {
                     self.read_errors += 1;
-                    self.last_read_error = Some(format!("read {}: {e}", self.path));
+                    self.last_read_error = Some(sys::with("read", &self.path)(e).to_string());
                     break;
                 }
             }
@@ -231,7 +231,7 @@ mod fuzz {
             String::from_utf8_lossy(&bytes).into_owned()
         };
         let mut parsed = 0;
-        let checked = run("kmsg::parse_record", 0x6b6d7367, make, |raw: &String| {
+        run("kmsg::parse_record", 0x6b6d7367, make, |raw: &String| {
             if let Some(r) = parse_record(raw) {
                 parsed += 1;
                 assert!(raw.contains(&r.text), "text is part of the input");
@@ -243,7 +243,6 @@ mod fuzz {
                 assert_eq!(parse_record(&again).as_ref(), Some(&r));
             }
         });
-        assert_eq!(checked, INPUTS);
         // The mutations must leave many records intact, or the test only
         // exercises the rejection paths.
         assert!(parsed > INPUTS / 4 && parsed < INPUTS, "{parsed} of {INPUTS} parsed");
@@ -261,7 +260,7 @@ mod fuzz {
             };
             (start, rng.u64(..), rng.u8(..3))
         };
-        let checked = run("kmsg::seq_gap", 0x736571, make, |&(last, random, how): &(u64, u64, u8)| {
+        run("kmsg::seq_gap", 0x736571, make, |&(last, random, how): &(u64, u64, u8)| {
             let seq = match how {
                 0 => last.saturating_add(random % 8),
                 1 => random,
@@ -275,6 +274,5 @@ mod fuzz {
             }
             assert_eq!(seq_gap(None, seq), 0);
         });
-        assert_eq!(checked, INPUTS);
     }
 }

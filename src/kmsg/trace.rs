@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::kmsg::events::{classify, number_after, Line};
 use crate::sys;
 
 const EVENTS: [&str; 3] =
@@ -91,19 +92,18 @@ enum Seen {
 
 /// `  kworker/u8:3-97  [001] ..... 45.1: btrfs_reclaim_block_group: <fsid>: bg bytenr=N ...`
 fn parse(line: &str, fsid: &str) -> Option<Seen> {
-    let number = |marker: &str| -> Option<u64> {
-        let at = line.find(marker)? + marker.len();
-        line[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
-    };
+    let number = |marker: &str| number_after(line, marker);
     if let Some((_, text)) = line.split_once(" console: ") {
+        // Not classify's RelocError: that wants the text to start with
+        // "BTRFS", and a console line with anything before it would then
+        // end no window.
         if let Some(bg) = number("error relocating chunk ") {
             return Some(Seen::Failed { bg });
         }
-        let (pid, what) = text.strip_prefix("BO: ")?.split_once(' ')?;
-        if what.trim_end() != "reclaim loop put bg" {
-            return None;
-        }
-        return Some(Seen::LoopPut { pid: pid.parse().ok()? });
+        return match classify(text) {
+            Line::ReclaimPut { pid } => Some(Seen::LoopPut { pid }),
+            _ => None,
+        };
     }
     if !line.contains(fsid) {
         return None;
@@ -382,7 +382,7 @@ mod fuzz {
         let corpus = corpus();
         let make = |rng: &mut fastrand::Rng| text(rng, &[corpus.as_str()], 12, &DICTIONARY);
         let mut windows = 0;
-        let checked = run("trace::race_windows", 0x7472616365, make, |input: &String| {
+        run("trace::race_windows", 0x7472616365, make, |input: &String| {
             let found = race_windows(input, FSID);
             // Each window ends with a failure line that names its group (its
             // digits: a mutation may have put zeros before them).
@@ -393,7 +393,6 @@ mod fuzz {
             }
             windows += found.len();
         });
-        assert_eq!(checked, INPUTS);
         assert!(windows > INPUTS / 20, "the windows must hold race windows: {windows}");
     }
 }

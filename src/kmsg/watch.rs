@@ -20,7 +20,7 @@ impl Watch {
         let file = match log_path {
             Some(p) => {
                 let mut f = File::create(p).map_err(crate::sys::with("create log", p))?;
-                f.write_all(header.as_bytes())?;
+                f.write_all(header.as_bytes()).map_err(crate::sys::with("write log", p))?;
                 Some(f)
             }
             None => None,

@@ -435,7 +435,7 @@ mod fuzz {
             (size, if rng.bool() { Layout::DupMetadata16K } else { Layout::SingleMetadata4K })
         };
         let mut accepted = 0;
-        let checked = run("mkfs::Plan::new", 0x6d6b6673, make, |(size, layout)| {
+        run("mkfs::Plan::new", 0x6d6b6673, make, |(size, layout)| {
             if let Ok(plan) = Plan::new(*size, *layout) {
                 accepted += 1;
                 assert!(plan.total_bytes <= *size && plan.total_bytes % SECTOR == 0);
@@ -454,7 +454,6 @@ mod fuzz {
                 assert!(round_down(*size, SECTOR) < MIN_SIZE, "refused {size}");
             }
         });
-        assert_eq!(checked, INPUTS);
         assert!(accepted > INPUTS / 4, "only {accepted} sizes planned");
     }
 }

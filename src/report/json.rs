@@ -12,15 +12,15 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     o.str("verdict", v.kind.json_name())
         .int("exit_code", v.exit_code)
         .str("reason", &v.reason)
-        .raw("next_step", v.next_step().map(string).unwrap_or_else(|| "null".into()))
+        .raw("next_step", opt_str(v.next_step()))
         .str("version", &r.version)
         .str("kernel", &r.kernel)
         .str("device", &r.device)
         .int("device_bytes", r.device_bytes)
         .str("mkfs", &r.mkfs)
-        .raw("space_cache", f.space_cache.as_deref().map(string).unwrap_or_else(|| "null".into()))
-        .raw("data_block_group_bytes", opt_u64(r.data_block_group_bytes))
-        .raw("v1_cache_block_groups", opt_u64(f.v1_cache_block_groups))
+        .raw("space_cache", opt_str(f.space_cache.as_deref()))
+        .raw("data_block_group_bytes", opt_int(r.data_block_group_bytes))
+        .raw("v1_cache_block_groups", opt_int(f.v1_cache_block_groups))
         .str("fill_mode", &r.fill_mode)
         .num("fill_percent", r.fill_percent)
         .int("reclaim_count", f.reclaim_count)
@@ -30,9 +30,9 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("reclaim_puts", log.reclaim_puts)
         .int("overlaps", log.overlaps.len() as u64)
         .raw("evidence", array(evidence(log, r).iter().map(|l| string(l))))
-        .int("kmsg_lost", r.kmsg_lost)
+        .int("kmsg_lost", crate::verdict::records_lost(f, log))
         .int("kmsg_read_errors", r.kmsg_read_errors)
-        .raw("kmsg_read_error", r.kmsg_read_error.as_deref().map(string).unwrap_or_else(|| "null".into()))
+        .raw("kmsg_read_error", opt_str(r.kmsg_read_error.as_deref()))
         .int("seed", r.seed);
     o.str("enospc_mode", r.enospc_mode)
         .str("reclaim", &r.reclaim)
@@ -47,7 +47,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     match &f.killed_in {
         Some((phase, sig)) => {
             let mut k = Object::new();
-            k.str("step", phase.name()).raw("signal", sig.map(|s| s.to_string()).unwrap_or_else(|| "null".into()));
+            k.str("step", phase.name()).raw("signal", opt_int(*sig));
             o.raw("killed_in", k.finish())
         }
         None => o.raw("killed_in", "null".into()),
@@ -61,10 +61,10 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     if let Some(h) = &r.hunt {
         o.int("hunt_rounds", h.rounds)
             .int("hunt_rounds_failing", h.rounds_failing)
-            .raw("race_windows", opt_u64(h.race_windows))
+            .raw("race_windows", opt_int(h.race_windows))
             .raw("race_windows_per_minute", opt_num(h.race_windows.and_then(|n| per_minute(n, h.seconds))))
             .int("rounds_with_window", h.rounds_with_window)
-            .raw("first_evidence_seconds", h.first_evidence_seconds.map(number).unwrap_or_else(|| "null".into()));
+            .raw("first_evidence_seconds", opt_num(h.first_evidence_seconds));
     }
     o.raw(
         "per_iteration",
@@ -85,8 +85,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             .int("balance_relocations", st.balance_relocations)
             .int("failed_groups", st.failed_groups)
             .raw("failed_groups_per_minute", opt_num(per_minute(st.failed_groups, st.seconds as f64)))
-            .raw("balance_tid", st.balance_tid.map(|t| t.to_string()).unwrap_or_else(|| "null".into()))
-            .raw("race_windows", opt_u64(st.race_windows));
+            .raw("balance_tid", opt_int(st.balance_tid))
+            .raw("race_windows", opt_int(st.race_windows));
     }
     let mut phases = Object::new();
     for phase in Phase::ALWAYS_REPORTED {
@@ -99,16 +99,16 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     o.raw("phases", phases.finish())
         .num("total_seconds", r.total_seconds)
         .int("bytes_written", r.bytes_written)
-        .raw("first_reclaim_seconds", r.first_reclaim_seconds.map(number).unwrap_or_else(|| "null".into()))
+        .raw("first_reclaim_seconds", opt_num(r.first_reclaim_seconds))
         .num("fill_bytes_per_second", r.fill_bytes_per_second)
         .int("peak_rss_kib", r.peak_rss_kib)
         .raw(
             "events",
             array(log.events.iter().map(|e| {
                 let mut ev = Object::new();
-                ev.raw("pid", e.pid.map(|p| p.to_string()).unwrap_or_else(|| "null".into()))
+                ev.raw("pid", opt_int(e.pid))
                     .str("kind", e.kind.name())
-                    .raw("bg", opt_u64(e.bg));
+                    .raw("bg", opt_int(e.bg));
                 ev.finish()
             })),
         )
@@ -131,8 +131,8 @@ fn pass(p: &PassRecord) -> String {
         .int("injections", p.injections)
         .int("relocation_failures", p.relocation_failures)
         .raw("phases", phases.finish())
-        .raw("settle_end", p.settle_end.map(string).unwrap_or_else(|| "null".into()))
-        .raw("settle_tail_seconds", p.settle_tail_seconds.map(number).unwrap_or_else(|| "null".into()));
+        .raw("settle_end", opt_str(p.settle_end))
+        .raw("settle_tail_seconds", opt_num(p.settle_tail_seconds));
     o.finish()
 }
 
@@ -164,8 +164,14 @@ pub fn number(v: f64) -> String {
     }
 }
 
-pub fn opt_u64(v: Option<u64>) -> String {
-    v.map(|n| n.to_string()).unwrap_or_else(|| "null".into())
+/// Any integer, or null: bounded like `Object::int` so that nothing which
+/// would need quoting can come out bare.
+pub fn opt_int(v: Option<impl Into<i128>>) -> String {
+    v.map(|n| n.into().to_string()).unwrap_or_else(|| "null".into())
+}
+
+pub fn opt_str(v: Option<&str>) -> String {
+    v.map(string).unwrap_or_else(|| "null".into())
 }
 
 pub fn opt_num(v: Option<f64>) -> String {

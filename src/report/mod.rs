@@ -27,7 +27,6 @@ pub struct Report {
     pub seed: u64,
     pub phases: Vec<(Phase, f64)>,
     pub total_seconds: f64,
-    pub kmsg_lost: u64,
     /// Unexpected /dev/kmsg read errors, and the last one's text.
     pub kmsg_read_errors: u64,
     pub kmsg_read_error: Option<String>,
@@ -135,26 +134,24 @@ pub fn per_minute(n: u64, secs: f64) -> Option<f64> {
 /// Adds one iteration's counts to the totals.
 impl std::ops::AddAssign for StressStats {
     fn add_assign(&mut self, s: StressStats) {
-        let total = self;
-
-        total.seconds += s.seconds;
-        if total.worker_rounds.len() < s.worker_rounds.len() {
-            total.worker_rounds.resize(s.worker_rounds.len(), 0);
+        self.seconds += s.seconds;
+        if self.worker_rounds.len() < s.worker_rounds.len() {
+            self.worker_rounds.resize(s.worker_rounds.len(), 0);
         }
-        for (t, r) in total.worker_rounds.iter_mut().zip(&s.worker_rounds) {
+        for (t, r) in self.worker_rounds.iter_mut().zip(&s.worker_rounds) {
             *t += r;
         }
-        total.worker_enospc += s.worker_enospc;
-        total.balances_started += s.balances_started;
-        total.balances_cancelled += s.balances_cancelled;
-        total.balances_busy += s.balances_busy;
-        total.balances_failed += s.balances_failed;
-        total.balance_relocations += s.balance_relocations;
-        total.failed_groups += s.failed_groups;
-        total.balance_tid = s.balance_tid.or(total.balance_tid);
-        total.worker_errors.extend(s.worker_errors);
-        total.balance_last_error = s.balance_last_error.or(total.balance_last_error.take());
-        total.race_windows = match (total.race_windows, s.race_windows) {
+        self.worker_enospc += s.worker_enospc;
+        self.balances_started += s.balances_started;
+        self.balances_cancelled += s.balances_cancelled;
+        self.balances_busy += s.balances_busy;
+        self.balances_failed += s.balances_failed;
+        self.balance_relocations += s.balance_relocations;
+        self.failed_groups += s.failed_groups;
+        self.balance_tid = s.balance_tid.or(self.balance_tid);
+        self.worker_errors.extend(s.worker_errors);
+        self.balance_last_error = s.balance_last_error.or(self.balance_last_error.take());
+        self.race_windows = match (self.race_windows, s.race_windows) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };

@@ -88,7 +88,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             log.reloc_puts,
             log.reclaim_puts,
             log.overlaps.len(),
-            r.kmsg_lost
+            crate::verdict::records_lost(f, log)
         ));
         let groups = injected_summary(log);
         if !groups.is_empty() {

@@ -45,13 +45,7 @@ pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Re
 }
 
 fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
-    let tracing = match Tracing::start() {
-        Ok(t) => t,
-        Err(e) => {
-            run.report.notes.push(format!("tracefs: {e}: race windows not counted"));
-            None
-        }
-    };
+    let tracing = run.start_tracing();
     match &tracing {
         Some(t) => run.progress.say(&format!("hunt: counting race windows through {}", t.dir().display())),
         None => run.progress.say("hunt: no btrfs reclaim tracepoints in tracefs: race windows not counted"),
@@ -208,7 +202,7 @@ fn fragment(run: &mut Run, fs: &Fs, files: &[PathBuf], n: u64) -> Result<Vec<(u6
         let groups = at("data block groups", fs.data_block_groups())?;
         let mut extents = Vec::new();
         for f in files {
-            let file = at("open", std::fs::File::open(f).map_err(sys::with("open", f)))?;
+            let file = std::fs::File::open(f).map_err(sys::with("open", f))?;
             extents.push(at("fiemap", sys::fs::fiemap(&file, f))?);
         }
         let mut full = full_groups(&groups, &extents);
@@ -245,7 +239,7 @@ fn fragment(run: &mut Run, fs: &Fs, files: &[PathBuf], n: u64) -> Result<Vec<(u6
 fn thin(files: &[PathBuf], idx: &[usize], keep: usize) -> Result<u64, Stop> {
     let mut deleted = 0;
     for i in idx.iter().filter(|i| **i != keep) {
-        at("unlink", std::fs::remove_file(&files[*i]).map_err(sys::with("unlink", &files[*i])))?;
+        std::fs::remove_file(&files[*i]).map_err(sys::with("unlink", &files[*i]))?;
         deleted += 1;
     }
     Ok(deleted)
@@ -340,7 +334,7 @@ fn burst_and_watch(r: &mut Run, last: &[(u64, PathBuf)]) -> Result<(), Stop> {
     r.rng.shuffle(&mut order);
     for i in &order {
         let path = &last[*i].1;
-        at("unlink", std::fs::remove_file(path).map_err(sys::with("unlink", path)))?;
+        std::fs::remove_file(path).map_err(sys::with("unlink", path))?;
     }
     let groups: Vec<u64> = order.iter().map(|i| last[*i].0).collect();
     r.progress.say(&format!("hunt: emptied {} groups in the order {groups:?}", groups.len()));

@@ -10,6 +10,7 @@ use crate::btrfs::mount;
 use crate::cli::Config;
 use crate::host;
 use crate::kmemleak;
+use crate::kmsg::trace::Tracing;
 use crate::kmsg::watch::Watch;
 use crate::phase::Phase;
 use crate::preflight;
@@ -119,7 +120,6 @@ impl Run<'_> {
     pub(super) fn finish(mut self) -> Outcome {
         let empty = crate::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
-        self.report.kmsg_lost = crate::verdict::records_lost(&self.facts, log);
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);
         let json = report::json::json(&self.report, &verdict, log, &self.facts);
@@ -190,9 +190,7 @@ impl Run<'_> {
             Some((_, total)) => *total += secs,
             None => self.report.phases.push((phase, secs)),
         }
-        if let Some(w) = &mut self.watch {
-            w.drain();
-        }
+        self.drain();
         r
     }
 
@@ -203,6 +201,16 @@ impl Run<'_> {
             Some(at) => hold(&at),
             None => Ok(()),
         }
+    }
+
+    /// tracefs for the hunt's race windows (None without it). An error
+    /// starting it becomes a note: the windows then go uncounted, which
+    /// the reader must not take for "none happened".
+    pub(super) fn start_tracing(&mut self) -> Option<Tracing> {
+        Tracing::start().unwrap_or_else(|e| {
+            self.report.notes.push(format!("tracefs: {e}: race windows not counted"));
+            None
+        })
     }
 
     pub(super) fn drain(&mut self) {

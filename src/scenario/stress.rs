@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
-use crate::kmsg::trace::{self, Tracing};
+use crate::kmsg::trace;
 use crate::phase::Phase;
 use crate::report::StressStats;
-use crate::sys::process::pending_signal;
 
 use super::churn::{self, BALANCE_USAGE_PCT};
-use super::run::{at, ignore_eintr, Base, PassKind, Run, Stop};
+use super::run::{at, check_signal, ignore_eintr, Base, PassKind, Run, Stop};
 
 /// Every third file goes: groups stay fuller than in the single pass, so
 /// the churn has room to allocate.
@@ -35,10 +34,7 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
     let (mounted, fs) = run.fresh_filesystem(target, mkfs)?;
     // The hunt's race windows, counted here too: with periodic reclaim on
     // they are harmless, but they tell whether the churn reaches the state.
-    let tracing = Tracing::start().unwrap_or_else(|e| {
-        run.report.notes.push(format!("tracefs: {e}: race windows not counted"));
-        None
-    });
+    let tracing = run.start_tracing();
     let files = run.fill(&fs)?;
     // Knobs before the deletes, as in the single pass: frees only add to
     // reclaimable_bytes while periodic_reclaim is 1 (btrfs_update_block_group),
@@ -112,9 +108,7 @@ fn tick(
     end: Instant,
     base: &Base,
 ) -> Result<bool, Stop> {
-    if let Some(sig) = pending_signal() {
-        return Err(Stop::Interrupted(sig));
-    }
+    check_signal()?;
     if Instant::now() >= end {
         return Ok(false);
     }
