@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 #[path = "../../tests/common/skip.rs"]
 mod skip;
-pub use skip::which;
+pub use skip::{missing_tool, runs};
 
 /// True when the test can run (`need_root`: it mounts loop devices; every
 /// one runs btrfs-progs); otherwise the rule of tests/common/skip.rs.
