@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::layout::{Tree, GIB, MIB};
 use super::test_env::{can_run, must, run, TempDir};
 use super::{build, write, Ids, Layout};
+use crate::btrfs::fs::format_uuid;
 
 /// Kernel log lines that mean trouble (the list).
 const BAD: [&str; 5] = ["corrupt", "WARNING", "BUG", "Transaction aborted", "parent transid"];
@@ -130,11 +131,6 @@ fn judge_kernel_log(window: &[String], dev: &str, fsid: &str) -> Vec<String> {
     out
 }
 
-fn uuid_text(u: &[u8; 16]) -> String {
-    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
 fn content(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..len).map(|_| rng.u8(..)).collect()
@@ -165,7 +161,7 @@ fn cycle(layout: Layout, size: u64, pass: u32) -> String {
     let image = build(dev_size, layout, &ids, crate::mkfs::LABEL, now).unwrap();
     write(&dev, Path::new(&lo.0), &image).unwrap();
     drop(dev);
-    let fsid = uuid_text(&ids.fsid);
+    let fsid = format_uuid(&ids.fsid);
 
     let blkid = must("blkid", &["-p", &lo.0]);
     assert!(blkid.contains("TYPE=\"btrfs\"") && blkid.contains("LABEL=\"btrfs-reclaim-repro\"") && blkid.contains(&fsid), "blkid: {blkid}");
