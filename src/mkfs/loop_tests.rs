@@ -13,6 +13,7 @@ use super::layout::{Tree, GIB, MIB};
 use super::test_env::{can_run, must, run, TempDir};
 use super::{build, write, Ids, Layout};
 use crate::btrfs::fs::format_uuid;
+use crate::mountinfo;
 
 /// Kernel log lines that mean trouble (the list).
 const BAD: [&str; 5] = ["corrupt", "WARNING", "BUG", "Transaction aborted", "parent transid"];
@@ -168,11 +169,10 @@ fn cycle(layout: Layout, size: u64, pass: u32) -> String {
 
     let mnt = Mounted::new(&lo.0, &dir.join("mnt"));
     let mnt_str = mnt.0.to_str().unwrap().to_string();
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = info.lines().find(|l| l.split(' ').nth(4) == Some(mnt_str.as_str())).expect("our mount in mountinfo");
-    let after_dash = line.split(" - ").nth(1).unwrap_or("");
-    assert!(after_dash.starts_with("btrfs "), "mountinfo: {line}");
-    assert!(after_dash.contains("space_cache") && !after_dash.contains("space_cache=v2"), "not v1: {line}");
+    let mounts = mountinfo::parse(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    let m = mountinfo::find_by_mount_point(&mounts, &mnt_str).expect("our mount in mountinfo");
+    assert_eq!(m.fstype, "btrfs", "mountinfo: {m:?}");
+    assert_eq!(mountinfo::space_cache(m), "v1", "mountinfo: {m:?}");
 
     // Write: big files (data chunks) and many small ones (inline, metadata).
     let big = 24;
