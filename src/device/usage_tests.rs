@@ -45,6 +45,8 @@ fn parses_swaps() {
     let t = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/zram0 partition 8388604 0 100\n/var/my\\040swap file 1024 0 -2\n";
     assert_eq!(parse_swaps(t), vec!["/dev/zram0".to_string(), "/var/my swap".to_string()]);
     assert!(parse_swaps("").is_empty());
+    let t = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/var/tab\\011and\\134slash file 1024 0 -2\n";
+    assert_eq!(parse_swaps(t), vec!["/var/tab\tand\\slash".to_string()]);
 }
 
 /// A fixture sysfs tree in a temp directory: the layout of /sys that
