@@ -101,6 +101,9 @@ pub struct Extent {
     pub length: u64,
 }
 
+/// _IOWR('f', 11, struct fiemap): the size is the header's, 32 bytes.
+const FS_IOC_FIEMAP: u64 = super::btrfs::iowr(b'f' as u64, 11, 32);
+
 /// FS_IOC_FIEMAP: the file's extents (up to 64; enough for a 32 MiB file,
 /// which btrfs preallocates in a few).
 pub fn fiemap(file: &File, what: &Path) -> io::Result<Vec<Extent>> {
@@ -124,8 +127,6 @@ pub fn fiemap(file: &File, what: &Path) -> io::Result<Vec<Extent>> {
         fm_reserved: u32,
         fm_extents: [FiemapExtent; 64],
     }
-    // _IOWR('f', 11, struct fiemap): the size is the header's, 32 bytes.
-    const FS_IOC_FIEMAP: u64 = (3 << 30) | (32 << 16) | ((b'f' as u64) << 8) | 11;
     const FIEMAP_FLAG_SYNC: u32 = 1;
     // SAFETY: Fiemap is plain old data; all-zero is a valid value.
     let mut buf: Fiemap = unsafe { std::mem::zeroed() };
@@ -138,4 +139,15 @@ pub fn fiemap(file: &File, what: &Path) -> io::Result<Vec<Extent>> {
     check(ret as libc::c_long, "ioctl(FS_IOC_FIEMAP)", &what.display().to_string())?;
     let n = (buf.fm_mapped_extents as usize).min(buf.fm_extents.len());
     Ok(buf.fm_extents[..n].iter().map(|e| Extent { physical: e.fe_physical, length: e.fe_length }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fiemap_request_is_the_kernels() {
+        // linux/fs.h as the C compiler expands it.
+        assert_eq!(FS_IOC_FIEMAP, 0xC020_660B);
+    }
 }
