@@ -65,8 +65,9 @@ pub fn fallocate(file: &File, offset: u64, len: u64, what: &Path) -> io::Result<
 
 /// fsetxattr(2): sets (creates or replaces) the extended attribute `name`.
 pub fn fsetxattr(file: &File, name: &str, value: &[u8], what: &Path) -> io::Result<()> {
-    let name_c = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains a NUL byte"))?;
+    let name_c = std::ffi::CString::new(name).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("fsetxattr {} ({name:?}): the xattr name contains a NUL byte", what.display()))
+    })?;
     // SAFETY: the fd is owned by `file`; name_c is a valid C string and value
     // a valid slice, both outliving the call.
     let ret = unsafe { libc::fsetxattr(file.as_raw_fd(), name_c.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
@@ -149,5 +150,12 @@ mod tests {
     fn fiemap_request_is_the_kernels() {
         // linux/fs.h as the C compiler expands it.
         assert_eq!(FS_IOC_FIEMAP, 0xC020_660B);
+    }
+
+    #[test]
+    fn a_nul_in_an_xattr_name_names_the_file_and_the_name() {
+        let file = File::open("/dev/null").unwrap();
+        let e = fsetxattr(&file, "user.a\0b", b"", Path::new("/mnt/f")).unwrap_err();
+        assert_eq!(e.to_string(), r#"fsetxattr /mnt/f ("user.a\0b"): the xattr name contains a NUL byte"#);
     }
 }
