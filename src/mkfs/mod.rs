@@ -58,7 +58,7 @@ pub fn build(size_bytes: u64, layout: Layout, ids: &Ids, label: &str, now_secs: 
     let plan = Plan::new(size_bytes, layout)?;
     let trees = trees::build(&plan, ids, now_secs).map_err(|e| PlanError::Layout(e.to_string()))?;
     let mut blocks = Vec::new();
-    for (_, logical, bytes) in trees {
+    for (logical, bytes) in trees {
         for phys in plan.physical(logical) {
             blocks.push((phys, bytes.clone()));
         }
