@@ -1,5 +1,5 @@
 use super::*;
-use std::path::PathBuf;
+use crate::testutil::TempDir;
 
 fn info(name: &str, major: u32, minor: u32) -> BlockInfo {
     BlockInfo { name: name.into(), major, minor, ..BlockInfo::default() }
@@ -54,13 +54,12 @@ fn parses_swaps() {
 /// partitions as subdirectories with a `partition` file, holders/,
 /// loop/backing_file, block/<disk>, fs/btrfs/<fsid>/devices/<name>).
 struct Sysfs {
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Sysfs {
     fn new(name: &str) -> Sysfs {
-        let root = std::env::temp_dir().join(format!("brr-sysfs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = TempDir::new(&format!("sysfs-{name}"));
         std::fs::create_dir_all(root.join("dev/block")).unwrap();
         std::fs::create_dir_all(root.join("block")).unwrap();
         Sysfs { root }
@@ -102,12 +101,6 @@ impl Sysfs {
         std::fs::create_dir_all(&d).unwrap();
         std::os::unix::fs::symlink(format!("../../../../devices/{name}"), d.join(name)).unwrap();
         self
-    }
-}
-
-impl Drop for Sysfs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

@@ -6,9 +6,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::layout::{Plan, Tree, GIB, KIB};
-use super::test_env::{can_run, diff, make_image, missing_tool, must, normalize, run, runs, TempDir};
+use super::test_env::{can_run, diff, make_image, missing_tool, must, normalize, run, runs};
 use super::{leaf, Layout};
 use crate::btrfs::mkfs_progs;
+use crate::testutil::TempDir;
 
 const TIB: u64 = 1 << 40;
 /// The largest file ext4 allows with 4 KiB blocks.
@@ -42,7 +43,7 @@ fn btrfs_check_passes_at_every_size_in_both_layouts() {
     for layout in [Layout::DupMetadata16K, Layout::SingleMetadata4K] {
         for size in sizes(layout) {
             let started = Instant::now();
-            let path = dir.join(&format!("{size}.img"));
+            let path = dir.join(format!("{size}.img"));
             let image = make_image(&path, size, layout, 7);
             let p = path.to_str().unwrap();
             for (ok, out) in check_both(p) {

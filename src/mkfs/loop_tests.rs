@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::layout::{Tree, GIB, MIB};
-use super::test_env::{can_run, must, run, TempDir};
+use super::test_env::{can_run, must, run};
 use super::{build, write, Ids, Layout};
 use crate::btrfs::fs::format_uuid;
 use crate::mountinfo;
+use crate::testutil::TempDir;
 
 /// Kernel log lines that mean trouble (the list).
 const BAD: [&str; 5] = ["corrupt", "WARNING", "BUG", "Transaction aborted", "parent transid"];
