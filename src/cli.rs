@@ -282,7 +282,7 @@ impl Config {
         if natural_enospc && reclaim != Reclaim::Periodic {
             return Err("--enospc natural runs with --reclaim periodic only".into());
         }
-        let hunt = a.stress.is_some() && reclaim != Reclaim::Periodic;
+        let hunt = hunts(a.stress, reclaim);
         if hunt && a.workers.is_some() {
             return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
         }
@@ -342,10 +342,9 @@ impl Config {
         })
     }
 
-    /// --stress with a reclaim setting that keeps periodic reclaim off: the
-    /// retry-list hunt instead of the churn.
+    /// The retry-list hunt instead of the churn (`hunts`).
     pub fn hunt(&self) -> bool {
-        self.stress_secs.is_some() && self.reclaim != Reclaim::Periodic
+        hunts(self.stress_secs, self.reclaim)
     }
 
     /// The options as a person would type them, for the log header.
@@ -365,13 +364,15 @@ impl Config {
             self.stress_secs.map(|s| format!(" stress={s}s workers={}", self.workers)).unwrap_or_default(),
             if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
             if self.external_mkfs { " mkfs=external" } else { "" },
-            match self.enospc {
-                Enospc::Auto => "",
-                Enospc::Injected => " enospc=injected",
-                Enospc::Natural => " enospc=natural",
-            },
+            if self.enospc == Enospc::Auto { String::new() } else { format!(" enospc={}", self.enospc.name()) },
         )
     }
+}
+
+/// --stress with a reclaim setting that keeps periodic reclaim off: the
+/// retry-list hunt instead of the churn.
+fn hunts(stress_secs: Option<u64>, reclaim: Reclaim) -> bool {
+    stress_secs.is_some() && reclaim != Reclaim::Periodic
 }
 
 /// Parses argv; `Err((code, text))` is a help/usage exit.
@@ -477,6 +478,13 @@ mod tests {
         let churn = cfg(&["--stress", "30", "--workers", "2", "d", "m"]).unwrap();
         assert_eq!((churn.reclaim, churn.hunt()), (Reclaim::Periodic, false));
         assert!(cfg(&["--stress", "30", "d", "m"]).unwrap().hunt());
+    }
+
+    #[test]
+    fn describe_names_enospc_only_when_not_auto() {
+        assert!(!cfg(&["d", "m"]).unwrap().describe().contains("enospc"));
+        assert!(cfg(&["--enospc", "injected", "d", "m"]).unwrap().describe().ends_with(" enospc=injected"));
+        assert!(cfg(&["--enospc", "natural", "d", "m"]).unwrap().describe().ends_with(" enospc=natural"));
     }
 
     #[test]

@@ -10,8 +10,9 @@ pub struct Mount {
     pub super_options: String,
 }
 
-/// Undoes the octal escapes (`\040` for a space) the kernel uses in paths.
-fn unescape(s: &str) -> String {
+/// Undoes the octal escapes (`\040` for a space) the kernel uses in paths
+/// (mountinfo, /proc/swaps).
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -288,9 +288,7 @@ mod tests {
 
     #[test]
     fn mount_point_checks() {
-        let dir = std::env::temp_dir().join(format!("brr-preflight-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testutil::TempDir::new("preflight");
         let file = dir.join("file");
         std::fs::write(&file, "x").unwrap();
         assert!(check_mount_point(&dir).is_ok());
@@ -306,7 +304,6 @@ mod tests {
         for e in [check_mount_point(&file), check_mount_point(Path::new("/"))] {
             assert_eq!(e.unwrap_err().lines().count(), 1);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

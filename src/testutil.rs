@@ -1,8 +1,39 @@
-//! Fixture loaders shared by the unit tests: real kernel output (console
-//! captures under tests/fixtures/) turned into records and a Tracker.
+//! Shared by the unit tests: fixture loaders (real kernel output, console
+//! captures under tests/fixtures/, turned into records and a Tracker) and
+//! temporary directories that always go away.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::kmsg::events::Tracker;
 use crate::kmsg::Record;
+
+/// A directory under the system temp dir, removed with everything in it.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("brr-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Turns console (`[  39.02] text`) lines into records, numbering them.
 pub fn records_from_console(text: &str) -> Vec<Record> {

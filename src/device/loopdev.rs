@@ -25,7 +25,7 @@ impl LoopDevice {
             .read(true)
             .write(true)
             .open("/dev/loop-control")
-            .map_err(|e| io::Error::new(e.kind(), format!("open /dev/loop-control: {e} (is the loop module loaded?)")))?;
+            .map_err(|e| sys::hinted(sys::with("open", "/dev/loop-control")(e), "is the loop module loaded?"))?;
         let canonical = std::fs::canonicalize(image).unwrap_or_else(|_| image.to_path_buf());
         // Another process may take the device LOOP_CTL_GET_FREE returned
         // before we bind it (EBUSY): ask again.

@@ -20,20 +20,12 @@ fn refusal(dev: &Path, u: &Use) -> String {
     format!("refusing {}: {} ({})", dev.display(), u.what, u.remedy)
 }
 
-/// Reads up to `len` bytes at `offset`.
+/// Reads up to `len` bytes at `offset`: fewer only at the end of the file.
 fn read_at(f: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     f.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0u8; len];
-    let mut total = 0;
-    while total < len {
-        match f.read(&mut buf[total..]) {
-            Ok(0) => break,
-            Ok(k) => total += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(total);
+    let mut buf = Vec::with_capacity(len);
+    // read_to_end retries EINTR and stops at EOF.
+    f.take(len as u64).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -94,4 +86,20 @@ pub fn check_device(dev: &Path, bytes: u64, force: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_at_reads_len_bytes_and_fewer_only_at_the_end() {
+        let dir = crate::testutil::TempDir::new("read-at");
+        let path = dir.join("ten");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let mut f = File::open(&path).unwrap();
+        assert_eq!(read_at(&mut f, 3, 4).unwrap(), b"3456");
+        assert_eq!(read_at(&mut f, 8, 4).unwrap(), b"89");
+        assert_eq!(read_at(&mut f, 20, 4).unwrap(), b"");
+    }
 }

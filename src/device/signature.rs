@@ -2,11 +2,14 @@
 //! filesystem, RAID, swap and partition-table magic (offsets as libblkid's
 //! probers use them).
 
-use crate::mkfs::LABEL;
+use crate::mkfs::{super_field, LABEL, LABEL_MAX, SUPER_MAGIC, SUPER_SIZE, SUPER_SLOTS};
+
+/// The first btrfs superblock copy, at 64 KiB.
+const BTRFS_SUPER: usize = SUPER_SLOTS[0] as usize;
 
 /// How much of the device start the signature probe reads (the btrfs
 /// superblock at 64 KiB is the farthest magic we look for).
-pub const PROBE_BYTES: usize = 0x10000 + 4096;
+pub const PROBE_BYTES: usize = BTRFS_SUPER + SUPER_SIZE as usize;
 
 /// How much of the device end the tail probe reads (md 0.90 sits in the last
 /// 64 KiB-aligned 64 KiB, md 1.0 in the last 8 KiB, the backup GPT header in
@@ -42,9 +45,10 @@ const MD_MAGIC: [u8; 4] = [0xfc, 0x4e, 0x2b, 0xa9];
 /// (offsets as libblkid's probers use them).
 pub fn detect_signature(buf: &[u8]) -> Option<Signature> {
     let sig = |name| Some(Signature { name, label: None });
-    // btrfs: superblock at 64 KiB, magic "_BHRfS_M" at +0x40, label at +0x12b.
-    if at(buf, 0x10040, b"_BHRfS_M") {
-        let label = buf.get(0x1012b..0x1012b + 256).map(|l| {
+    // btrfs: the magic of the first superblock copy; its label tells ours.
+    if at(buf, BTRFS_SUPER + super_field::MAGIC, &SUPER_MAGIC.to_le_bytes()) {
+        let label_at = BTRFS_SUPER + super_field::LABEL;
+        let label = buf.get(label_at..label_at + LABEL_MAX + 1).map(|l| {
             let end = l.iter().position(|b| *b == 0).unwrap_or(l.len());
             String::from_utf8_lossy(&l[..end]).into_owned()
         });

@@ -32,13 +32,10 @@ pub struct Usage {
     pub btrfs_devices: Vec<String>,
 }
 
-/// The file names in /proc/swaps text (spaces come escaped as \040).
+/// The file names in /proc/swaps text (space, tab, newline and backslash
+/// come escaped as in mountinfo: `\040`).
 pub fn parse_swaps(text: &str) -> Vec<String> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|f| f.replace("\\040", " "))
-        .collect()
+    text.lines().skip(1).filter_map(|l| l.split_whitespace().next()).map(mountinfo::unescape).collect()
 }
 
 impl Usage {

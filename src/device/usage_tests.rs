@@ -1,5 +1,5 @@
 use super::*;
-use std::path::PathBuf;
+use crate::testutil::TempDir;
 
 fn info(name: &str, major: u32, minor: u32) -> BlockInfo {
     BlockInfo { name: name.into(), major, minor, ..BlockInfo::default() }
@@ -45,6 +45,8 @@ fn parses_swaps() {
     let t = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/zram0 partition 8388604 0 100\n/var/my\\040swap file 1024 0 -2\n";
     assert_eq!(parse_swaps(t), vec!["/dev/zram0".to_string(), "/var/my swap".to_string()]);
     assert!(parse_swaps("").is_empty());
+    let t = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/var/tab\\011and\\134slash file 1024 0 -2\n";
+    assert_eq!(parse_swaps(t), vec!["/var/tab\tand\\slash".to_string()]);
 }
 
 /// A fixture sysfs tree in a temp directory: the layout of /sys that
@@ -52,13 +54,12 @@ fn parses_swaps() {
 /// partitions as subdirectories with a `partition` file, holders/,
 /// loop/backing_file, block/<disk>, fs/btrfs/<fsid>/devices/<name>).
 struct Sysfs {
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Sysfs {
     fn new(name: &str) -> Sysfs {
-        let root = std::env::temp_dir().join(format!("brr-sysfs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = TempDir::new(&format!("sysfs-{name}"));
         std::fs::create_dir_all(root.join("dev/block")).unwrap();
         std::fs::create_dir_all(root.join("block")).unwrap();
         Sysfs { root }
@@ -100,12 +101,6 @@ impl Sysfs {
         std::fs::create_dir_all(&d).unwrap();
         std::os::unix::fs::symlink(format!("../../../../devices/{name}"), d.join(name)).unwrap();
         self
-    }
-}
-
-impl Drop for Sysfs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

@@ -2,11 +2,14 @@
 //! (`btrfs check` in both modes, `dump-super -a`) and compared with what
 //! the host's mkfs.btrfs writes. Need btrfs-progs, not root.
 
+use std::path::Path;
 use std::time::Instant;
 
 use super::layout::{Plan, Tree, GIB, KIB};
-use super::test_env::{can_run, diff, make_image, must, normalize, run, TempDir};
+use super::test_env::{can_run, diff, make_image, missing_tool, must, normalize, run, runs};
 use super::{leaf, Layout};
+use crate::btrfs::mkfs_progs;
+use crate::testutil::TempDir;
 
 const TIB: u64 = 1 << 40;
 /// The largest file ext4 allows with 4 KiB blocks.
@@ -40,7 +43,7 @@ fn btrfs_check_passes_at_every_size_in_both_layouts() {
     for layout in [Layout::DupMetadata16K, Layout::SingleMetadata4K] {
         for size in sizes(layout) {
             let started = Instant::now();
-            let path = dir.join(&format!("{size}.img"));
+            let path = dir.join(format!("{size}.img"));
             let image = make_image(&path, size, layout, 7);
             let p = path.to_str().unwrap();
             for (ok, out) in check_both(p) {
@@ -62,15 +65,8 @@ fn btrfs_check_passes_at_every_size_in_both_layouts() {
     }
 }
 
-/// The version the host's mkfs.btrfs reports, e.g. "v6.2".
-fn mkfs_version() -> Option<String> {
-    super::test_env::which("mkfs.btrfs")?;
-    let out = run("mkfs.btrfs", &["--version"]).out;
-    out.split_whitespace().find(|w| w.starts_with('v')).map(|v| v.to_string())
-}
-
 /// mkfs.btrfs 6.2 with the project's options on a sparse file.
-fn progs_image(path: &std::path::Path, size: u64, layout: Layout) {
+fn progs_image(mkfs: &Path, path: &Path, size: u64, layout: Layout) {
     let file = std::fs::File::create(path).unwrap();
     file.set_len(size).unwrap();
     let p = path.to_str().unwrap();
@@ -80,21 +76,28 @@ fn progs_image(path: &std::path::Path, size: u64, layout: Layout) {
         Layout::SingleMetadata4K => args.extend(["-m", "single", "-d", "single", "--nodesize", "4096"]),
     }
     args.push(p);
-    must("mkfs.btrfs", &args);
+    must(mkfs.to_str().unwrap(), &args);
 }
 
 #[test]
 fn dump_tree_matches_mkfs_btrfs_6_2() {
-    if !can_run("dump_tree_matches_mkfs_btrfs_6_2", false) {
+    let test = "dump_tree_matches_mkfs_btrfs_6_2";
+    if !can_run(test, false) {
         return;
     }
-    match mkfs_version() {
-        Some(v) if v == "v6.2" || v.starts_with("v6.2.") => {}
-        other => {
-            eprintln!("skip: dump_tree_matches_mkfs_btrfs_6_2: the host's mkfs.btrfs is {other:?}, not v6.2, whose layout this mkfs copies");
-            return;
+    let mkfs = mkfs_progs::find();
+    let reason = match mkfs.as_deref().map(mkfs_progs::version_of) {
+        None => missing_tool("mkfs.btrfs", "btrfs-progs").or_else(|| Some("no executable mkfs.btrfs".into())),
+        Some(Some((6, 2))) => None,
+        Some(other) => {
+            let v = other.map(|(major, minor)| format!("v{major}.{minor}")).unwrap_or_else(|| "of unknown version".into());
+            Some(format!("the host's mkfs.btrfs is {v}, not v6.2, whose layout this mkfs copies"))
         }
+    };
+    if !runs(test, reason) {
+        return;
     }
+    let mkfs = mkfs.expect("no reason to skip, so mkfs.btrfs v6.2 was found");
     let dir = TempDir::new("dump");
     let cases = [
         (Layout::DupMetadata16K, GIB),
@@ -110,8 +113,8 @@ fn dump_tree_matches_mkfs_btrfs_6_2() {
         let ours = dir.join("ours.img");
         let theirs = dir.join("theirs.img");
         make_image(&ours, size, layout, 11);
-        progs_image(&theirs, size, layout);
-        let dump = |p: &std::path::Path| normalize(&must("btrfs", &["inspect-internal", "dump-tree", p.to_str().unwrap()]));
+        progs_image(&mkfs, &theirs, size, layout);
+        let dump = |p: &Path| normalize(&must("btrfs", &["inspect-internal", "dump-tree", p.to_str().unwrap()]));
         let (a, b) = (dump(&ours), dump(&theirs));
         // Known differences, all hidden by normalize(): generations (ours 1
         // everywhere; mkfs 3, 5 or 6 after its six commits), uuids and

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::layout::{Tree, GIB, MIB};
-use super::test_env::{can_run, must, run, TempDir};
+use super::test_env::{can_run, must, run};
 use super::{build, write, Ids, Layout};
+use crate::btrfs::fs::format_uuid;
+use crate::mountinfo;
+use crate::testutil::TempDir;
 
 /// Kernel log lines that mean trouble (the list).
 const BAD: [&str; 5] = ["corrupt", "WARNING", "BUG", "Transaction aborted", "parent transid"];
@@ -130,11 +133,6 @@ fn judge_kernel_log(window: &[String], dev: &str, fsid: &str) -> Vec<String> {
     out
 }
 
-fn uuid_text(u: &[u8; 16]) -> String {
-    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
 fn content(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..len).map(|_| rng.u8(..)).collect()
@@ -165,18 +163,17 @@ fn cycle(layout: Layout, size: u64, pass: u32) -> String {
     let image = build(dev_size, layout, &ids, crate::mkfs::LABEL, now).unwrap();
     write(&dev, Path::new(&lo.0), &image).unwrap();
     drop(dev);
-    let fsid = uuid_text(&ids.fsid);
+    let fsid = format_uuid(&ids.fsid);
 
     let blkid = must("blkid", &["-p", &lo.0]);
     assert!(blkid.contains("TYPE=\"btrfs\"") && blkid.contains("LABEL=\"btrfs-reclaim-repro\"") && blkid.contains(&fsid), "blkid: {blkid}");
 
     let mnt = Mounted::new(&lo.0, &dir.join("mnt"));
     let mnt_str = mnt.0.to_str().unwrap().to_string();
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = info.lines().find(|l| l.split(' ').nth(4) == Some(mnt_str.as_str())).expect("our mount in mountinfo");
-    let after_dash = line.split(" - ").nth(1).unwrap_or("");
-    assert!(after_dash.starts_with("btrfs "), "mountinfo: {line}");
-    assert!(after_dash.contains("space_cache") && !after_dash.contains("space_cache=v2"), "not v1: {line}");
+    let mounts = mountinfo::parse(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    let m = mountinfo::find_by_mount_point(&mounts, &mnt_str).expect("our mount in mountinfo");
+    assert_eq!(m.fstype, "btrfs", "mountinfo: {m:?}");
+    assert_eq!(mountinfo::space_cache(m), "v1", "mountinfo: {m:?}");
 
     // Write: big files (data chunks) and many small ones (inline, metadata).
     let big = 24;

@@ -26,9 +26,12 @@ pub const LABEL: &str = "btrfs-reclaim-repro";
 
 pub use ids::Ids;
 pub use layout::{Layout, PlanError, MIN_SIZE};
+/// Where a btrfs says what it is and who made it (device/signature.rs).
+pub use layout::{SUPER_SIZE, SUPER_SLOTS};
+pub use superblock::{at as super_field, LABEL_MAX, MAGIC as SUPER_MAGIC};
 pub use write::write;
 
-use layout::{Plan, MIB, SUPER_SIZE, SUPER_SLOTS};
+use layout::{Plan, MIB};
 
 /// Old signatures to wipe at each end: progs' `btrfs_prepare_device()`
 /// zeroes 2 MiB there (GPT backup header, md 1.0, a previous filesystem).
@@ -58,7 +61,7 @@ pub fn build(size_bytes: u64, layout: Layout, ids: &Ids, label: &str, now_secs: 
     let plan = Plan::new(size_bytes, layout)?;
     let trees = trees::build(&plan, ids, now_secs).map_err(|e| PlanError::Layout(e.to_string()))?;
     let mut blocks = Vec::new();
-    for (_, logical, bytes) in trees {
+    for (logical, bytes) in trees {
         for phys in plan.physical(logical) {
             blocks.push((phys, bytes.clone()));
         }

@@ -22,7 +22,7 @@ const SYS_CHUNK_ARRAY_SIZE: usize = 2048;
 const SUPER_ROOTS: usize = 2859;
 
 /// Field offsets (`offsetof(struct btrfs_super_block, ...)`).
-mod at {
+pub mod at {
     pub const FSID: usize = 32;
     pub const BYTENR: usize = 48;
     pub const FLAGS: usize = 56;

@@ -1,42 +1,18 @@
-//! Helpers for the privileged mkfs tests: the skip/fail rule, temporary
-//! directories that always go away, running btrfs-progs, and the
-//! normalisation of dump-tree output.
+//! Helpers for the privileged mkfs tests: the skip/fail rule, running
+//! btrfs-progs, and the normalisation of dump-tree output.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 #[path = "../../tests/common/skip.rs"]
 mod skip;
-pub use skip::which;
+pub use skip::{missing_tool, runs};
 
 /// True when the test can run (`need_root`: it mounts loop devices; every
 /// one runs btrfs-progs); otherwise the rule of tests/common/skip.rs.
 pub fn can_run(test: &str, need_root: bool) -> bool {
     let privilege = if need_root { skip::missing_privilege() } else { None };
     skip::runs(test, privilege.or_else(|| skip::missing_tool("btrfs", "btrfs-progs")))
-}
-
-/// A directory under the system temp dir, removed with everything in it.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("brr-mkfs-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let dir = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub struct Ran {

@@ -15,8 +15,8 @@ pub const GENERATION: u64 = 1;
 /// The root directory of the FS and data reloc trees.
 const FIRST_FREE: u64 = items::FIRST_FREE_OBJECTID;
 
-/// Every tree block: (tree, logical address, bytes).
-pub fn build(plan: &Plan, ids: &Ids, now: u64) -> Result<Vec<(Tree, u64, Vec<u8>)>, LeafError> {
+/// Every tree block: (logical address, bytes).
+pub fn build(plan: &Plan, ids: &Ids, now: u64) -> Result<Vec<(u64, Vec<u8>)>, LeafError> {
     let mut out = Vec::new();
     for &(tree, at) in &plan.blocks {
         let items = match tree {
@@ -45,7 +45,7 @@ pub fn build(plan: &Plan, ids: &Ids, now: u64) -> Result<Vec<(Tree, u64, Vec<u8>
             generation: GENERATION,
             owner: tree.id(),
         };
-        out.push((tree, at, leaf.encode(&header)));
+        out.push((at, leaf.encode(&header)));
     }
     Ok(out)
 }

@@ -17,7 +17,7 @@ const ZERO_CHUNK: usize = 1 << 20;
 /// Writes `image` to `file` (opened for writing on `path`, which only names
 /// it in errors). Every error is one line with the path, offset and errno.
 pub fn write(file: &File, path: &Path, image: &Image) -> io::Result<()> {
-    let meta = file.metadata().map_err(|e| one_line("fstat", path, None, &e))?;
+    let meta = file.metadata().map_err(sys::with("fstat", path))?;
     if meta.is_file() && meta.len() < image.size_bytes {
         // A regular file would grow silently: nothing is written outside
         // the device the caller sized.
@@ -38,27 +38,20 @@ pub fn write(file: &File, path: &Path, image: &Image) -> io::Result<()> {
     for (at, block) in &image.blocks {
         pwrite(file, path, block, *at)?;
     }
-    file.sync_all().map_err(|e| one_line("fsync", path, None, &e))?;
+    file.sync_all().map_err(sys::with("fsync", path))?;
     for (at, sb) in &image.supers {
         pwrite(file, path, sb, *at)?;
     }
-    file.sync_all().map_err(|e| one_line("fsync", path, None, &e))
+    file.sync_all().map_err(sys::with("fsync", path))
 }
 
 fn pwrite(file: &File, path: &Path, bytes: &[u8], offset: u64) -> io::Result<()> {
-    file.write_all_at(bytes, offset).map_err(|e| one_line("pwrite", path, Some(offset), &e))
+    file.write_all_at(bytes, offset).map_err(|e| sys::with("pwrite", at_offset(path, offset))(e))
 }
 
-/// "pwrite /dev/loop3 at offset 67108864: No space left on device (ENOSPC)":
-/// the project's `SysError`, so `sys::errno_of()` still finds the errno.
-fn one_line(call: &'static str, path: &Path, offset: Option<u64>, err: &io::Error) -> io::Error {
-    let at = offset.map(|o| format!(" at offset {o}")).unwrap_or_default();
-    let target = format!("{}{at}", path.display());
-    match err.raw_os_error() {
-        Some(errno) => sys::error(call, &target, errno),
-        // write_all_at's short write (WriteZero) carries no errno.
-        None => io::Error::new(err.kind(), format!("{call} {target}: {err}")),
-    }
+/// "/dev/loop3 at offset 67108864": the target a failed pwrite names.
+fn at_offset(path: &Path, offset: u64) -> String {
+    format!("{} at offset {offset}", path.display())
 }
 
 #[cfg(test)]
@@ -67,14 +60,14 @@ mod tests {
 
     #[test]
     fn errors_are_one_line_with_path_offset_and_errno() {
-        let e = one_line("pwrite", Path::new("/dev/loop3"), Some(67108864), &io::Error::from_raw_os_error(libc::ENOSPC));
+        let e = sys::with("pwrite", at_offset(Path::new("/dev/loop3"), 67108864))(io::Error::from_raw_os_error(libc::ENOSPC));
         assert_eq!(e.to_string(), "pwrite /dev/loop3 at offset 67108864: No space left on device (ENOSPC)");
         assert_eq!(sys::errno_of(&e), Some(libc::ENOSPC));
         // The errno text is the C library's (glibc "Input/output error",
         // musl "I/O error").
         let text = io::Error::from_raw_os_error(libc::EIO).to_string();
         let text = text.split(" (os error").next().unwrap();
-        let e = one_line("fsync", Path::new("/x"), None, &io::Error::from_raw_os_error(libc::EIO));
+        let e = sys::with("fsync", Path::new("/x"))(io::Error::from_raw_os_error(libc::EIO));
         assert_eq!(e.to_string(), format!("fsync /x: {text} (EIO)"));
     }
 
@@ -92,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_file_shorter_than_the_image_is_refused_untouched() {
-        let dir = crate::mkfs::test_env::TempDir::new("short");
+        let dir = crate::testutil::TempDir::new("mkfs-short");
         let path = dir.join("short.img");
         let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
         file.set_len(1 << 20).unwrap();

@@ -39,7 +39,13 @@ const fn ioc_size(request: u64) -> usize {
 /// inside it). No public helper takes a raw pointer.
 fn ioctl_buf(file: &File, request: u64, buf: &mut [u8], name: &'static str, what: &Path) -> io::Result<libc::c_long> {
     if buf.len() != ioc_size(request) {
-        return Err(super::error(name, &what.display().to_string(), libc::EINVAL));
+        // Our bug, not the kernel's answer: no errno to report.
+        return Err(io::Error::other(format!(
+            "{name} {}: a buffer of {} bytes for a request ({request:#x}) that encodes {}; not called",
+            what.display(),
+            buf.len(),
+            ioc_size(request)
+        )));
     }
     // SAFETY: `buf` is writable, outlives the call and has exactly the size
     // `request` encodes; the kernel keeps no reference after returning.
@@ -218,5 +224,13 @@ mod tests {
         assert_eq!(IOC_TREE_SEARCH, 0xd000_9411);
         assert_eq!(IOC_BALANCE_V2, 0xc400_9420);
         assert_eq!(IOC_BALANCE_CTL, 0x4004_9421);
+    }
+
+    #[test]
+    fn a_buffer_of_the_wrong_size_is_refused_before_the_call() {
+        let file = File::open("/dev/null").unwrap();
+        let e = ioctl_buf(&file, IOC_FS_INFO, &mut [0u8; 16], "ioctl(BTRFS_IOC_FS_INFO)", Path::new("/mnt")).unwrap_err();
+        assert_eq!(e.to_string(), "ioctl(BTRFS_IOC_FS_INFO) /mnt: a buffer of 16 bytes for a request (0x8400941f) that encodes 1024; not called");
+        assert_eq!(super::super::errno_of(&e), None);
     }
 }

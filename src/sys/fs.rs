@@ -65,8 +65,9 @@ pub fn fallocate(file: &File, offset: u64, len: u64, what: &Path) -> io::Result<
 
 /// fsetxattr(2): sets (creates or replaces) the extended attribute `name`.
 pub fn fsetxattr(file: &File, name: &str, value: &[u8], what: &Path) -> io::Result<()> {
-    let name_c = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains a NUL byte"))?;
+    let name_c = std::ffi::CString::new(name).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("fsetxattr {} ({name:?}): the xattr name contains a NUL byte", what.display()))
+    })?;
     // SAFETY: the fd is owned by `file`; name_c is a valid C string and value
     // a valid slice, both outliving the call.
     let ret = unsafe { libc::fsetxattr(file.as_raw_fd(), name_c.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
@@ -101,6 +102,9 @@ pub struct Extent {
     pub length: u64,
 }
 
+/// _IOWR('f', 11, struct fiemap): the size is the header's, 32 bytes.
+const FS_IOC_FIEMAP: u64 = super::btrfs::iowr(b'f' as u64, 11, 32);
+
 /// FS_IOC_FIEMAP: the file's extents (up to 64; enough for a 32 MiB file,
 /// which btrfs preallocates in a few).
 pub fn fiemap(file: &File, what: &Path) -> io::Result<Vec<Extent>> {
@@ -124,8 +128,6 @@ pub fn fiemap(file: &File, what: &Path) -> io::Result<Vec<Extent>> {
         fm_reserved: u32,
         fm_extents: [FiemapExtent; 64],
     }
-    // _IOWR('f', 11, struct fiemap): the size is the header's, 32 bytes.
-    const FS_IOC_FIEMAP: u64 = (3 << 30) | (32 << 16) | ((b'f' as u64) << 8) | 11;
     const FIEMAP_FLAG_SYNC: u32 = 1;
     // SAFETY: Fiemap is plain old data; all-zero is a valid value.
     let mut buf: Fiemap = unsafe { std::mem::zeroed() };
@@ -138,4 +140,22 @@ pub fn fiemap(file: &File, what: &Path) -> io::Result<Vec<Extent>> {
     check(ret as libc::c_long, "ioctl(FS_IOC_FIEMAP)", &what.display().to_string())?;
     let n = (buf.fm_mapped_extents as usize).min(buf.fm_extents.len());
     Ok(buf.fm_extents[..n].iter().map(|e| Extent { physical: e.fe_physical, length: e.fe_length }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fiemap_request_is_the_kernels() {
+        // linux/fs.h as the C compiler expands it.
+        assert_eq!(FS_IOC_FIEMAP, 0xC020_660B);
+    }
+
+    #[test]
+    fn a_nul_in_an_xattr_name_names_the_file_and_the_name() {
+        let file = File::open("/dev/null").unwrap();
+        let e = fsetxattr(&file, "user.a\0b", b"", Path::new("/mnt/f")).unwrap_err();
+        assert_eq!(e.to_string(), r#"fsetxattr /mnt/f ("user.a\0b"): the xattr name contains a NUL byte"#);
+    }
 }

@@ -19,6 +19,8 @@ pub struct SysError {
     pub call: &'static str,
     pub target: String,
     pub errno: i32,
+    /// What a person might check, printed last: "is the loop module loaded?".
+    pub hint: Option<&'static str>,
 }
 
 impl fmt::Display for SysError {
@@ -27,7 +29,11 @@ impl fmt::Display for SysError {
         // io::Error's Display appends " (os error N)"; keep only the text.
         let text = text.to_string();
         let text = text.split(" (os error").next().unwrap_or("");
-        write!(f, "{} {}: {} ({})", self.call, self.target, text, errno_name(self.errno))
+        write!(f, "{} {}: {} ({})", self.call, self.target, text, errno_name(self.errno))?;
+        match self.hint {
+            Some(hint) => write!(f, " ({hint})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -45,7 +51,16 @@ pub fn errno_of(err: &io::Error) -> Option<i32> {
 
 pub fn error(call: &'static str, target: &str, errno: i32) -> io::Error {
     let kind = io::Error::from_raw_os_error(errno).kind();
-    io::Error::new(kind, SysError { call, target: target.to_string(), errno })
+    io::Error::new(kind, SysError { call, target: target.to_string(), errno, hint: None })
+}
+
+/// `err` with `hint` appended to its message; an error made here keeps its
+/// errno for `errno_of`.
+pub fn hinted(err: io::Error, hint: &'static str) -> io::Error {
+    match err.get_ref().and_then(|inner| inner.downcast_ref::<SysError>()) {
+        Some(e) => io::Error::new(err.kind(), SysError { call: e.call, target: e.target.clone(), errno: e.errno, hint: Some(hint) }),
+        None => io::Error::new(err.kind(), format!("{err} ({hint})")),
+    }
 }
 
 /// The one way an error of a call made outside this module (std's file
@@ -126,5 +141,14 @@ mod tests {
         assert_eq!(again.to_string(), "open /nowhere: No such file or directory (ENOENT)");
         let plain = with("read", "/x")(io::Error::new(io::ErrorKind::InvalidData, "not a number"));
         assert_eq!(plain.to_string(), "read /x: not a number");
+    }
+
+    #[test]
+    fn a_hint_comes_last_and_the_errno_stays() {
+        let e = hinted(with("open", "/dev/loop-control")(io::Error::from_raw_os_error(libc::ENOENT)), "is the loop module loaded?");
+        assert_eq!(e.to_string(), "open /dev/loop-control: No such file or directory (ENOENT) (is the loop module loaded?)");
+        assert_eq!(errno_of(&e), Some(libc::ENOENT));
+        let plain = hinted(io::Error::other("no free loop device"), "try again");
+        assert_eq!(plain.to_string(), "no free loop device (try again)");
     }
 }

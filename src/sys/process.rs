@@ -95,33 +95,49 @@ pub fn run_in_child_single_threaded(
     crash_first: bool,
     op: impl FnOnce() -> i32,
 ) -> io::Result<ChildEnd> {
-    if threads != Some(1) {
-        let n = threads.map(|n| n.to_string()).unwrap_or_else(|| "an unknown number of".into());
-        return Err(io::Error::other(format!(
-            "fork refused: this process has {n} threads, and a child could hang on a lock another one holds (a bug of ours, not the kernel's: please report it)"
-        )));
-    }
+    single_threaded(threads, "a child")?;
     // SAFETY: the process has one thread (checked just above from the
     // kernel's own count), so no lock can be held by a thread that does not
     // exist in the child.
     unsafe { run_in_child(timeout, crash_first, op) }
 }
 
-/// Runs `op` in a forked child and waits up to `timeout`.
+/// Refuses to fork unless this process has exactly one thread (`threads`,
+/// from /proc/self/status): see `fork`'s # Safety. `child` names who would
+/// hang, in the message.
+fn single_threaded(threads: Option<u64>, child: &str) -> io::Result<()> {
+    if threads == Some(1) {
+        return Ok(());
+    }
+    let n = threads.map(|n| n.to_string()).unwrap_or_else(|| "an unknown number of".into());
+    Err(io::Error::other(format!(
+        "fork refused: this process has {n} threads, and {child} could hang on a lock another one holds (a bug of ours, not the kernel's: please report it)"
+    )))
+}
+
+/// fork(2); `what` names the child in an error.
 ///
 /// # Safety
 /// No other thread may exist in this process: after fork the child has only
 /// the calling thread, and a lock (malloc's, stdio's, a Mutex) held by any
 /// other thread at the fork stays locked forever in the child, which would
-/// then hang and be judged "hung in the kernel". `op` must not return into
-/// the caller's frames: it runs, then the child `_exit`s.
-pub unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl FnOnce() -> i32) -> io::Result<ChildEnd> {
+/// then hang. The child must not return into the caller's frames: it runs
+/// its work, then `_exit`s.
+unsafe fn fork(what: &str) -> io::Result<libc::pid_t> {
+    // SAFETY: the caller's (# Safety).
+    let pid = unsafe { libc::fork() };
+    check(pid as libc::c_long, "fork", what).map(|_| pid)
+}
+
+/// Runs `op` in a forked child and waits up to `timeout`.
+///
+/// # Safety
+/// That of `fork`: no other thread may exist in this process (a child stuck
+/// on a lock it inherited would be judged "hung in the kernel").
+unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl FnOnce() -> i32) -> io::Result<ChildEnd> {
     // SAFETY: the caller guarantees a single thread (# Safety); the child
     // only runs `op` and _exit, so it never returns into our stack frames.
-    let pid = unsafe { libc::fork() };
-    if pid == -1 {
-        return Err(super::error("fork", "kernel operation child", io::Error::last_os_error().raw_os_error().unwrap_or(0)));
-    }
+    let pid = unsafe { fork("kernel operation child")? };
     if pid == 0 {
         if crash_first {
             // Rust's runtime catches SIGSEGV (stack overflow guard) and
@@ -151,22 +167,14 @@ pub struct Helper {
 
 /// Forks a helper that runs `op` until it returns (its exit status) or is
 /// killed. Refused unless this process has exactly one thread (`threads`,
-/// from /proc/self/status): see `run_in_child`'s # Safety. The helper dies
+/// from /proc/self/status): see `fork`'s # Safety. The helper dies
 /// with its parent (PR_SET_PDEATHSIG), unless the kernel holds it.
 pub fn spawn_helper(threads: Option<u64>, op: impl FnOnce() -> i32) -> io::Result<Helper> {
-    if threads != Some(1) {
-        let n = threads.map(|n| n.to_string()).unwrap_or_else(|| "an unknown number of".into());
-        return Err(io::Error::other(format!(
-            "fork refused: this process has {n} threads, and a helper could hang on a lock another one holds (a bug of ours, not the kernel's: please report it)"
-        )));
-    }
+    single_threaded(threads, "a helper")?;
     // SAFETY: one thread (checked just above from the kernel's own count):
     // no lock can be held by a thread missing in the child. The child runs
     // `op` and _exits, never returning into our frames.
-    let pid = unsafe { libc::fork() };
-    if pid == -1 {
-        return Err(super::error("fork", "helper process", io::Error::last_os_error().raw_os_error().unwrap_or(0)));
-    }
+    let pid = unsafe { fork("helper process")? };
     if pid == 0 {
         // SAFETY: prctl with integer arguments; _exit ends the child without
         // running the parent's atexit handlers.
