@@ -13,9 +13,9 @@ pub fn mount_btrfs(source: &Path, target: &Path, flags: libc::c_ulong, data: &st
     let src = cstring(source)?;
     let tgt = cstring(target)?;
     let fstype = c"btrfs";
-    let data_c = std::ffi::CString::new(data)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mount options contain a NUL byte"))?;
     let what = format!("{} on {} ({data})", source.display(), target.display());
+    let data_c = std::ffi::CString::new(data)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("mount {what}: the options contain a NUL byte")))?;
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call.
     let ret = unsafe {
         libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), flags, data_c.as_ptr().cast())
@@ -157,5 +157,11 @@ mod tests {
         let file = File::open("/dev/null").unwrap();
         let e = fsetxattr(&file, "user.a\0b", b"", Path::new("/mnt/f")).unwrap_err();
         assert_eq!(e.to_string(), r#"fsetxattr /mnt/f ("user.a\0b"): the xattr name contains a NUL byte"#);
+    }
+
+    #[test]
+    fn a_nul_in_mount_options_names_the_mount() {
+        let e = mount_btrfs(Path::new("/dev/loop9"), Path::new("/mnt"), 0, "space_cache=v1\0x").unwrap_err();
+        assert_eq!(e.to_string(), "mount /dev/loop9 on /mnt (space_cache=v1\0x): the options contain a NUL byte");
     }
 }
