@@ -30,10 +30,14 @@ mod size;
 #[cfg(test)]
 mod testutil;
 mod verdict;
+mod vm;
 
 use std::io::Write;
 
 fn main() {
+    if vm::guest::is_guest() {
+        vm::guest::main();
+    }
     let argv: Vec<String> = std::env::args().collect();
     let code = match std::panic::catch_unwind(|| run(&argv)) {
         Ok(code) => code,
@@ -59,6 +63,15 @@ fn run(argv: &[String]) -> i32 {
             return code;
         }
     };
+    if args.vm.is_some() && !args.version {
+        return match cli::vm_options(args, &argv[1..]) {
+            Ok(o) => vm::host::run(&o),
+            Err(e) => {
+                eprintln!("btrfs-reclaim-repro: {e}");
+                vm::host::REFUSED_EXIT
+            }
+        };
+    }
     if args.version {
         println!("btrfs-reclaim-repro {} {}", host::version(), env!("BRR_TARGET"));
         return 0;
