@@ -80,13 +80,18 @@ fn run() -> Result<Frames, (String, Cause)> {
         .unwrap_or_default();
     let stdout = std::fs::File::create("/brr/stdout").map_err(|e| (format!("create /brr/stdout: {e}"), Cause::SetupFailed))?;
     let mut cmd = Command::new("/init");
-    cmd.args(&argv).env_clear().env("PATH", "/").env("HOME", "/").stdin(Stdio::null()).stdout(stdout);
+    // stderr through a pipe: on the console (a tty) the progress would
+    // rewrite its lines in place with \r, which the host cannot forward.
+    cmd.args(&argv).env_clear().env("PATH", "/").env("HOME", "/").stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
     // Test hook: brr.test_pause=<phase> holds the pass there (BRR_TEST_PAUSE).
     if let Some(p) = arg("brr.test_pause=") {
         cmd.env("BRR_TEST_PAUSE", p);
     }
     let started = Instant::now();
-    let child = cmd.spawn().map_err(|e| (format!("start the pass (/init {}): {e}", argv.join(" ")), Cause::SetupFailed))?;
+    let mut child = cmd.spawn().map_err(|e| (format!("start the pass (/init {}): {e}", argv.join(" ")), Cause::SetupFailed))?;
+    if let Some(mut err) = child.stderr.take() {
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
+    }
     // Reap everything: the hunt's helpers, abandoned when stuck, become ours.
     let how = loop {
         match sysvm::wait_any() {

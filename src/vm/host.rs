@@ -183,10 +183,8 @@ struct Boot {
     console: Vec<u8>,
     qemu_error: String,
     kernel_spoke: bool,
-    qemu_started: Instant,
-    /// The kernel's clock zero, as seconds after QEMU started.
-    kernel_zero: Option<f64>,
-    /// Guest uptime at "Run /init".
+    /// Seconds after QEMU started: the first kernel line, "Run /init".
+    kernel_at: Option<f64>,
     init_at: Option<f64>,
 }
 
@@ -194,7 +192,7 @@ struct Boot {
 #[derive(Default)]
 struct Seen {
     console: Vec<u8>,
-    kernel_zero: Option<f64>,
+    kernel_at: Option<f64>,
     init_at: Option<f64>,
 }
 
@@ -262,8 +260,7 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
         console: seen.console,
         qemu_error,
         kernel_spoke: spoke.load(Ordering::SeqCst),
-        qemu_started,
-        kernel_zero: seen.kernel_zero,
+        kernel_at: seen.kernel_at,
         init_at: seen.init_at,
     })
 }
@@ -284,16 +281,17 @@ fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Se
     let stderr = std::io::stderr();
     while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
         let arrived = t0.elapsed().as_secs_f64();
-        let (kernel, secs, text) = triage::split_line(line.strip_suffix(b"\n").unwrap_or(&line));
+        let (kernel, _, text) = triage::split_line(line.strip_suffix(b"\n").unwrap_or(&line));
         let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
         s.console.extend_from_slice(&line);
         if kernel {
             spoke.store(true, Ordering::SeqCst);
-            // The earliest (arrival - stamp): lines arrive after they are stamped.
-            let zero = arrived - secs;
-            s.kernel_zero = Some(s.kernel_zero.map_or(zero, |z: f64| z.min(zero)));
+            // Host times, not the stamps: x86's clock counts from the
+            // vCPU's reset (the TSC), firmware and decompression included.
+            // The early console prints as the kernel goes.
+            s.kernel_at.get_or_insert(arrived);
             if text.starts_with("Run /init as init process") {
-                s.init_at = Some(secs);
+                s.init_at = Some(arrived);
             }
         } else if text.starts_with(GUEST_START) {
             ours = true;
@@ -344,6 +342,8 @@ struct Times {
 }
 
 impl Times {
+    /// Everything else: packing, QEMU's start and exit, the console, the
+    /// frames, the power-off.
     fn ours(&self) -> Option<f64> {
         Some(self.total - self.before_kernel? - self.kernel_boot? - self.pass?)
     }
@@ -361,8 +361,8 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
         _ => String::new(),
     };
     let fact = |k: &str| facts.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix('=')?.parse::<f64>().ok());
-    let before_kernel = b.kernel_zero.map(|z| z + b.qemu_started.duration_since(started).as_secs_f64());
-    let times = Times { before_kernel, kernel_boot: b.init_at, pass: fact("pass_seconds"), total: started.elapsed().as_secs_f64() };
+    let kernel_boot = b.init_at.zip(b.kernel_at).map(|(i, k)| i - k);
+    let times = Times { before_kernel: b.kernel_at, kernel_boot, pass: fact("pass_seconds"), total: started.elapsed().as_secs_f64() };
     let kernel = o.kernel.display().to_string();
     let vm = vm_facts(o, p, accel, why, &times);
     if let End::Interrupted(sig) = b.end {

@@ -78,7 +78,15 @@ pub fn printout(kind: Kind, exit_code: i32, reason: String, cause: Option<Cause>
         ..Report::default()
     };
     let f = Facts { unmount_observed: true, ..Facts::default() };
-    (crate::report::text::text(&r, &v, log, &f), crate::report::json::json(&r, &v, log, &f))
+    let text = crate::report::text::text(&r, &v, log, &f);
+    // Nothing ran: the block stops after the kernel, as a refusal's does,
+    // but for the evidence of a guest that died of kernel trouble.
+    let short: String = text
+        .lines()
+        .filter(|l| ["== ", "reason:", "next:", "kernel:", "evidence:", "          "].iter().any(|p| l.starts_with(p)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (short, crate::report::json::json(&r, &v, log, &f))
 }
 
 /// The VM facts added to a verdict: a `vm` object at the end of the JSON
