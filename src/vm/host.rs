@@ -160,7 +160,10 @@ fn probe(guest: Arch) -> qemu::Probe {
         .read(true)
         .write(true)
         .open("/dev/kvm")
-        .map_err(|e| format!("/dev/kvm: {e}{}", if e.kind() == std::io::ErrorKind::PermissionDenied { " (add yourself to group kvm)" } else { "" }))
+        .map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied { " (add yourself to group kvm)" } else { "" };
+            format!("{}{hint}", crate::sys::with("open", "/dev/kvm")(e))
+        })
         .and_then(|f| crate::sys::vm::kvm_api_version(&f).map_err(|e| e.to_string()));
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     // Test hook: BRR_TEST_VM_SKIP_CPU_CHECK=1 takes the cpu for one with
