@@ -77,6 +77,71 @@ def vm_command(row, a, log_path, timeout):
             "--", a.payload, arch["binary"], *row.get("args", [])]
 
 
+def vm_mode_command(row, a, log_path, timeout):
+    """The command line of a row run through the binary's own --vm (runner "vm").
+
+    >>> class A: vm_dir, dist = "/vm", "/d"
+    >>> vm_mode_command(dict(kernel="kernels/bzImage-stock", args=["--seed", "1"]), A, "/l", 99)
+    ['/d/btrfs-reclaim-repro-x86_64', '--vm', '/vm/kernels/bzImage-stock', '--json', '--vm-console', '/l', '--vm-timeout', '89', '--seed', '1']
+    >>> vm_mode_command(dict(kernel="k", user="nobody", args=["--vm-timeout", "20"]), A, "/l", 99)[:5]
+    ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/d/btrfs-reclaim-repro-x86_64']
+    """
+    # The host binary is always the x86_64 one: an arm64 kernel boots with
+    # the aarch64 binary found next to it in dist/.
+    cmd = [os.path.join(a.dist, ARCHES["x86_64"]["binary"]), "--vm", os.path.join(a.vm_dir, row["kernel"]), "--json",
+           "--vm-console", log_path]
+    if "--vm-timeout" not in row.get("args", []):
+        # The binary's own deadline first, so that it, not the tier, kills QEMU.
+        cmd += ["--vm-timeout", str(max(10, int(timeout) - 10))]
+    cmd += row.get("args", [])
+    if row.get("user") == "nobody":
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    return cmd
+
+
+def run_vm_mode_row(row, a, timeout):
+    """Run a --vm row: (exit status, console log text, wall seconds, verdict JSON or None)."""
+    log_path = os.path.join(a.logs, row["name"] + ".log")
+    # An unprivileged row writes its console into a file the tier owns.
+    with open(log_path, "w"):
+        pass
+    os.chmod(log_path, 0o666)
+    cmd = vm_mode_command(row, a, log_path, timeout)
+    env = dict(os.environ, **row.get("env", {}))
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                           timeout=timeout + 30, env=env)
+        status, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        status, out, err = 250, "", f"vmtest: the binary ran past {timeout + 30:.0f} s and was killed\n{e.stderr or ''}"
+    wall = time.monotonic() - t0
+    with open(log_path, "a", encoding="utf-8", errors="replace") as f:
+        f.write("\n==== btrfs-reclaim-repro --vm (host stderr) ====\n$ " + " ".join(cmd) + "\n" + (err or "")
+                + f"exit status {status}\n")
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    try:
+        verdict = json.loads(out)
+    except ValueError:
+        verdict = None
+    return status, log, wall, verdict, out
+
+
+def vm_mode_timing(v):
+    """ "boot 0.4+2.2 s, pass 0.9 s, ours 0.2 s" from the verdict's vm facts.
+
+    >>> vm_mode_timing({"vm": {"before_kernel_seconds": 0.4, "kernel_boot_seconds": 2.25, "pass_seconds": None}})
+    ', boot 0.4+2.2 s, pass ? s, ours ? s'
+    """
+    f = v.get("vm") if isinstance(v, dict) else None
+    if not isinstance(f, dict):
+        return ""
+    n = lambda k: "?" if not isinstance(f.get(k), (int, float)) else f"{f[k]:.1f}"  # noqa: E731
+    return (f", boot {n('before_kernel_seconds')}+{n('kernel_boot_seconds')} s, pass {n('pass_seconds')} s, "
+            f"ours {n('ours_seconds')} s")
+
+
 class ExtractError(Exception):
     pass
 
@@ -155,7 +220,7 @@ def kernel_trouble(text):
 
 # ---- checks -----------------------------------------------------------------
 
-CHECK_RE = re.compile(r"^\s*(\w+)\s*(==|!=|>=|<=|>|<|~|\bin\b|\bcontains\b)\s*(.*?)\s*$")
+CHECK_RE = re.compile(r"^\s*([\w.]+)\s*(==|!=|>=|<=|>|<|~|\bin\b|\bcontains\b)\s*(.*?)\s*$")
 MISSING = object()
 
 
@@ -252,6 +317,19 @@ NAMED_CHECKS = {
 }
 
 
+def lookup(v, key):
+    """v[key], where a dotted key walks into objects ("vm.accel"); MISSING when absent.
+
+    >>> lookup({"vm": {"accel": "tcg"}}, "vm.accel"), lookup({"vm": {}}, "vm.accel") is MISSING
+    ('tcg', True)
+    """
+    for part in key.split("."):
+        if not isinstance(v, dict) or part not in v:
+            return MISSING
+        v = v[part]
+    return v
+
+
 def run_check(check, v, ctx=None):
     """(ok, message) for one check string of the table.
 
@@ -273,7 +351,7 @@ def run_check(check, v, ctx=None):
     if not m:
         raise ValueError(f"bad check {check!r}")
     key, op, expected = m.group(1), m.group(2), _value(m.group(3))
-    actual = v.get(key, MISSING)
+    actual = lookup(v, key)
     if actual is MISSING:
         return False, f"{check.strip()}: no such key"
     if _compare(actual, op, expected):
@@ -389,7 +467,9 @@ def main():
         return 0
     for x in needed:
         runner = os.path.join(a.vm_dir, ARCHES[x]["runner"])
-        if not os.access(runner, os.X_OK):
+        if all(r.get("runner") == "vm" for r in rows):
+            pass  # --vm rows need no runner script
+        elif not os.access(runner, os.X_OK):
             print(f"vmtest: {runner} not found: the {x} rows need it (is ../shared/vm there?)", file=sys.stderr)
             return 2
         if not os.access(os.path.join(a.dist, ARCHES[x]["binary"]), os.X_OK):
@@ -402,7 +482,8 @@ def main():
     t_start = time.monotonic()
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
-        label = f"{name} [{row_arch(row)} {row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        via = " --vm" if row.get("runner") == "vm" else ""
+        label = f"{name} [{row_arch(row)}{via} {row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
@@ -430,6 +511,24 @@ def main():
         left = a.budget - (time.monotonic() - t_start)
         if left < 60:
             fail([f"not run: the tier's {a.budget:.0f} s budget is used up"])
+            continue
+        if row.get("runner") == "vm":
+            status, log, wall, verdict, out = run_vm_mode_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
+            if verdict is None:
+                fail([f"exit status {status}", f"no verdict JSON on stdout: {out[:300]!r}"], wall,
+                     [l for l in log.splitlines() if l.startswith("[")][-15:])
+                continue
+            failures, missing = evaluate(row, verdict, status, status, log)
+            timing = f"{wall:.1f} s{vm_mode_timing(verdict)}"
+            summary = f"{verdict.get('verdict')} exit {status}: {verdict.get('reason')}"
+            if failures:
+                fail(failures + [f"verdict: {summary}"], wall, log.splitlines()[-15:])
+            elif missing:
+                skip(f"ran ({timing}, {summary}) but the JSON has no {', '.join(missing)}")
+            else:
+                passed.append(name)
+                print(f"PASS {label} ({timing}): {summary}")
+                sys.stdout.flush()
             continue
         status, log, wall = run_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
         try:

@@ -70,7 +70,7 @@ fn run() -> Result<Frames, (String, Cause)> {
     }
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !filesystems.lines().any(|l| l.split_whitespace().last() == Some("btrfs")) {
-        return Err(config("the kernel has no btrfs (not in /proc/filesystems): it needs CONFIG_BTRFS_FS=y (or --modules-dir with btrfs as a module)".into()));
+        return Err(config("the kernel has no btrfs (not in /proc/filesystems): it needs CONFIG_BTRFS_FS=y (built in: the guest loads no modules)".into()));
     }
     if !wait_for(Path::new("/dev/vda"), Duration::from_secs(2)) {
         return Err(config("no /dev/vda (the virtio disk under test): the kernel needs CONFIG_VIRTIO_BLK=y and CONFIG_VIRTIO_PCI=y".into()));
