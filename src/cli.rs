@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 
-use crate::size::parse_size;
+use crate::base::size::parse_size;
 
 pub const EXAMPLES: &str = "\
 Examples:

@@ -23,7 +23,7 @@ pub fn clear_warn_once() -> bool {
 /// VmHWM (peak resident set) of this process, in KiB.
 pub fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    crate::resources::status_kib(&status, "VmHWM:").unwrap_or(0)
+    crate::base::resources::status_kib(&status, "VmHWM:").unwrap_or(0)
 }
 
 pub fn euid_is_root() -> bool {

@@ -70,7 +70,7 @@ fn planted_breaks_are_found() {
         f("report/text.rs", "use crate::scenario::Run;"),
         f("btrfs/fill.rs", "use crate::{device, scenario::run::Stop};"),
         f("kmsg/mod.rs", "use crate::{scenario};"),
-        f("sys/fs.rs", "use crate::size::human;"),
+        f("sys/fs.rs", "use crate::base::size::human;"),
         f("verdict.rs", "#[allow(unsafe_code)]"),
     ];
     assert_eq!(violations(&planted).len(), planted.len(), "{:?}", violations(&planted));

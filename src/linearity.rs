@@ -18,7 +18,8 @@ use crate::kmsg::events::Tracker;
 use crate::kmsg::{self, trace, Record};
 use crate::report::{self, Report};
 use crate::verdict::{self, Facts};
-use crate::{kmemleak, mountinfo, size};
+use crate::base::{mountinfo, size};
+use crate::kmemleak;
 
 /// One row: a parser, what its input is made of, and how to build and time
 /// an input of `n` units.

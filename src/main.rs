@@ -6,6 +6,7 @@
 #[allow(unsafe_code)]
 mod sys;
 
+mod base;
 mod btrfs;
 mod cli;
 mod device;
@@ -19,14 +20,9 @@ mod layers;
 #[cfg(test)]
 mod linearity;
 mod mkfs;
-mod mountinfo;
-mod phase;
 mod preflight;
-mod progress;
 mod report;
-mod resources;
 mod scenario;
-mod size;
 #[cfg(test)]
 mod testutil;
 mod verdict;

@@ -13,7 +13,7 @@ use crate::btrfs::{mkfs_progs, mount};
 use crate::cli::Config;
 use crate::device::{self, safety, DevKind};
 use crate::host;
-use crate::size::human;
+use crate::base::size::human;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

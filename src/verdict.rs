@@ -2,7 +2,7 @@
 //! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
 
 use crate::kmsg::events::Tracker;
-use crate::phase::Phase;
+use crate::base::phase::Phase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::host;
-use crate::phase::Phase;
+use crate::base::phase::Phase;
 use crate::sys;
 use crate::sys::process::ChildEnd;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cli::FillMode;
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 use crate::sys;
 use crate::sys::process::pending_signal;
 
@@ -161,7 +161,7 @@ pub fn fill(fs_dir: &File, dir: &Path, mode: FillMode, pct: u32, rng: &mut fastr
             out.bytes += held;
             progress.update(&format!(
                 "fill: {} written ({:.0} MiB/s)",
-                crate::size::human(out.bytes),
+                crate::base::size::human(out.bytes),
                 out.bytes as f64 / (1 << 20) as f64 / started.elapsed().as_secs_f64().max(1e-3)
             ));
             if enospc {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::mountinfo::{self, Mount};
+use crate::base::mountinfo::{self, Mount};
 
 /// What we know about one block device from sysfs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

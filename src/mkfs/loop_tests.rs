@@ -13,7 +13,7 @@ use super::layout::{Tree, GIB, MIB};
 use super::test_env::{can_run, must, run};
 use super::{build, write, Ids, Layout};
 use crate::btrfs::fs::format_uuid;
-use crate::mountinfo;
+use crate::base::mountinfo;
 use crate::testutil::TempDir;
 
 /// Kernel log lines that mean trouble (the list).

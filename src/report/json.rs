@@ -2,7 +2,7 @@
 //! serde: three crates only).
 
 use crate::kmsg::events::Tracker;
-use crate::phase::Phase;
+use crate::base::phase::Phase;
 use crate::verdict::{Facts, Verdict};
 
 use super::{evidence, notes, per_minute, PassRecord, Report};

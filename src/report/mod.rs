@@ -6,7 +6,7 @@ pub mod json;
 pub mod text;
 
 use crate::kmsg::events::Tracker;
-use crate::phase::Phase;
+use crate::base::phase::Phase;
 
 /// How many evidence lines the text block shows (all are in --json/--log).
 pub(super) const EVIDENCE_LINES: usize = 8;
@@ -61,7 +61,7 @@ pub struct Report {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct IterationRecord {
     pub seconds: f64,
-    pub held: crate::resources::Held,
+    pub held: crate::base::resources::Held,
 }
 
 /// One pass on a fresh filesystem: which failure path it was laid out for,
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn per_iteration_fds_and_rss_are_in_the_json_and_the_runs_line() {
-        use crate::resources::Held;
+        use crate::base::resources::Held;
         let (mut r, v, log, facts) = sample();
         assert!(json(&r, &v, &log, &facts).contains("\"per_iteration\": []"));
         r.iterations = 3;

@@ -1,7 +1,7 @@
 //! The mail-sized text block: verdict, reason, what ran, the evidence.
 
 use crate::kmsg::events::Tracker;
-use crate::size::human;
+use crate::base::size::human;
 use crate::verdict::{Facts, Kind, Verdict};
 
 use super::{evidence, notes, per_minute, PassRecord, Report, EVIDENCE_LINES};

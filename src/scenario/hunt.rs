@@ -24,7 +24,7 @@ use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 use crate::host;
 use crate::kmsg::trace::{self, Tracing};
-use crate::phase::Phase;
+use crate::base::phase::Phase;
 use crate::report::HuntStats;
 use crate::sys;
 use crate::sys::process::{spawn_helper, ChildEnd, Helper};

@@ -19,7 +19,7 @@ use crate::host;
 use crate::kmemleak;
 use crate::kmsg::watch::Watch;
 use crate::preflight;
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 use crate::report::{IterationRecord, Report};
 use crate::sys::process::pending_signal;
 use crate::verdict::{Facts, Verdict};
@@ -92,7 +92,7 @@ pub fn run(cfg: &Config) -> Outcome {
             Err(Stop::Killed) => {}
         }
         run.note_leftovers();
-        run.report.per_iteration.push(IterationRecord { seconds: began.elapsed().as_secs_f64(), held: crate::resources::held() });
+        run.report.per_iteration.push(IterationRecord { seconds: began.elapsed().as_secs_f64(), held: crate::base::resources::held() });
         run.report.notes.extend(mount::take_cleanup_notes());
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()

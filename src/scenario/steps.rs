@@ -14,8 +14,8 @@ use crate::btrfs::format::{self, FormatError, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
 use crate::device::{self, Target};
 use crate::mkfs::Ids;
-use crate::phase::Phase;
-use crate::size::human;
+use crate::base::phase::Phase;
+use crate::base::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
 use super::settle::{Next, Seen, Settle};

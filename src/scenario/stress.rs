@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 use crate::kmsg::trace;
-use crate::phase::Phase;
+use crate::base::phase::Phase;
 use crate::report::StressStats;
 
 use super::churn::{self, BALANCE_USAGE_PCT};
