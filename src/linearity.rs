@@ -14,12 +14,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use crate::device::signature;
-use crate::kmsg::events::Tracker;
-use crate::kmsg::{self, trace, Record};
+use crate::kernel::kmsg::events::Tracker;
+use crate::kernel::kmsg::{self, trace, Record};
 use crate::report::{self, Report};
 use crate::verdict::{self, Facts};
 use crate::base::{mountinfo, size};
-use crate::kmemleak;
+use crate::kernel::kmemleak;
 
 /// One row: a parser, what its input is made of, and how to build and time
 /// an input of `n` units.

@@ -12,9 +12,7 @@ mod cli;
 mod device;
 #[cfg(test)]
 mod fuzz;
-mod host;
-mod kmemleak;
-mod kmsg;
+mod kernel;
 #[cfg(test)]
 mod layers;
 #[cfg(test)]
@@ -56,7 +54,7 @@ fn run(argv: &[String]) -> i32 {
         }
     };
     if args.version {
-        println!("btrfs-reclaim-repro {} {}", host::version(), env!("BRR_TARGET"));
+        println!("btrfs-reclaim-repro {} {}", kernel::host::version(), env!("BRR_TARGET"));
         return 0;
     }
     let cfg = match cli::Config::from_args(args) {

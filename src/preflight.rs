@@ -12,7 +12,7 @@ use crate::btrfs::format::Mkfs;
 use crate::btrfs::{mkfs_progs, mount};
 use crate::cli::Config;
 use crate::device::{self, safety, DevKind};
-use crate::host;
+use crate::kernel::host;
 use crate::base::size::human;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

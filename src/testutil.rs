@@ -6,8 +6,8 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::kmsg::events::Tracker;
-use crate::kmsg::Record;
+use crate::kernel::kmsg::events::Tracker;
+use crate::kernel::kmsg::Record;
 
 /// A directory under the system temp dir, removed with everything in it.
 pub struct TempDir(pub PathBuf);

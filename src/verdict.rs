@@ -1,7 +1,7 @@
 //! The judge: from what the run observed to one verdict and an exit code that
 //! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
 
-use crate::kmsg::events::Tracker;
+use crate::kernel::kmsg::events::Tracker;
 use crate::base::phase::Phase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,7 +279,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
 mod tests {
     use super::*;
     use crate::testutil::{records_from_console, track};
-    use crate::kmsg::Record;
+    use crate::kernel::kmsg::Record;
 
     fn base() -> Facts {
         Facts {
@@ -314,7 +314,7 @@ mod tests {
 
     fn stock_log() -> Tracker {
         let text = include_str!("../tests/fixtures/host-6.18-kmsg-records.txt");
-        track(&text.lines().filter_map(crate::kmsg::parse_record).collect::<Vec<_>>())
+        track(&text.lines().filter_map(crate::kernel::kmsg::parse_record).collect::<Vec<_>>())
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::host;
+use crate::kernel::host;
 use crate::base::phase::Phase;
 use crate::sys;
 use crate::sys::process::ChildEnd;

@@ -1,7 +1,7 @@
 //! The verdict as one JSON object, and the tiny writer that builds it (no
 //! serde: three crates only).
 
-use crate::kmsg::events::Tracker;
+use crate::kernel::kmsg::events::Tracker;
 use crate::base::phase::Phase;
 use crate::verdict::{Facts, Verdict};
 

@@ -5,7 +5,7 @@
 pub mod json;
 pub mod text;
 
-use crate::kmsg::events::Tracker;
+use crate::kernel::kmsg::events::Tracker;
 use crate::base::phase::Phase;
 
 /// How many evidence lines the text block shows (all are in --json/--log).
@@ -197,7 +197,7 @@ pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
     if !seq.is_empty() {
         return seq;
     }
-    log.events.iter().filter(|e| e.kind == crate::kmsg::events::EventKind::RelocError).map(|e| e.text.clone()).collect()
+    log.events.iter().filter(|e| e.kind == crate::kernel::kmsg::events::EventKind::RelocError).map(|e| e.text.clone()).collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The mail-sized text block: verdict, reason, what ran, the evidence.
 
-use crate::kmsg::events::Tracker;
+use crate::kernel::kmsg::events::Tracker;
 use crate::base::size::human;
 use crate::verdict::{Facts, Kind, Verdict};
 

@@ -8,10 +8,10 @@ use crate::btrfs::childop::{in_child, OpError};
 use crate::btrfs::fs::Fs;
 use crate::btrfs::mount;
 use crate::cli::Config;
-use crate::host;
-use crate::kmemleak;
-use crate::kmsg::trace::Tracing;
-use crate::kmsg::watch::Watch;
+use crate::kernel::host;
+use crate::kernel::kmemleak;
+use crate::kernel::kmsg::trace::Tracing;
+use crate::kernel::kmsg::watch::Watch;
 use crate::base::phase::Phase;
 use crate::preflight;
 use crate::base::progress::Progress;
@@ -118,7 +118,7 @@ impl PassKind {
 
 impl Run<'_> {
     pub(super) fn finish(mut self) -> Outcome {
-        let empty = crate::kmsg::events::Tracker::default();
+        let empty = crate::kernel::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);

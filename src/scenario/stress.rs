@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
-use crate::kmsg::trace;
+use crate::kernel::kmsg::trace;
 use crate::base::phase::Phase;
 use crate::report::StressStats;
 

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::kmsg::groups::{OpenWindows, PidGroups, Window};
-use crate::kmsg::Record;
+use crate::kernel::kmsg::groups::{OpenWindows, PidGroups, Window};
+use crate::kernel::kmsg::Record;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line {
@@ -203,7 +203,7 @@ impl Tracker {
     }
 
     pub fn feed(&mut self, rec: &Record) {
-        self.lost += crate::kmsg::seq_gap(self.last_seq, rec.seq);
+        self.lost += crate::kernel::kmsg::seq_gap(self.last_seq, rec.seq);
         self.last_seq = Some(rec.seq);
         let text = rec.text.as_str();
         if let (Some(ours), Some(theirs)) = (self.device.as_deref(), btrfs_device(text)) {
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn instrumented_fixture_attributes_every_put_to_its_group() {
-        let t = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
+        let t = track(&records_from_console(include_str!("../../../tests/fixtures/instrumented-reclaim.txt")));
         assert_eq!(t.injections, 8);
         assert_eq!(t.reloc_puts, 8);
         assert_eq!(t.reclaim_puts, 10, "8 failed groups + 2 skipped ones");
@@ -538,10 +538,10 @@ mod tests {
             let put = if pid % 2 == 0 { "reloc put bg" } else { "reclaim loop put bg" };
             t.feed(&rec(2 * pid as u64, &format!("BO: {pid} inject enospc... bg 4096")));
             t.feed(&rec(2 * pid as u64 + 1, &format!("BO: {pid} {put}")));
-            assert!(t.open.len() <= crate::kmsg::groups::MAX_OPEN);
+            assert!(t.open.len() <= crate::kernel::kmsg::groups::MAX_OPEN);
             assert!(t.overlaps.len() <= MAX_OVERLAPS);
         }
-        assert_eq!(t.open.len(), crate::kmsg::groups::MAX_OPEN);
+        assert_eq!(t.open.len(), crate::kernel::kmsg::groups::MAX_OPEN);
         assert_eq!(t.overlaps.len(), MAX_OVERLAPS);
         assert_eq!(t.overlaps[0], Overlap { bg: 4096, reloc_pid: 0, reclaim_pid: 1 }, "the first overlap is kept");
         assert_eq!((t.injections, t.reloc_puts, t.reclaim_puts), (50_000, 25_000, 25_000), "counts stay exact");
@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn kasan_fixture_keeps_the_first_line_and_its_frames() {
-        let t = track(&records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
+        let t = track(&records_from_console(include_str!("../../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
         assert_eq!(t.trouble[0], "BUG: KASAN: slab-use-after-free in block_group_cache_tree_search+0x8e/0x16f");
         assert!(t.trouble.iter().any(|l| l == "refcount_t: addition on 0; use-after-free."));
         assert!(t.trouble.iter().any(|l| l.starts_with("Oops: general protection fault")));
@@ -594,7 +594,7 @@ mod tests {
 
     #[test]
     fn the_real_retry_list_bug_is_trouble_with_the_workers_frames() {
-        let t = track(&records_from_console(include_str!("../../tests/fixtures/real-retry-bug-hunt.txt")));
+        let t = track(&records_from_console(include_str!("../../../tests/fixtures/real-retry-bug-hunt.txt")));
         assert_eq!(t.headline(), Some("refcount_t: underflow; use-after-free."));
         assert!(t.trouble.iter().any(|l| l.starts_with("Oops: ")), "{:?}", t.trouble);
         assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_put_block_group")));
@@ -608,7 +608,7 @@ mod tests {
     /// alone must be evidence).
     #[test]
     fn a_real_rcu_stall_of_the_looping_worker_is_trouble() {
-        let t = track(&records_from_console(include_str!("../../tests/fixtures/real-retry-bug-rcu-stall.txt")));
+        let t = track(&records_from_console(include_str!("../../../tests/fixtures/real-retry-bug-rcu-stall.txt")));
         assert_eq!(t.headline(), Some("rcu: INFO: rcu_sched self-detected stall on CPU"));
         assert_eq!(t.trouble.iter().filter(|l| l.contains("self-detected stall")).count(), 2, "{:?}", t.trouble);
         assert!(t.trouble_context.iter().any(|l| l.contains("btrfs_delete_unused_bgs")), "{:?}", t.trouble_context);
@@ -653,9 +653,9 @@ mod fuzz {
                 .join("\n")
         };
         vec![
-            strip(include_str!("../../tests/fixtures/instrumented-reclaim.txt")),
-            strip(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")),
-            strip(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")),
+            strip(include_str!("../../../tests/fixtures/instrumented-reclaim.txt")),
+            strip(include_str!("../../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")),
+            strip(include_str!("../../../tests/fixtures/host-6.18-kmsg-records.txt")),
         ]
     }
 

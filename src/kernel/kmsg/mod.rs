@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn every_record_of_the_host_fixture_parses() {
-        let text = include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt");
+        let text = include_str!("../../../tests/fixtures/host-6.18-kmsg-records.txt");
         let records: Vec<Record> = text.lines().filter(|l| !l.starts_with('#')).filter_map(parse_record).collect();
         assert_eq!(records.len(), text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count());
         assert!(records.windows(2).all(|w| w[1].seq == w[0].seq + 1));
@@ -202,10 +202,10 @@ mod fuzz {
     /// /dev/kmsg format.
     fn corpus() -> Vec<String> {
         let mut out: Vec<String> =
-            include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt").lines().filter(|l| !l.starts_with('#')).map(String::from).collect();
+            include_str!("../../../tests/fixtures/host-6.18-kmsg-records.txt").lines().filter(|l| !l.starts_with('#')).map(String::from).collect();
         for fixture in [
-            include_str!("../../tests/fixtures/instrumented-reclaim.txt"),
-            include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt"),
+            include_str!("../../../tests/fixtures/instrumented-reclaim.txt"),
+            include_str!("../../../tests/fixtures/kasan-refcount-oops-at-unmount.txt"),
         ] {
             for (i, line) in fixture.lines().enumerate() {
                 let text = line.split_once("] ").map_or(line, |(_, t)| t);

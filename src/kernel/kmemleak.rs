@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn parses_the_real_report() {
-        let leaks = parse(include_str!("../tests/fixtures/kmemleak-report.txt"));
+        let leaks = parse(include_str!("../../tests/fixtures/kmemleak-report.txt"));
         assert_eq!(leaks.len(), 16);
         assert_eq!(leaks[0].size, 1024);
         assert_eq!(leaks[0].comm, "kworker/u8:2");
@@ -174,7 +174,7 @@ mod fuzz {
 
     #[test]
     fn report_parser_never_panics() {
-        let fixture = include_str!("../tests/fixtures/kmemleak-report.txt");
+        let fixture = include_str!("../../tests/fixtures/kmemleak-report.txt");
         let make = |rng: &mut fastrand::Rng| text(rng, &[fixture], 20, &DICTIONARY);
         let mut leaks = 0;
         run("kmemleak::parse", 0x6b6d656d6c65616b, make, |input: &String| {

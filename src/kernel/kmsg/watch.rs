@@ -5,8 +5,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::kmsg::events::Tracker;
-use crate::kmsg::KmsgReader;
+use crate::kernel::kmsg::events::Tracker;
+use crate::kernel::kmsg::KmsgReader;
 
 pub struct Watch {
     reader: KmsgReader,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::kmsg::events::{classify, number_after, Line};
+use crate::kernel::kmsg::events::{classify, number_after, Line};
 use crate::sys;
 
 const EVENTS: [&str; 3] =
