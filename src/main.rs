@@ -10,19 +10,12 @@ mod base;
 mod btrfs;
 mod cli;
 mod device;
-#[cfg(test)]
-mod fuzz;
 mod kernel;
-#[cfg(test)]
-mod layers;
-#[cfg(test)]
-mod linearity;
-mod mkfs;
 mod preflight;
 mod report;
 mod scenario;
 #[cfg(test)]
-mod testutil;
+mod testing;
 mod verdict;
 
 use std::io::Write;

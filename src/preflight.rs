@@ -165,14 +165,14 @@ fn device_rules(cfg: &Config, f: &mut Findings) -> Result<Option<(DevKind, u64)>
     }
     // The built-in layouts are mkfs.btrfs 6.2's from 1 GiB up; --force does
     // not change what they can place.
-    if !cfg.external_mkfs && bytes < crate::mkfs::MIN_SIZE {
+    if !cfg.external_mkfs && bytes < crate::btrfs::mkfs::MIN_SIZE {
         f.note(
             Status::Refuse,
             format!(
                 "refusing {}: {} is too small for the built-in mkfs (it needs at least {}; --mkfs external formats smaller devices)",
                 cfg.dev.display(),
                 human(bytes),
-                human(crate::mkfs::MIN_SIZE)
+                human(crate::btrfs::mkfs::MIN_SIZE)
             ),
         )?;
     }
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn mount_point_checks() {
-        let dir = crate::testutil::TempDir::new("preflight");
+        let dir = crate::testing::TempDir::new("preflight");
         let file = dir.join("file");
         std::fs::write(&file, "x").unwrap();
         assert!(check_mount_point(&dir).is_ok());

@@ -278,7 +278,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{records_from_console, track};
+    use crate::testing::{records_from_console, track};
     use crate::kernel::kmsg::Record;
 
     fn base() -> Facts {

@@ -109,7 +109,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, text, INPUTS};
+    use crate::testing::fuzz::{run, text, INPUTS};
 
     /// Lines as the kernel prints them (proc(5)'s example, this project's
     /// loop mounts, a test machine's).

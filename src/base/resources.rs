@@ -56,7 +56,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, text, INPUTS};
+    use crate::testing::fuzz::{run, text, INPUTS};
 
     const STATUS: &str = "Name:\tbtrfs-reclaim-r\nUmask:\t0022\nState:\tR (running)\nPid:\t1234\nVmPeak:\t    9012 kB\n\
 VmSize:\t    9012 kB\nVmHWM:\t    2140 kB\nVmRSS:\t    1936 kB\nRssAnon:\t     128 kB\nThreads:\t1\n";

@@ -73,7 +73,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{mutate, random_bytes, run, INPUTS};
+    use crate::testing::fuzz::{mutate, random_bytes, run, INPUTS};
 
     const CORPUS: [&str; 16] = [
         "3G", "3g", "512M", "900MiB", "4k", "1048576", "2.5G", "1T", "8EiB", " 3G ", "0.5K", "1e3", "7B", "16383P", "1.0e1g", "3 G",

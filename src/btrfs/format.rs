@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::btrfs::mkfs_progs::{self, MkfsError};
-use crate::mkfs::{self, Ids, Layout, LABEL};
+use crate::btrfs::mkfs::{self, Ids, Layout, LABEL};
 use crate::sys;
 
 /// Which mkfs formats the device.

@@ -2,7 +2,7 @@
 //! filesystem, RAID, swap and partition-table magic (offsets as libblkid's
 //! probers use them).
 
-use crate::mkfs::{super_field, LABEL, LABEL_MAX, SUPER_MAGIC, SUPER_SIZE, SUPER_SLOTS};
+use crate::btrfs::mkfs::{super_field, LABEL, LABEL_MAX, SUPER_MAGIC, SUPER_SIZE, SUPER_SLOTS};
 
 /// The first btrfs superblock copy, at 64 KiB.
 const BTRFS_SUPER: usize = SUPER_SLOTS[0] as usize;
@@ -239,7 +239,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, INPUTS};
+    use crate::testing::fuzz::{run, INPUTS};
 
     /// Where the probes look, with what they look for there.
     const MAGICS: [(usize, &[u8]); 24] = [

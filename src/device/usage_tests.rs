@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::TempDir;
+use crate::testing::TempDir;
 
 fn info(name: &str, major: u32, minor: u32) -> BlockInfo {
     BlockInfo { name: name.into(), major, minor, ..BlockInfo::default() }

@@ -159,7 +159,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, text, INPUTS};
+    use crate::testing::fuzz::{run, text, INPUTS};
 
     const DICTIONARY: [&[u8]; 8] = [
         b"unreferenced object ",

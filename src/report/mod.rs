@@ -205,7 +205,7 @@ mod tests {
     use super::*;
     use super::json::json;
     use super::text::text;
-    use crate::testutil::{records_from_console, track};
+    use crate::testing::{records_from_console, track};
     use crate::verdict::{judge, Facts, Verdict};
 
     fn sample() -> (Report, Verdict, Tracker, Facts) {
@@ -368,7 +368,7 @@ mod golden {
     use super::*;
     use super::json::json;
     use super::text::text;
-    use crate::testutil::{records_from_console, track};
+    use crate::testing::{records_from_console, track};
     use crate::verdict::{judge, Facts};
 
     fn compare(name: &str, actual: &str) {

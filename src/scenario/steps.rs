@@ -13,7 +13,7 @@ use crate::cli::{Enospc, FillMode};
 use crate::btrfs::format::{self, FormatError, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
 use crate::device::{self, Target};
-use crate::mkfs::Ids;
+use crate::btrfs::mkfs::Ids;
 use crate::base::phase::Phase;
 use crate::base::size::human;
 

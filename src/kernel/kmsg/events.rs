@@ -343,7 +343,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{records_from_console, track};
+    use crate::testing::{records_from_console, track};
 
     fn rec(seq: u64, text: &str) -> Record {
         Record { level: 6, seq, usec: seq, text: text.to_string() }
@@ -620,7 +620,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, text};
+    use crate::testing::fuzz::{run, text};
 
     const DICTIONARY: [&[u8]; 16] = [
         b"BO: ",

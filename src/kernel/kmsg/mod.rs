@@ -194,7 +194,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{mutate, random_bytes, run, INPUTS};
+    use crate::testing::fuzz::{mutate, random_bytes, run, INPUTS};
 
     const DICTIONARY: [&[u8]; 8] = [b"6,", b",-;", b",c;", b",-,caller=T123;", b"\n SUBSYSTEM=usb", b"BO: 97 ", b"12,", b";"];
 

@@ -346,7 +346,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, text, INPUTS};
+    use crate::testing::fuzz::{run, text, INPUTS};
 
     const FSID: &str = "5d1a0c8e-3f0b-4a57-9d61-0c2b4f7e9a11";
 

@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_file_shorter_than_the_image_is_refused_untouched() {
-        let dir = crate::testutil::TempDir::new("mkfs-short");
+        let dir = crate::testing::TempDir::new("mkfs-short");
         let path = dir.join("short.img");
         let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
         file.set_len(1 << 20).unwrap();

@@ -9,12 +9,12 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::layout::{Tree, GIB, MIB};
-use super::test_env::{can_run, must, run};
-use super::{build, write, Ids, Layout};
+use crate::btrfs::mkfs::layout::{Tree, GIB, MIB};
+use crate::testing::mkfs_env::{can_run, must, run};
+use crate::btrfs::mkfs::{build, write, Ids, Layout};
 use crate::btrfs::fs::format_uuid;
 use crate::base::mountinfo;
-use crate::testutil::TempDir;
+use crate::testing::TempDir;
 
 /// Kernel log lines that mean trouble (the list).
 const BAD: [&str; 5] = ["corrupt", "WARNING", "BUG", "Transaction aborted", "parent transid"];
@@ -160,7 +160,7 @@ fn cycle(layout: Layout, size: u64, pass: u32) -> String {
     // Each cycle a new pass: a new fsid even on the same loop device.
     let ids = Ids::derive(99, 1, pass, dev.metadata().unwrap().rdev());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let image = build(dev_size, layout, &ids, crate::mkfs::LABEL, now).unwrap();
+    let image = build(dev_size, layout, &ids, crate::btrfs::mkfs::LABEL, now).unwrap();
     write(&dev, Path::new(&lo.0), &image).unwrap();
     drop(dev);
     let fsid = format_uuid(&ids.fsid);

@@ -125,7 +125,7 @@ pub fn label_ok(label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mkfs::layout::{Layout, GIB};
+    use crate::btrfs::mkfs::layout::{Layout, GIB};
 
     fn u64_at(sb: &[u8], off: usize) -> u64 {
         u64::from_le_bytes(sb[off..off + 8].try_into().unwrap())

@@ -75,7 +75,7 @@ fn time_log(records: Vec<Record>, base: usize) -> Duration {
 
 /// /dev/kmsg records as read: the host fixture's, renumbered.
 fn kmsg_records(n: usize) -> Duration {
-    let lines: Vec<&str> = include_str!("../tests/fixtures/host-6.18-kmsg-records.txt")
+    let lines: Vec<&str> = include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once(';').map(|(_, t)| t))
@@ -164,7 +164,7 @@ fn tracker_distinct_trouble(n: usize) -> Duration {
 
 /// The KASAN fixture's splat lines over and over: trouble, frames, chatter.
 fn tracker_splats(n: usize) -> Duration {
-    let lines: Vec<&str> = include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")
+    let lines: Vec<&str> = include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")
         .lines()
         .filter_map(|l| l.split_once("] ").map(|(_, t)| t))
         .collect();
@@ -211,7 +211,7 @@ fn mountinfo_one_long_path(n: usize) -> Duration {
 
 /// The kmemleak fixture's reports, repeated to n entries.
 fn kmemleak_entries(n: usize) -> Duration {
-    let fixture = include_str!("../tests/fixtures/kmemleak-report.txt");
+    let fixture = include_str!("../../tests/fixtures/kmemleak-report.txt");
     let per = fixture.matches("unreferenced object ").count().max(1);
     let text = fixture.repeat(n.div_ceil(per));
     best(reps(n, 1_000), || {

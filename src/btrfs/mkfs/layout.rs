@@ -417,7 +417,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, INPUTS};
+    use crate::testing::fuzz::{run, INPUTS};
 
     #[test]
     fn the_planner_never_panics_and_stays_on_the_device() {

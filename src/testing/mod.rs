@@ -1,6 +1,14 @@
-//! Shared by the unit tests: fixture loaders (real kernel output, console
+//! Test and bench support, compiled only for `cargo test`: the product
+//! modules never see it. Here: fixture loaders (real kernel output, console
 //! captures under tests/fixtures/, turned into records and a Tracker) and
-//! temporary directories that always go away.
+//! temporary directories that always go away; beside it the seeded fuzz
+//! engine, the mkfs tests' environment, the rank test of the layers, and the
+//! linearity bench (`make bench`).
+
+pub mod fuzz;
+mod linearity;
+pub mod mkfs_env;
+mod ranks;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

@@ -37,12 +37,12 @@ pub fn must(cmd: &str, args: &[&str]) -> String {
 }
 
 /// A sparse file of `size` bytes with our filesystem on it.
-pub fn make_image(path: &Path, size: u64, layout: super::Layout, seed: u64) -> super::Image {
+pub fn make_image(path: &Path, size: u64, layout: crate::btrfs::mkfs::Layout, seed: u64) -> crate::btrfs::mkfs::Image {
     let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path).expect("create image");
     file.set_len(size).expect("size image");
-    let ids = super::Ids::derive(seed, 0, 0, size);
-    let image = super::build(size, layout, &ids, crate::mkfs::LABEL, 1_795_619_748).expect("build");
-    super::write(&file, path, &image).expect("write image");
+    let ids = crate::btrfs::mkfs::Ids::derive(seed, 0, 0, size);
+    let image = crate::btrfs::mkfs::build(size, layout, &ids, crate::btrfs::mkfs::LABEL, 1_795_619_748).expect("build");
+    crate::btrfs::mkfs::write(&file, path, &image).expect("write image");
     image
 }
 

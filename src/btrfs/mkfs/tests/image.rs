@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::layout::{Plan, Tree, GIB, KIB};
-use super::test_env::{can_run, diff, make_image, missing_tool, must, normalize, run, runs};
-use super::{leaf, Layout};
+use crate::btrfs::mkfs::layout::{Plan, Tree, GIB, KIB};
+use crate::testing::mkfs_env::{can_run, diff, make_image, missing_tool, must, normalize, run, runs};
+use crate::btrfs::mkfs::{leaf, Layout};
 use crate::btrfs::mkfs_progs;
-use crate::testutil::TempDir;
+use crate::testing::TempDir;
 
 const TIB: u64 = 1 << 40;
 /// The largest file ext4 allows with 4 KiB blocks.
@@ -70,7 +70,7 @@ fn progs_image(mkfs: &Path, path: &Path, size: u64, layout: Layout) {
     let file = std::fs::File::create(path).unwrap();
     file.set_len(size).unwrap();
     let p = path.to_str().unwrap();
-    let mut args = vec!["-f", "-q", "-L", crate::mkfs::LABEL, "-R", "^free-space-tree", "--nodiscard"];
+    let mut args = vec!["-f", "-q", "-L", crate::btrfs::mkfs::LABEL, "-R", "^free-space-tree", "--nodiscard"];
     match layout {
         Layout::DupMetadata16K => args.extend(["-m", "dup", "-d", "single"]),
         Layout::SingleMetadata4K => args.extend(["-m", "single", "-d", "single", "--nodesize", "4096"]),
