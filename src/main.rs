@@ -10,13 +10,11 @@ mod base;
 mod btrfs;
 mod cli;
 mod device;
+mod judge;
 mod kernel;
-mod preflight;
-mod report;
 mod scenario;
 #[cfg(test)]
 mod testing;
-mod verdict;
 
 use std::io::Write;
 
@@ -58,7 +56,7 @@ fn run(argv: &[String]) -> i32 {
         }
     };
     if cfg.check_only {
-        return preflight::report_all(&cfg);
+        return scenario::preflight::report_all(&cfg);
     }
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
@@ -68,7 +66,7 @@ fn run(argv: &[String]) -> i32 {
     let mut out = std::io::stdout().lock();
     if cfg.json {
         // A refusal was already said in one line on stderr.
-        if outcome.verdict.kind != verdict::Kind::Refused {
+        if outcome.verdict.kind != judge::verdict::Kind::Refused {
             eprint!("{}", outcome.text);
         }
         let _ = out.write_all(outcome.json.as_bytes());

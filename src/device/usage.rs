@@ -242,5 +242,4 @@ pub fn image_uses(sys: &Path, usage: &Usage, image: &str) -> Vec<Use> {
 }
 
 #[cfg(test)]
-#[path = "usage_tests.rs"]
 mod tests;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::btrfs::fs::Fs;
-use crate::report::StressStats;
+use crate::judge::report::StressStats;
 use crate::cli::FillMode;
 use crate::btrfs::fill;
 use crate::sys;

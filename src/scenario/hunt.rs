@@ -25,7 +25,7 @@ use crate::device::Target;
 use crate::kernel::host;
 use crate::kernel::kmsg::trace::{self, Tracing};
 use crate::base::phase::Phase;
-use crate::report::HuntStats;
+use crate::judge::report::HuntStats;
 use crate::sys;
 use crate::sys::process::{spawn_helper, ChildEnd, Helper};
 

@@ -4,6 +4,7 @@
 
 mod churn;
 mod hunt;
+pub mod preflight;
 mod run;
 mod settle;
 mod single;
@@ -18,11 +19,10 @@ use crate::device;
 use crate::kernel::host;
 use crate::kernel::kmemleak;
 use crate::kernel::kmsg::watch::Watch;
-use crate::preflight;
 use crate::base::progress::Progress;
-use crate::report::{IterationRecord, Report};
+use crate::judge::report::{IterationRecord, Report};
 use crate::sys::process::pending_signal;
-use crate::verdict::{Facts, Verdict};
+use crate::judge::verdict::{Facts, Verdict};
 
 use run::{at, PassKind, Run, Stop};
 

@@ -13,11 +13,11 @@ use crate::kernel::kmemleak;
 use crate::kernel::kmsg::trace::Tracing;
 use crate::kernel::kmsg::watch::Watch;
 use crate::base::phase::Phase;
-use crate::preflight;
+use super::preflight;
 use crate::base::progress::Progress;
-use crate::report::{self, PassRecord, Report};
+use crate::judge::report::{self, PassRecord, Report};
 use crate::sys::process::pending_signal;
-use crate::verdict::{judge, Facts};
+use crate::judge::verdict::{judge, Facts};
 
 use super::Outcome;
 
@@ -173,7 +173,7 @@ impl Run<'_> {
     /// REPRODUCED or SUSPECTED evidence so far (kernel trouble, a bad
     /// taint, overlapping puts).
     pub(super) fn evidence_seen(&self) -> bool {
-        let bad_taint = host::taint() & !self.taint_before & crate::verdict::TROUBLE_TAINTS != 0;
+        let bad_taint = host::taint() & !self.taint_before & crate::judge::verdict::TROUBLE_TAINTS != 0;
         bad_taint || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
     }
 
@@ -236,7 +236,7 @@ impl Run<'_> {
 
     /// What the pass under way has seen so far, counted from its start.
     fn pass_counts(&self) -> PassRecord {
-        let log = self.watch.as_ref().map(|w| (w.log.injections, crate::verdict::relocation_failures(&self.facts, &w.log)));
+        let log = self.watch.as_ref().map(|w| (w.log.injections, crate::judge::verdict::relocation_failures(&self.facts, &w.log)));
         let (injections, relocation_failures) = log.unwrap_or((0, self.facts.reclaim_errors));
         PassRecord {
             layout: self.pass.name(),

@@ -8,7 +8,7 @@ use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 use crate::kernel::kmsg::trace;
 use crate::base::phase::Phase;
-use crate::report::StressStats;
+use crate::judge::report::StressStats;
 
 use super::churn::{self, BALANCE_USAGE_PCT};
 use super::run::{at, check_signal, ignore_eintr, Base, PassKind, Run, Stop};

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use crate::device::signature;
 use crate::kernel::kmsg::events::Tracker;
 use crate::kernel::kmsg::{self, trace, Record};
-use crate::report::{self, Report};
-use crate::verdict::{self, Facts};
+use crate::judge::report::{self, Report};
+use crate::judge::verdict::{self, Facts};
 use crate::base::{mountinfo, size};
 use crate::kernel::kmemleak;
 

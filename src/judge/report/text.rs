@@ -2,7 +2,7 @@
 
 use crate::kernel::kmsg::events::Tracker;
 use crate::base::size::human;
-use crate::verdict::{Facts, Kind, Verdict};
+use crate::judge::verdict::{Facts, Kind, Verdict};
 
 use super::{evidence, notes, per_minute, PassRecord, Report, EVIDENCE_LINES};
 
@@ -88,7 +88,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             log.reloc_puts,
             log.reclaim_puts,
             log.overlaps.len(),
-            crate::verdict::records_lost(f, log)
+            crate::judge::verdict::records_lost(f, log)
         ));
         let groups = injected_summary(log);
         if !groups.is_empty() {

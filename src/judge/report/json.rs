@@ -3,7 +3,7 @@
 
 use crate::kernel::kmsg::events::Tracker;
 use crate::base::phase::Phase;
-use crate::verdict::{Facts, Verdict};
+use crate::judge::verdict::{Facts, Verdict};
 
 use super::{evidence, notes, per_minute, PassRecord, Report};
 
@@ -30,15 +30,15 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("reclaim_puts", log.reclaim_puts)
         .int("overlaps", log.overlaps.len() as u64)
         .raw("evidence", array(evidence(log, r).iter().map(|l| string(l))))
-        .int("kmsg_lost", crate::verdict::records_lost(f, log))
+        .int("kmsg_lost", crate::judge::verdict::records_lost(f, log))
         .int("kmsg_read_errors", r.kmsg_read_errors)
         .raw("kmsg_read_error", opt_str(r.kmsg_read_error.as_deref()))
         .int("seed", r.seed);
     o.str("enospc_mode", r.enospc_mode)
         .str("reclaim", &r.reclaim)
         .str("mount_options", &r.mount_options)
-        .str("failure_path", crate::verdict::failure_path(f, log))
-        .int("relocation_failures", crate::verdict::relocation_failures(f, log))
+        .str("failure_path", crate::judge::verdict::failure_path(f, log))
+        .int("relocation_failures", crate::judge::verdict::relocation_failures(f, log))
         .int("relocation_failures_before_move", log.errors_before_move);
     match f.kmemleak {
         Some(n) => o.int("kmemleak", n),

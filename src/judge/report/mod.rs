@@ -206,10 +206,10 @@ mod tests {
     use super::json::json;
     use super::text::text;
     use crate::testing::{records_from_console, track};
-    use crate::verdict::{judge, Facts, Verdict};
+    use crate::judge::verdict::{judge, Facts, Verdict};
 
     fn sample() -> (Report, Verdict, Tracker, Facts) {
-        let log = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
+        let log = track(&records_from_console(include_str!("../../../tests/fixtures/instrumented-reclaim.txt")));
         let facts = Facts {
             space_cache: Some("v1".into()),
             v1_cache_block_groups: Some(9),
@@ -369,7 +369,7 @@ mod golden {
     use super::json::json;
     use super::text::text;
     use crate::testing::{records_from_console, track};
-    use crate::verdict::{judge, Facts};
+    use crate::judge::verdict::{judge, Facts};
 
     fn compare(name: &str, actual: &str) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name);
@@ -421,7 +421,7 @@ mod golden {
 
     #[test]
     fn golden_not_reproduced_on_the_instrumented_kernel() {
-        let log = track(&records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt")));
+        let log = track(&records_from_console(include_str!("../../../tests/fixtures/instrumented-reclaim.txt")));
         let (r, f) = (report(), facts());
         let v = judge(&f, &log);
         compare("instrumented.txt", &text(&r, &v, &log, &f));
@@ -430,7 +430,7 @@ mod golden {
 
     #[test]
     fn golden_reproduced_at_unmount() {
-        let log = track(&records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
+        let log = track(&records_from_console(include_str!("../../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
         let mut f = facts();
         f.killed_in = Some((Phase::Unmount, Some(11)));
         let r = report();
@@ -448,7 +448,7 @@ mod golden {
 
     #[test]
     fn golden_stress_natural() {
-        let log = track(&records_from_console(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")));
+        let log = track(&records_from_console(include_str!("../../../tests/fixtures/host-6.18-kmsg-records.txt")));
         let mut f = facts();
         f.natural_enospc = true;
         f.reclaim_errors = 3;
@@ -480,7 +480,7 @@ mod golden {
     /// a failure, the natural pass failed three relocations.
     #[test]
     fn golden_auto_on_a_stock_kernel() {
-        let log = track(&records_from_console(include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt")));
+        let log = track(&records_from_console(include_str!("../../../tests/fixtures/host-6.18-kmsg-records.txt")));
         let mut f = facts();
         f.natural_enospc = true;
         f.reclaim_count = 11;

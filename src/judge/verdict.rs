@@ -295,8 +295,8 @@ mod tests {
 
     fn log(name: &str) -> Tracker {
         let text = match name {
-            "instrumented" => include_str!("../tests/fixtures/instrumented-reclaim.txt"),
-            "kasan" => include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt"),
+            "instrumented" => include_str!("../../tests/fixtures/instrumented-reclaim.txt"),
+            "kasan" => include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt"),
             _ => "",
         };
         track(&records_from_console(text))
@@ -313,14 +313,14 @@ mod tests {
     }
 
     fn stock_log() -> Tracker {
-        let text = include_str!("../tests/fixtures/host-6.18-kmsg-records.txt");
+        let text = include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt");
         track(&text.lines().filter_map(crate::kernel::kmsg::parse_record).collect::<Vec<_>>())
     }
 
     #[test]
     fn kernel_trouble_is_reproduced() {
         let mut l = log("instrumented");
-        for (i, r) in records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt"))
+        for (i, r) in records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt"))
             .into_iter()
             .enumerate()
         {
@@ -470,7 +470,7 @@ mod tests {
     /// The instrumented fixture's records with `missing` taken out: their
     /// sequence numbers are skipped, as when the kernel overwrote them.
     fn instrumented_with_gap(missing: std::ops::Range<usize>) -> Vec<Record> {
-        let mut records = records_from_console(include_str!("../tests/fixtures/instrumented-reclaim.txt"));
+        let mut records = records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt"));
         records.drain(missing);
         records
     }
@@ -500,7 +500,7 @@ mod tests {
         // A gap, then the refcount_t splat at the unmount: REPRODUCED.
         let mut records = instrumented_with_gap(20..25);
         let last = records.last().unwrap().seq;
-        for (i, r) in records_from_console(include_str!("../tests/fixtures/kasan-refcount-oops-at-unmount.txt")).into_iter().enumerate() {
+        for (i, r) in records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")).into_iter().enumerate() {
             records.push(Record { seq: last + 100 + i as u64, ..r });
         }
         let l = track(&records);
