@@ -48,7 +48,7 @@ fn run(argv: &[String]) -> i32 {
         println!("btrfs-reclaim-repro {} {}", kernel::host::version(), env!("BRR_TARGET"));
         return 0;
     }
-    let cfg = match cli::Config::from_args(args) {
+    let cfg = match cli::config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("btrfs-reclaim-repro: {e}");

@@ -8,3 +8,4 @@ pub mod fs;
 pub mod mkfs;
 pub mod mkfs_progs;
 pub mod mount;
+pub mod reclaim;

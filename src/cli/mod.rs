@@ -1,4 +1,5 @@
-//! Command line: argh parses, `Config::from_args` validates. Every bad value
+//! Command line: argh parses, `config` validates and turns argv into the
+//! `scenario::Config` a run follows. Every bad value
 //! is refused with one line and exit 2, before anything touches the device.
 
 use std::path::PathBuf;
@@ -6,6 +7,9 @@ use std::path::PathBuf;
 use argh::FromArgs;
 
 use crate::base::size::parse_size;
+use crate::btrfs::fill::FillMode;
+use crate::btrfs::reclaim::Reclaim;
+use crate::scenario::config::{hunts, Config, Enospc};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -121,258 +125,107 @@ pub struct Args {
     pub version: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FillMode {
-    Fallocate,
-    Write,
-}
-
-impl FillMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            FillMode::Fallocate => "fallocate",
-            FillMode::Write => "write",
+/// The validated configuration a run follows, or the one-line refusal.
+pub fn config(a: Args) -> Result<Config, String> {
+    let (dev, mnt) = (a.dev, a.mnt);
+    let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
+    if fill == 0 || fill > 99 {
+        return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
+    }
+    if let Some(s) = a.stress {
+        if s == 0 || s > 7 * 24 * 3600 {
+            return Err(format!("bad --stress {s}: give seconds from 1 to 604800"));
         }
     }
-}
-
-/// Which relocation failure the run drives reclaim into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enospc {
-    /// The injected pass; where reclaim ran and no relocation failed (a
-    /// kernel without the instrumentation), a natural pass follows.
-    Auto,
-    Injected,
-    Natural,
-}
-
-impl Enospc {
-    pub fn name(self) -> &'static str {
-        match self {
-            Enospc::Auto => "auto",
-            Enospc::Injected => "injected",
-            Enospc::Natural => "natural",
-        }
+    let workers = a.workers.unwrap_or(4);
+    if workers == 0 || workers > 64 {
+        return Err(format!("bad --workers {workers}: give 1 to 64"));
     }
-}
-
-/// Which reclaim the knobs turn on after the fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reclaim {
-    /// dynamic_reclaim=1 periodic_reclaim=1: the bug report's setting.
-    Periodic,
-    /// dynamic_reclaim=1 periodic_reclaim=0: failed relocations are retried
-    /// (btrfs_reclaim_bgs_work's retry list is live only without periodic).
-    Dynamic,
-    /// bg_reclaim_threshold=N, dynamic and periodic off.
-    Threshold(u32),
-}
-
-impl Reclaim {
-    /// The retry-list hunt's setting: a static threshold that every group
-    /// left with one file of ten stays under.
-    pub const HUNT_DEFAULT: Reclaim = Reclaim::Threshold(75);
-
-    pub fn parse(s: &str) -> Result<Reclaim, String> {
-        match s {
-            "periodic" => Ok(Reclaim::Periodic),
-            "dynamic" => Ok(Reclaim::Dynamic),
-            _ => match s.strip_prefix("threshold=").map(str::parse::<u32>) {
-                Some(Ok(n)) if (1..=99).contains(&n) => Ok(Reclaim::Threshold(n)),
-                _ => Err(format!("bad --reclaim '{s}': use periodic, dynamic or threshold=N (N from 1 to 99)")),
-            },
-        }
+    if a.workers.is_some() && a.stress.is_none() {
+        return Err("--workers only applies with --stress SECS".into());
     }
-
-    pub fn name(self) -> String {
-        match self {
-            Reclaim::Periodic => "periodic".into(),
-            Reclaim::Dynamic => "dynamic".into(),
-            Reclaim::Threshold(n) => format!("threshold={n}"),
-        }
+    let enospc = match a.enospc.as_str() {
+        "auto" => Enospc::Auto,
+        "injected" => Enospc::Injected,
+        "natural" => Enospc::Natural,
+        m => return Err(format!("bad --enospc '{m}': use auto, injected or natural")),
+    };
+    let natural_enospc = enospc == Enospc::Natural;
+    if natural_enospc && a.space_cache != "v1" {
+        return Err("--enospc natural needs --space-cache v1".into());
     }
-
-    /// The sysfs knobs to write, in order (allocation/data/).
-    pub fn knobs(self) -> Vec<(&'static str, String)> {
-        match self {
-            Reclaim::Periodic => vec![("dynamic_reclaim", "1".into()), ("periodic_reclaim", "1".into())],
-            Reclaim::Dynamic => vec![("dynamic_reclaim", "1".into()), ("periodic_reclaim", "0".into())],
-            Reclaim::Threshold(n) => vec![
-                ("dynamic_reclaim", "0".into()),
-                ("periodic_reclaim", "0".into()),
-                ("bg_reclaim_threshold", n.to_string()),
-            ],
-        }
+    if natural_enospc && a.stress.is_some() {
+        return Err("--enospc natural is a single-pass mode (drop --stress)".into());
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub dev: PathBuf,
-    pub mnt: PathBuf,
-    pub fill_percent: u32,
-    pub fill_mode: FillMode,
-    /// true: v1 free space cache (the default)
-    pub space_cache_v1: bool,
-    pub timeout_secs: u64,
-    pub seed: u64,
-    pub json: bool,
-    pub log: Option<PathBuf>,
-    pub keep_mounted: bool,
-    pub create_size: Option<u64>,
-    pub force: bool,
-    /// Some(seconds) in stress mode.
-    pub stress_secs: Option<u64>,
-    pub workers: u32,
-    pub iterations: u32,
-    pub until_reproduced: bool,
-    pub op_timeout_secs: u64,
-    /// --enospc: injected, natural (a real ENOSPC from starved metadata),
-    /// or auto (both, as the kernel needs).
-    pub enospc: Enospc,
-    /// --mkfs external: mkfs.btrfs instead of the built-in mkfs.
-    pub external_mkfs: bool,
-    /// --check: preflight only.
-    pub check_only: bool,
-    /// --reclaim: the knobs written after the fill. With --stress, anything
-    /// but periodic runs the retry-list hunt (scenario/hunt.rs).
-    pub reclaim: Reclaim,
-}
-
-impl Config {
-    pub fn from_args(a: Args) -> Result<Config, String> {
-        let (dev, mnt) = (a.dev, a.mnt);
-        let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
-        if fill == 0 || fill > 99 {
-            return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
-        }
-        if let Some(s) = a.stress {
-            if s == 0 || s > 7 * 24 * 3600 {
-                return Err(format!("bad --stress {s}: give seconds from 1 to 604800"));
-            }
-        }
-        let workers = a.workers.unwrap_or(4);
-        if workers == 0 || workers > 64 {
-            return Err(format!("bad --workers {workers}: give 1 to 64"));
-        }
-        if a.workers.is_some() && a.stress.is_none() {
-            return Err("--workers only applies with --stress SECS".into());
-        }
-        let enospc = match a.enospc.as_str() {
-            "auto" => Enospc::Auto,
-            "injected" => Enospc::Injected,
-            "natural" => Enospc::Natural,
-            m => return Err(format!("bad --enospc '{m}': use auto, injected or natural")),
-        };
-        let natural_enospc = enospc == Enospc::Natural;
-        if natural_enospc && a.space_cache != "v1" {
-            return Err("--enospc natural needs --space-cache v1".into());
-        }
-        if natural_enospc && a.stress.is_some() {
-            return Err("--enospc natural is a single-pass mode (drop --stress)".into());
-        }
-        let reclaim = match a.reclaim.as_deref() {
-            Some(r) => Reclaim::parse(r)?,
-            // --workers names the churn stress (the bug report's parallel
-            // test), which runs with periodic reclaim.
-            None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
-            None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
-            None => Reclaim::Periodic,
-        };
-        if natural_enospc && reclaim != Reclaim::Periodic {
-            return Err("--enospc natural runs with --reclaim periodic only".into());
-        }
-        let hunt = hunts(a.stress, reclaim);
-        if hunt && a.workers.is_some() {
-            return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
-        }
-        // The hunt expects a wedged kernel: a sync or unmount that does not
-        // return within 20 s is evidence, not slowness.
-        let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
-        if op_timeout == 0 || op_timeout > 24 * 3600 {
-            return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
-        }
-        if a.iterations == 0 {
-            return Err("bad --iterations 0: give 1 or more".into());
-        }
-        let external_mkfs = match a.mkfs.as_str() {
-            "builtin" => false,
-            "external" => true,
-            m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
-        };
-        let fill_mode = match a.fill_mode.as_str() {
-            "fallocate" => FillMode::Fallocate,
-            "write" => FillMode::Write,
-            m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
-        };
-        let space_cache_v1 = match a.space_cache.as_str() {
-            "v1" => true,
-            "v2" => false,
-            c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
-        };
-        if a.timeout == 0 || a.timeout > 24 * 3600 {
-            return Err(format!("bad --timeout {}: give seconds from 1 to 86400", a.timeout));
-        }
-        let create_size = a.size.as_deref().map(parse_size).transpose().map_err(|e| format!("--size: {e}"))?;
-        if dev.is_empty() || mnt.is_empty() {
-            return Err("<dev> and <mnt> must not be empty".into());
-        }
-        Ok(Config {
-            dev: PathBuf::from(dev),
-            mnt: PathBuf::from(mnt),
-            fill_percent: fill,
-            fill_mode,
-            space_cache_v1,
-            timeout_secs: a.timeout,
-            seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
-            json: a.json,
-            log: a.log.map(PathBuf::from),
-            keep_mounted: a.keep_mounted,
-            create_size,
-            force: a.force,
-            stress_secs: a.stress,
-            workers,
-            iterations: a.iterations,
-            until_reproduced: a.until_reproduced,
-            op_timeout_secs: op_timeout,
-            enospc,
-            external_mkfs,
-            check_only: a.check,
-            reclaim,
-        })
+    let reclaim = match a.reclaim.as_deref() {
+        Some(r) => Reclaim::parse(r).ok_or_else(|| format!("bad --reclaim '{r}': use periodic, dynamic or threshold=N (N from 1 to 99)"))?,
+        // --workers names the churn stress (the bug report's parallel
+        // test), which runs with periodic reclaim.
+        None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
+        None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
+        None => Reclaim::Periodic,
+    };
+    if natural_enospc && reclaim != Reclaim::Periodic {
+        return Err("--enospc natural runs with --reclaim periodic only".into());
     }
-
-    /// The retry-list hunt instead of the churn (`hunts`).
-    pub fn hunt(&self) -> bool {
-        hunts(self.stress_secs, self.reclaim)
+    let hunt = hunts(a.stress, reclaim);
+    if hunt && a.workers.is_some() {
+        return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
     }
-
-    /// The options as a person would type them, for the log header.
-    pub fn describe(&self) -> String {
-        format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} reclaim={} timeout={}s seed={}{}{}{}{}{}{}",
-            self.dev.display(),
-            self.mnt.display(),
-            self.fill_percent,
-            self.fill_mode.name(),
-            if self.space_cache_v1 { "v1" } else { "v2" },
-            self.reclaim.name(),
-            self.timeout_secs,
-            self.seed,
-            if self.keep_mounted { " keep-mounted" } else { "" },
-            if self.force { " force" } else { "" },
-            self.stress_secs.map(|s| format!(" stress={s}s workers={}", self.workers)).unwrap_or_default(),
-            if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
-            if self.external_mkfs { " mkfs=external" } else { "" },
-            if self.enospc == Enospc::Auto { String::new() } else { format!(" enospc={}", self.enospc.name()) },
-        )
+    // The hunt expects a wedged kernel: a sync or unmount that does not
+    // return within 20 s is evidence, not slowness.
+    let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
+    if op_timeout == 0 || op_timeout > 24 * 3600 {
+        return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
     }
-}
-
-/// --stress with a reclaim setting that keeps periodic reclaim off: the
-/// retry-list hunt instead of the churn.
-fn hunts(stress_secs: Option<u64>, reclaim: Reclaim) -> bool {
-    stress_secs.is_some() && reclaim != Reclaim::Periodic
+    if a.iterations == 0 {
+        return Err("bad --iterations 0: give 1 or more".into());
+    }
+    let external_mkfs = match a.mkfs.as_str() {
+        "builtin" => false,
+        "external" => true,
+        m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
+    };
+    let fill_mode = match a.fill_mode.as_str() {
+        "fallocate" => FillMode::Fallocate,
+        "write" => FillMode::Write,
+        m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
+    };
+    let space_cache_v1 = match a.space_cache.as_str() {
+        "v1" => true,
+        "v2" => false,
+        c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
+    };
+    if a.timeout == 0 || a.timeout > 24 * 3600 {
+        return Err(format!("bad --timeout {}: give seconds from 1 to 86400", a.timeout));
+    }
+    let create_size = a.size.as_deref().map(parse_size).transpose().map_err(|e| format!("--size: {e}"))?;
+    if dev.is_empty() || mnt.is_empty() {
+        return Err("<dev> and <mnt> must not be empty".into());
+    }
+    Ok(Config {
+        dev: PathBuf::from(dev),
+        mnt: PathBuf::from(mnt),
+        fill_percent: fill,
+        fill_mode,
+        space_cache_v1,
+        timeout_secs: a.timeout,
+        seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
+        json: a.json,
+        log: a.log.map(PathBuf::from),
+        keep_mounted: a.keep_mounted,
+        create_size,
+        force: a.force,
+        stress_secs: a.stress,
+        workers,
+        iterations: a.iterations,
+        until_reproduced: a.until_reproduced,
+        op_timeout_secs: op_timeout,
+        enospc,
+        external_mkfs,
+        check_only: a.check,
+        reclaim,
+    })
 }
 
 /// Parses argv; `Err((code, text))` is a help/usage exit.
@@ -403,7 +256,7 @@ mod tests {
     fn cfg(args: &[&str]) -> Result<Config, String> {
         let argv: Vec<String> = std::iter::once("btrfs-reclaim-repro").chain(args.iter().copied()).map(String::from).collect();
         let a = parse(&argv).map_err(|(_, t)| t)?;
-        Config::from_args(a)
+        config(a)
     }
 
     #[test]
@@ -458,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn reclaim_settings_and_their_knobs() {
+    fn reclaim_settings_and_their_defaults() {
         assert_eq!(cfg(&["d", "m"]).unwrap().reclaim, Reclaim::Periodic);
         let stress = cfg(&["--stress", "60", "d", "m"]).unwrap();
         assert_eq!((stress.reclaim, stress.op_timeout_secs), (Reclaim::Threshold(75), 20));
@@ -470,10 +323,6 @@ mod tests {
             assert_eq!(c.reclaim, Reclaim::Threshold(n));
             assert_eq!(c.reclaim.name(), format!("threshold={n}"));
         }
-        let knob = |r: Reclaim| r.knobs().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-        assert_eq!(knob(Reclaim::Periodic), "dynamic_reclaim=1 periodic_reclaim=1");
-        assert_eq!(knob(Reclaim::Dynamic), "dynamic_reclaim=1 periodic_reclaim=0");
-        assert_eq!(knob(Reclaim::Threshold(75)), "dynamic_reclaim=0 periodic_reclaim=0 bg_reclaim_threshold=75");
         assert_eq!(cfg(&["--stress", "9", "--op-timeout", "60", "d", "m"]).unwrap().op_timeout_secs, 60);
         let churn = cfg(&["--stress", "30", "--workers", "2", "d", "m"]).unwrap();
         assert_eq!((churn.reclaim, churn.hunt()), (Reclaim::Periodic, false));

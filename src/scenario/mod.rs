@@ -3,6 +3,7 @@
 //! times, and judge them together.
 
 mod churn;
+pub mod config;
 mod hunt;
 pub mod preflight;
 mod run;
@@ -13,8 +14,8 @@ mod stress;
 
 use std::time::{Duration, Instant};
 
+pub use config::Config;
 use crate::btrfs::mount;
-use crate::cli::Config;
 use crate::device;
 use crate::kernel::host;
 use crate::kernel::kmemleak;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::btrfs::format::Mkfs;
 use crate::btrfs::{mkfs_progs, mount};
-use crate::cli::Config;
+use super::config::Config;
 use crate::device::{self, safety, DevKind};
 use crate::kernel::host;
 use crate::base::size::human;

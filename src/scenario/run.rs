@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::btrfs::childop::{in_child, OpError};
 use crate::btrfs::fs::Fs;
 use crate::btrfs::mount;
-use crate::cli::Config;
+use super::config::Config;
 use crate::kernel::host;
 use crate::kernel::kmemleak;
 use crate::kernel::kmsg::trace::Tracing;

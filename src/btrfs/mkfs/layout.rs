@@ -12,10 +12,7 @@ pub const GIB: u64 = 1 << 30;
 pub const SECTOR: u64 = 4096;
 /// `BTRFS_STRIPE_LEN`: chunk stripes and sizes are multiples of it.
 pub const STRIPE_LEN: u64 = 64 * KIB;
-/// `BTRFS_SUPER_INFO_SIZE`.
-pub const SUPER_SIZE: u64 = 4096;
-/// `btrfs_sb_offset(0..3)`: 64 KiB, then 16 KiB << 12 and 16 KiB << 24.
-pub const SUPER_SLOTS: [u64; 3] = [64 * KIB, 64 * MIB, 256 * GIB];
+pub use crate::base::ondisk::{SUPER_SIZE, SUPER_SLOTS};
 /// The smallest device the fixed placement below is checked for.
 pub const MIN_SIZE: u64 = GIB;
 

@@ -13,18 +13,13 @@ mod superblock;
 mod trees;
 mod write;
 
-/// Our label: a btrfs carrying it was made by us and may be reformatted
-/// (device/safety.rs keys on it).
-pub const LABEL: &str = "btrfs-reclaim-repro";
+pub use crate::base::ondisk::LABEL;
 
 pub use ids::Ids;
 pub use layout::{Layout, PlanError, MIN_SIZE};
-/// Where a btrfs says what it is and who made it (device/signature.rs).
-pub use layout::{SUPER_SIZE, SUPER_SLOTS};
-pub use superblock::{at as super_field, LABEL_MAX, MAGIC as SUPER_MAGIC};
 pub use write::write;
 
-use layout::{Plan, MIB};
+use layout::{Plan, MIB, SUPER_SIZE, SUPER_SLOTS};
 
 /// Old signatures to wipe at each end: progs' `btrfs_prepare_device()`
 /// zeroes 2 MiB there (GPT backup header, md 1.0, a previous filesystem).

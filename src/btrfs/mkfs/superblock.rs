@@ -8,15 +8,13 @@ use super::leaf::{self, Key};
 use super::trees::GENERATION;
 use super::items;
 
-/// `BTRFS_MAGIC`, "_BHRfS_M".
-pub const MAGIC: u64 = 0x4D5F_5366_5248_425F;
+use crate::base::ondisk::{LABEL_MAX, MAGIC};
 /// MIXED_BACKREF | EXTENDED_IREF | SKINNY_METADATA | NO_HOLES, mkfs's
 /// defaults; compat_ro stays 0: no free space tree, so the v1 cache works.
 pub const INCOMPAT: u64 = 0x341;
 /// `BTRFS_HEADER_FLAG_WRITTEN`: progs' `write_dev_supers()` sets it on
 /// every superblock it writes.
 const FLAGS: u64 = 1;
-pub const LABEL_MAX: usize = 255;
 const SYS_CHUNK_ARRAY: usize = 811;
 const SYS_CHUNK_ARRAY_SIZE: usize = 2048;
 const SUPER_ROOTS: usize = 2859;
@@ -26,7 +24,7 @@ pub mod at {
     pub const FSID: usize = 32;
     pub const BYTENR: usize = 48;
     pub const FLAGS: usize = 56;
-    pub const MAGIC: usize = 64;
+    pub const MAGIC: usize = crate::base::ondisk::MAGIC_AT;
     pub const GENERATION: usize = 72;
     pub const ROOT: usize = 80;
     pub const CHUNK_ROOT: usize = 88;
@@ -42,7 +40,7 @@ pub mod at {
     pub const CHUNK_ROOT_GENERATION: usize = 164;
     pub const INCOMPAT: usize = 188;
     pub const DEV_ITEM: usize = 201;
-    pub const LABEL: usize = 299;
+    pub const LABEL: usize = crate::base::ondisk::LABEL_AT;
     pub const CACHE_GENERATION: usize = 555;
     pub const UUID_TREE_GENERATION: usize = 563;
 }
