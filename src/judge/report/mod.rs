@@ -101,7 +101,7 @@ pub struct StressStats {
     pub balance_last_error: Option<String>,
     /// Distinct block groups whose relocation failed during the churn.
     pub failed_groups: u64,
-    /// The hunt's race windows (kmsg/trace.rs) counted over the churn:
+    /// The hunt's race windows (kernel/kmsg/trace.rs) counted over the churn:
     /// harmless with periodic reclaim on (the retry branch is dead code),
     /// but they show whether the churn reaches the state at all. None: no
     /// tracefs events.
