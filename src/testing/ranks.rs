@@ -4,7 +4,9 @@
 //! `use crate::{a, b::c}`, an inline `crate::a::f(..)`, a `super::` chain
 //! that climbs out of its folder) may only name a lower rank or its own
 //! folder. `sys/` names nothing of the crate; only main.rs lets unsafe code
-//! in. `testing/` is compiled for tests only, so anything may name it.
+//! in. `testing/` is compiled for tests only, so anything may name it. The
+//! README's "How the code is laid out" is checked against the tree and the
+//! ranks here too.
 
 use std::path::Path;
 
@@ -292,6 +294,56 @@ pub fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The README's "How the code is laid out" section.
+pub fn readme_layout(readme: &str) -> &str {
+    let start = readme.find("## How the code is laid out").expect("the README has a layout section");
+    let rest = &readme[start + 2..];
+    &readme[start..start + 2 + rest.find("\n## ").unwrap_or(rest.len())]
+}
+
+/// Where the layout section and the tree disagree. `tree`: every file and
+/// folder under src/, relative to it (folders end in `/`); `exists`: whether
+/// a path relative to the repository exists.
+pub fn layout_mismatches(section: &str, tree: &[String], exists: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let words: std::collections::HashSet<&str> = section.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+    for path in section.split(|c: char| c.is_whitespace() || "`(),;".contains(c)).filter(|w| w.starts_with("src/")) {
+        if !exists(path) {
+            out.push(format!("README names {path}, which does not exist"));
+        }
+    }
+    // Rows: "    <rank>  src/<entry>  ...".
+    let mut ranked = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("    ")) {
+        let mut cols = line.split_whitespace();
+        let (Some(r), Some(path)) = (cols.next(), cols.next()) else { continue };
+        let Some(entry) = path.strip_prefix("src/") else { continue };
+        if r != "-" && r.parse::<u32>().is_err() {
+            continue;
+        }
+        let entry = entry_of(entry);
+        let want = if entry == TESTING { Some("-".to_string()) } else { rank(entry).map(|n| n.to_string()) };
+        if want.as_deref() != Some(r) {
+            out.push(format!("README ranks src/{entry} {r}, RANKS says {}", want.unwrap_or_else(|| "nothing".into())));
+        }
+        ranked.push(entry.to_string());
+    }
+    for t in tree.iter().filter(|t| !t.trim_end_matches('/').contains('/')) {
+        let entry = entry_of(t.trim_end_matches('/'));
+        if !ranked.iter().any(|r| r == entry) {
+            out.push(format!("README has no rank row for src/{t}"));
+        }
+    }
+    for t in tree {
+        let name = t.trim_end_matches('/').rsplit('/').next().unwrap_or(t);
+        let name = name.strip_suffix(".rs").unwrap_or(name);
+        if name != "mod" && !words.contains(name) {
+            out.push(format!("README's layout does not name src/{t} ({name})"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +434,50 @@ mod tests {
         assert_eq!(code.lines().count(), text.lines().count());
         assert!(!code.contains("crate"), "{code}");
         assert!(code.contains('a') && code.contains(" b ") && code.ends_with(" c"), "{code}");
+    }
+
+    /// Every file and folder under src/, relative to it (folders end in `/`).
+    fn tree(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push(format!("{rel}/"));
+                tree(root, &p, out);
+            } else if rel.ends_with(".rs") {
+                out.push(rel);
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_layout_matches_the_tree_and_the_ranks() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+        let mut t = Vec::new();
+        tree(&repo.join("src"), &repo.join("src"), &mut t);
+        assert!(t.len() > 60, "{t:?}");
+        let found = layout_mismatches(readme_layout(&readme), &t, |p| repo.join(p).exists());
+        assert!(found.is_empty(), "README.md, \"How the code is laid out\":\n{}", found.join("\n"));
+    }
+
+    #[test]
+    fn a_readme_that_drifted_from_the_tree_is_caught() {
+        let section = "## How the code is laid out\n\n    0     src/sys/   fs\n    3     src/cli/   the options\n    9     src/gone/  x\n";
+        let t: Vec<String> = ["sys/", "sys/fs.rs", "sys/mod.rs", "cli/", "cli/mod.rs", "base/", "base/size.rs"].map(String::from).to_vec();
+        let found = layout_mismatches(section, &t, |p| p != "src/gone/");
+        assert_eq!(
+            found,
+            [
+                "README names src/gone/, which does not exist",
+                "README ranks src/cli 3, RANKS says 7",
+                "README ranks src/gone 9, RANKS says nothing",
+                "README has no rank row for src/base/",
+                "README's layout does not name src/base/ (base)",
+                "README's layout does not name src/base/size.rs (size)",
+            ]
+        );
+        let readme = format!("# x\n{section}\n## Tests\nsrc/gone/");
+        assert_eq!(readme_layout(&readme), section);
     }
 }
