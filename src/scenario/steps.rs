@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use crate::btrfs::childop::OpError;
 use crate::btrfs::fill;
 use crate::btrfs::fs::Fs;
-use crate::cli::{Enospc, FillMode};
+use super::config::Enospc;
+use crate::btrfs::fill::FillMode;
 use crate::btrfs::format::{self, FormatError, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
 use crate::device::{self, Target};
-use crate::mkfs::Ids;
-use crate::phase::Phase;
-use crate::size::human;
+use crate::btrfs::mkfs::Ids;
+use crate::base::phase::Phase;
+use crate::base::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
 use super::settle::{Next, Seen, Settle};

@@ -4,7 +4,7 @@
 //! to a raw virtio disk of their own (nothing else writes there) and once
 //! more on the console; the host takes the first intact copy.
 
-use crate::mkfs::crc32c;
+use crate::btrfs::mkfs::crc32c;
 
 const BEGIN: &str = "===BRR-FRAME ";
 const END: &str = "===BRR-FRAME-END ";

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::kmsg::events::Tracker;
+use crate::kernel::kmsg::events::Tracker;
 use crate::sys::vm::{self as sysvm, Reaped};
-use crate::verdict::{Cause, Kind};
+use crate::judge::verdict::{Cause, Kind};
 
 use super::frame;
 use super::qemu::RESULTS_SERIAL;
@@ -29,7 +29,7 @@ pub fn main() -> ! {
         Ok(frames) => frames,
         Err((reason, cause)) => {
             println!("BRR-GUEST {reason}");
-            let (text, js) = super::printout(Kind::Inconclusive, 125, reason, Some(cause), &crate::host::kernel_release(), &Tracker::default());
+            let (text, js) = super::printout(Kind::Inconclusive, 125, reason, Some(cause), &crate::kernel::host::kernel_release(), &Tracker::default());
             vec![("exit", b"125".to_vec()), ("stdout", if json { js } else { text }.into_bytes())]
         }
     };

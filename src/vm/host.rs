@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::kmsg::events::Tracker;
-use crate::report::json;
+use crate::kernel::kmsg::events::Tracker;
+use crate::judge::report::json;
 use crate::sys::process::{pending_signal, signal_name};
-use crate::verdict::{Cause, Kind};
+use crate::judge::verdict::{Cause, Kind};
 
 use super::cpio::{self, Entry};
 use super::frame::{self, Found};

@@ -14,9 +14,9 @@ pub mod triage;
 
 use std::path::PathBuf;
 
-use crate::kmsg::events::Tracker;
-use crate::report::Report;
-use crate::verdict::{Cause, Facts, Kind, Verdict};
+use crate::kernel::kmsg::events::Tracker;
+use crate::judge::report::Report;
+use crate::judge::verdict::{Cause, Facts, Kind, Verdict};
 
 /// Where the guest finds what the host packed.
 pub const GUEST_ARGV: &str = "/brr/argv";
@@ -71,14 +71,14 @@ pub fn guest_args(user: &[String]) -> Vec<String> {
 pub fn printout(kind: Kind, exit_code: i32, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker) -> (String, String) {
     let v = Verdict { kind, exit_code, reason, cause };
     let r = Report {
-        version: crate::host::version(),
+        version: crate::kernel::host::version(),
         kernel: kernel.to_string(),
         device: "/dev/vda (VM)".into(),
         enospc_mode: "auto",
         ..Report::default()
     };
     let f = Facts { unmount_observed: true, ..Facts::default() };
-    let text = crate::report::text::text(&r, &v, log, &f);
+    let text = crate::judge::report::text::text(&r, &v, log, &f);
     // Nothing ran: the block stops after the kernel, as a refusal's does,
     // but for the evidence of a guest that died of kernel trouble.
     let short: String = text
@@ -86,7 +86,7 @@ pub fn printout(kind: Kind, exit_code: i32, reason: String, cause: Option<Cause>
         .filter(|l| ["== ", "reason:", "next:", "kernel:", "evidence:", "          "].iter().any(|p| l.starts_with(p)))
         .map(|l| format!("{l}\n"))
         .collect();
-    (short, crate::report::json::json(&r, &v, log, &f))
+    (short, crate::judge::report::json::json(&r, &v, log, &f))
 }
 
 /// The VM facts added to a verdict: a `vm` object at the end of the JSON

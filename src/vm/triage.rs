@@ -3,9 +3,9 @@
 //! names a bug (judged by the native judge's rules, fed the console's
 //! kernel lines), or the guest hung, and where.
 
-use crate::kmsg::events::Tracker;
-use crate::kmsg::Record;
-use crate::verdict::Cause;
+use crate::kernel::kmsg::events::Tracker;
+use crate::kernel::kmsg::Record;
+use crate::judge::verdict::Cause;
 
 use super::frame::is_kernel_line;
 
@@ -78,7 +78,7 @@ fn before_init(lines: &[(bool, f64, String)], timed_out: bool) -> Ending {
         return Ending::Inconclusive(format!("init never ran: {why}"), Cause::VmNoConsole);
     }
     let last = kernel.iter().rev().find(|t| !t.trim().is_empty()).copied().unwrap_or("");
-    if let Some(l) = kernel.iter().find(|t| crate::kmsg::events::is_trouble(t)) {
+    if let Some(l) = kernel.iter().find(|t| crate::kernel::kmsg::events::is_trouble(t)) {
         return Ending::Inconclusive(format!("the kernel died while booting, before /init ran: {l}"), Cause::VmBootFailed);
     }
     let how = if timed_out { "guest hung at boot" } else { "the VM ended during boot" };

@@ -1,0 +1,5 @@
+//! The judgement: the verdict on one run (`verdict`), and the report that
+//! says it as text or JSON (`report/`).
+
+pub mod report;
+pub mod verdict;
