@@ -39,6 +39,12 @@ Keys of an entry:
             stdout and the exit code from the binary
   user      (runner vm) "nobody": run the binary as uid 65534 (setpriv)
   env       (runner vm) extra environment, e.g. a test hook
+  interrupt (runner vm) dict(signal="INT", when=REGEX, after=SECS): the
+            signal is sent to the binary SECS (default 0) after a line of its
+            stderr matches; with checks
+            ["no_verdict"] (SIGKILL) only the exit status and what is left
+            count. Every --vm row runs with a TMPDIR of its own, which must
+            be empty afterwards, and no QEMU of ours may be left running.
 
 `VMTEST_STRICT=1 make vm-test` (or vmtest.py --strict) turns every SKIP into a
 FAIL: use it once a row's feature has landed.
@@ -158,4 +164,14 @@ ROWS = [
     dict(name="vm-kvm-falls-back", runner="vm", kernel="kernels/bzImage-instrumented", args=[], exit=0, timeout=180,
          env={"BRR_TEST_VM_SKIP_CPU_CHECK": "1"},
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'vm.accel == "tcg"']),
+    # Ctrl-C during the boot and during the pass, SIGKILL of the host binary
+    # mid-boot: QEMU killed (or dead with us: PR_SET_PDEATHSIG), nothing left.
+    dict(name="vm-ctrl-c-boot", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=130, timeout=60,
+         interrupt=dict(signal="INT", when=r"^btrfs-reclaim-repro: booting ", after=1.5),
+         checks=["verdict == INTERRUPTED", "reason contains SIGINT"]),
+    dict(name="vm-ctrl-c-pass", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=130, timeout=120,
+         interrupt=dict(signal="INT", when=r"\] fill: "),
+         checks=["verdict == INTERRUPTED", "reason contains SIGINT", "vm.kernel_boot_seconds > 0"]),
+    dict(name="vm-sigkill-boot", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=137, timeout=60,
+         interrupt=dict(signal="KILL", when=r"^btrfs-reclaim-repro: booting ", after=1.5), checks=["no_verdict"]),
 ]

@@ -168,7 +168,8 @@ class Table(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)), "row names are unique")
         for r in rows.ROWS:
             self.assertTrue(set(r) <= {"name", "kernel", "arch", "initramfs", "args", "exit", "checks", "requires",
-                                       "requires_keys", "vm", "disk", "timeout", "runner", "user", "env"}, r["name"])
+                                       "requires_keys", "vm", "disk", "timeout", "runner", "user", "env",
+                                       "interrupt"}, r["name"])
             self.assertIn(r.get("arch", "x86_64"), vmtest.ARCHES, r["name"])
             self.assertIn(r.get("initramfs", "btrfs-progs"), vmtest.INITRAMFS, r["name"])
             self.assertIn(r.get("runner", "run-vm"), ("run-vm", "vm"), r["name"])

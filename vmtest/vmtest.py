@@ -17,8 +17,12 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,33 +103,80 @@ def vm_mode_command(row, a, log_path, timeout):
     return cmd
 
 
+def qemu_of_ours():
+    """Pids of running QEMUs started by --vm (their results disk's serial says so)."""
+    out = subprocess.run(["pgrep", "-f", "serial=brr-results"], stdout=subprocess.PIPE, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def run_vm_mode_row(row, a, timeout):
-    """Run a --vm row: (exit status, console log text, wall seconds, verdict JSON or None)."""
+    """Run a --vm row: (exit status, console log text, wall seconds, verdict JSON or None, stdout, leftovers).
+
+    The binary runs with a TMPDIR of its own, which must be empty after it,
+    and no QEMU of ours may be left. `interrupt` sends a signal once a
+    stderr line matches (Ctrl-C during boot or the pass, SIGKILL of the host).
+    """
     log_path = os.path.join(a.logs, row["name"] + ".log")
     # An unprivileged row writes its console into a file the tier owns.
     with open(log_path, "w"):
         pass
     os.chmod(log_path, 0o666)
     cmd = vm_mode_command(row, a, log_path, timeout)
-    env = dict(os.environ, **row.get("env", {}))
+    tmp = tempfile.mkdtemp(prefix="vmtest-tmpdir-")
+    os.chmod(tmp, 0o1777)
+    env = dict(os.environ, TMPDIR=tmp, **row.get("env", {}))
+    intr = row.get("interrupt")
     t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=env)
+    err_lines, sent = [], None
+
+    def read_stderr():
+        nonlocal sent
+        for line in p.stderr:
+            err_lines.append(line)
+            if intr and sent is None and re.search(intr["when"], line):
+                sent = line.strip() + (f" (+{intr['after']} s)" if intr.get("after") else "")
+                time.sleep(intr.get("after", 0))
+                p.send_signal(getattr(signal, "SIG" + intr["signal"]))
+
+    reader = threading.Thread(target=read_stderr)
+    reader.start()
     try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                           timeout=timeout + 30, env=env)
-        status, out, err = p.returncode, p.stdout, p.stderr
-    except subprocess.TimeoutExpired as e:
-        status, out, err = 250, "", f"vmtest: the binary ran past {timeout + 30:.0f} s and was killed\n{e.stderr or ''}"
+        out, _ = p.communicate(timeout=timeout + 30)
+        status = p.returncode
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        status = 250
+        err_lines.append(f"vmtest: the binary ran past {timeout + 30:.0f} s and was killed\n")
+    reader.join()
     wall = time.monotonic() - t0
+    if status < 0:
+        status = 128 - status  # killed by a signal: as a shell reports it
+    leftovers = []
+    # PR_SET_PDEATHSIG: a QEMU whose host process was SIGKILLed dies with it, at once.
+    for _ in range(20):
+        if not qemu_of_ours():
+            break
+        time.sleep(0.1)
+    else:
+        leftovers.append(f"QEMU still running: pids {qemu_of_ours()}")
+    left_files = os.listdir(tmp)
+    if left_files:
+        leftovers.append(f"left in TMPDIR: {left_files}")
+    shutil.rmtree(tmp, ignore_errors=True)
     with open(log_path, "a", encoding="utf-8", errors="replace") as f:
-        f.write("\n==== btrfs-reclaim-repro --vm (host stderr) ====\n$ " + " ".join(cmd) + "\n" + (err or "")
-                + f"exit status {status}\n")
+        f.write("\n==== btrfs-reclaim-repro --vm (host stderr) ====\n$ " + " ".join(cmd) + "\n" + "".join(err_lines)
+                + (f"vmtest: sent SIG{intr['signal']} after: {sent}\n" if sent else "") + f"exit status {status}\n")
     with open(log_path, encoding="utf-8", errors="replace") as f:
         log = f.read()
+    if intr and sent is None:
+        leftovers.append(f"no stderr line matched {intr['when']!r}: SIG{intr['signal']} never sent")
     try:
         verdict = json.loads(out)
     except ValueError:
         verdict = None
-    return status, log, wall, verdict, out
+    return status, log, wall, verdict, out, leftovers
 
 
 def vm_mode_timing(v):
@@ -314,6 +365,7 @@ NAMED_CHECKS = {
     "inject_by_balance_tid": check_inject_by_balance_tid,
     "suspected_names_overlap": check_suspected_names_overlap,
     "console_clean": check_console_clean,
+    "no_verdict": lambda v, ctx: (v is None, "no verdict expected"),
 }
 
 
@@ -513,12 +565,24 @@ def main():
             fail([f"not run: the tier's {a.budget:.0f} s budget is used up"])
             continue
         if row.get("runner") == "vm":
-            status, log, wall, verdict, out = run_vm_mode_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
+            status, log, wall, verdict, out, leftovers = run_vm_mode_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT),
+                                                                                      left))
+            if row.get("checks") == ["no_verdict"]:
+                # SIGKILL of the host binary: it prints nothing; what counts is what it leaves.
+                want = row["exit"]
+                failures = leftovers + ([f"exit status {status}, want {want}"] if status != want else [])
+                if failures:
+                    fail(failures, wall, log.splitlines()[-15:])
+                else:
+                    passed.append(name)
+                    print(f"PASS {label} ({wall:.1f} s): exit {status}, no QEMU and nothing in TMPDIR left")
+                continue
             if verdict is None:
-                fail([f"exit status {status}", f"no verdict JSON on stdout: {out[:300]!r}"], wall,
-                     [l for l in log.splitlines() if l.startswith("[")][-15:])
+                fail(leftovers + [f"exit status {status}", f"no verdict JSON on stdout: {out[:300]!r}"], wall,
+                     log.splitlines()[-15:])
                 continue
             failures, missing = evaluate(row, verdict, status, status, log)
+            failures = leftovers + failures
             timing = f"{wall:.1f} s{vm_mode_timing(verdict)}"
             summary = f"{verdict.get('verdict')} exit {status}: {verdict.get('reason')}"
             if failures:
