@@ -37,6 +37,11 @@ Keys of an entry:
             `kernel` is a path relative to ../shared/vm/, `args` follow
             `--vm KERNEL --json --vm-console <log>`, the JSON comes from
             stdout and the exit code from the binary
+  runner "bisect": `git bisect run` with --vm over a repository the row
+            makes: one commit per entry of `kernels` (paths under
+            ../shared/vm/), good first, bad last; `first_bad` is the commit
+            (1-based) it must name, or None: the bisect must abort, because
+            `qemu_vanishes_after` steps QEMU is gone from PATH (exit 255)
   user      (runner vm) "nobody": run the binary as uid 65534 (setpriv)
   env       (runner vm) extra environment, e.g. a test hook
   interrupt (runner vm) dict(signal="INT", when=REGEX, after=SECS): the
@@ -174,4 +179,14 @@ ROWS = [
          checks=["verdict == INTERRUPTED", "reason contains SIGINT", "vm.kernel_boot_seconds > 0"]),
     dict(name="vm-sigkill-boot", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=137, timeout=60,
          interrupt=dict(signal="KILL", when=r"^btrfs-reclaim-repro: booting ", after=1.5), checks=["no_verdict"]),
+    # The README's bisect line, tested: commits c1..c5 name good, good, bad,
+    # bad, bad kernels; then QEMU vanishing from PATH after the first step
+    # aborts the bisect (255) instead of naming a commit.
+    dict(name="vm-bisect", runner="bisect", exit=0, timeout=300, checks=["bisect"], first_bad=3,
+         kernels=["kernels/bzImage-instrumented", "kernels/bzImage-instrumented", "kernels/bzImage-buggy-extra-put",
+                  "kernels/bzImage-buggy-extra-put", "kernels/bzImage-buggy-extra-put"]),
+    dict(name="vm-bisect-qemu-vanishes", runner="bisect", exit=0, timeout=300, checks=["bisect"], first_bad=None,
+         qemu_vanishes_after=1,
+         kernels=["kernels/bzImage-instrumented", "kernels/bzImage-instrumented", "kernels/bzImage-buggy-extra-put",
+                  "kernels/bzImage-buggy-extra-put", "kernels/bzImage-buggy-extra-put"]),
 ]

@@ -169,11 +169,13 @@ class Table(unittest.TestCase):
         for r in rows.ROWS:
             self.assertTrue(set(r) <= {"name", "kernel", "arch", "initramfs", "args", "exit", "checks", "requires",
                                        "requires_keys", "vm", "disk", "timeout", "runner", "user", "env",
-                                       "interrupt"}, r["name"])
+                                       "interrupt", "kernels", "first_bad", "qemu_vanishes_after"}, r["name"])
             self.assertIn(r.get("arch", "x86_64"), vmtest.ARCHES, r["name"])
             self.assertIn(r.get("initramfs", "btrfs-progs"), vmtest.INITRAMFS, r["name"])
-            self.assertIn(r.get("runner", "run-vm"), ("run-vm", "vm"), r["name"])
-            if r.get("runner") == "vm":
+            self.assertIn(r.get("runner", "run-vm"), ("run-vm", "vm", "bisect"), r["name"])
+            if r.get("runner") == "bisect":
+                self.assertTrue(r["kernels"] and (r["first_bad"] is None or 1 < r["first_bad"] <= len(r["kernels"])))
+            elif r.get("runner") == "vm":
                 # a path under ../shared/vm/; no run-vm options
                 self.assertFalse({"vm", "initramfs", "disk"} & set(r), r["name"])
             else:
@@ -190,7 +192,7 @@ class Table(unittest.TestCase):
 
     def test_rows_boot_with_a_big_log_buffer(self):
         # run-vm keeps only the last --append: one, holding log_buf_len.
-        for r in (r for r in rows.ROWS if r.get("runner") != "vm"):  # --vm sets log_buf_len=16M itself
+        for r in (r for r in rows.ROWS if r.get("runner") not in ("vm", "bisect")):  # --vm sets log_buf_len=16M itself
             vm = r.get("vm", [])
             appends = [vm[i + 1] for i, o in enumerate(vm) if o == "--append"]
             self.assertEqual(len(appends), 1, r["name"])

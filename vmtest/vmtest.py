@@ -179,6 +179,76 @@ def run_vm_mode_row(row, a, timeout):
     return status, log, wall, verdict, out, leftovers
 
 
+BISECT_SCRIPT = """#!/bin/sh
+# One `git bisect run` step: the commit's file `kernel` names the kernel.
+n=$(($(cat "$BRR_COUNT") + 1)); echo $n > "$BRR_COUNT"
+if [ -n "$BRR_VANISH_AFTER" ] && [ $n -gt "$BRR_VANISH_AFTER" ]; then rm -f "$BRR_QEMU_DIR"/qemu-system-*; fi
+kernel=$(head -n 1 kernel)
+PATH=$BRR_QEMU_DIR exec "$BRR_BIN" --vm "$kernel" --vm-timeout 120
+"""
+
+
+def run_bisect_row(row, a, timeout):
+    """`git bisect run` over a repository whose commits name kernels (runner "bisect").
+
+    Returns (failures, summary, wall, log text).
+    """
+    work = tempfile.mkdtemp(prefix="vmtest-bisect-")
+    repo, qdir, count = os.path.join(work, "repo"), os.path.join(work, "qemu"), os.path.join(work, "count")
+    os.makedirs(repo)
+    os.makedirs(qdir)
+    # QEMU reaches the binary only through this folder, which the step may empty.
+    os.symlink(shutil.which("qemu-system-x86_64"), os.path.join(qdir, "qemu-system-x86_64"))
+    with open(count, "w") as f:
+        f.write("0")
+    script = os.path.join(work, "step.sh")
+    with open(script, "w") as f:
+        f.write(BISECT_SCRIPT)
+    os.chmod(script, 0o755)
+    git = ["git", "-c", "user.name=vmtest", "-c", "user.email=vmtest@localhost", "-C", repo]
+    run = lambda *args: subprocess.run(git + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: E731
+                                       text=True, timeout=timeout)
+    run("init", "-q")
+    shas = []
+    for i, k in enumerate(row["kernels"], 1):
+        with open(os.path.join(repo, "kernel"), "w") as f:
+            # The second line makes each commit a change, also for the same kernel.
+            f.write(os.path.abspath(os.path.join(a.vm_dir, k)) + f"\nc{i}\n")
+        run("add", "kernel")
+        c = run("commit", "-qm", f"c{i}: {os.path.basename(k)}")
+        if c.returncode != 0:
+            raise RuntimeError(f"git commit c{i}: {c.stdout}")
+        shas.append(run("rev-parse", "HEAD").stdout.strip())
+    env = dict(os.environ, BRR_COUNT=count, BRR_QEMU_DIR=qdir, BRR_VANISH_AFTER=str(row.get("qemu_vanishes_after", "")),
+               BRR_BIN=os.path.join(a.dist, ARCHES["x86_64"]["binary"]), TMPDIR=work)
+    t0 = time.monotonic()
+    run("bisect", "start", shas[-1], shas[0])
+    p = subprocess.run(git + ["bisect", "run", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=timeout, env=env)
+    wall = time.monotonic() - t0
+    run("bisect", "reset")
+    with open(count) as f:
+        steps = int(f.read().strip())
+    shutil.rmtree(work, ignore_errors=True)
+    found = re.search(r"^([0-9a-f]{40}) is the first bad commit", p.stdout, re.M)
+    want = row.get("first_bad")
+    failures = []
+    if want is None:
+        if found or p.returncode == 0:
+            failures.append(f"the bisect should abort (QEMU gone: exit 255), but it ended with status {p.returncode}"
+                            + (f", naming {found.group(1)[:12]}" if found else ""))
+        summary = f"aborted after {steps} step(s), status {p.returncode}"
+    else:
+        if not found or found.group(1) != shas[want - 1]:
+            failures.append(f"want c{want} ({shas[want - 1][:12]}) as the first bad commit, got "
+                            + (found.group(1)[:12] if found else "none") + f" (status {p.returncode})")
+        summary = f"c{want} is the first bad commit, {steps} step(s)"
+    leftovers = qemu_of_ours()
+    if leftovers:
+        failures.append(f"QEMU still running: pids {leftovers}")
+    return failures, summary, wall, f"$ git bisect run {script}\n" + p.stdout
+
+
 def vm_mode_timing(v):
     """ "boot 0.4+2.2 s, pass 0.9 s, ours 0.2 s" from the verdict's vm facts.
 
@@ -366,6 +436,7 @@ NAMED_CHECKS = {
     "suspected_names_overlap": check_suspected_names_overlap,
     "console_clean": check_console_clean,
     "no_verdict": lambda v, ctx: (v is None, "no verdict expected"),
+    "bisect": lambda v, ctx: (True, "judged by the bisect's outcome"),
 }
 
 
@@ -519,7 +590,7 @@ def main():
         return 0
     for x in needed:
         runner = os.path.join(a.vm_dir, ARCHES[x]["runner"])
-        if all(r.get("runner") == "vm" for r in rows):
+        if all(r.get("runner") in ("vm", "bisect") for r in rows):
             pass  # --vm rows need no runner script
         elif not os.access(runner, os.X_OK):
             print(f"vmtest: {runner} not found: the {x} rows need it (is ../shared/vm there?)", file=sys.stderr)
@@ -534,8 +605,9 @@ def main():
     t_start = time.monotonic()
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
-        via = " --vm" if row.get("runner") == "vm" else ""
-        label = f"{name} [{row_arch(row)}{via} {row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        via = {"vm": " --vm", "bisect": " git bisect run --vm"}.get(row.get("runner"), "")
+        kernel = " ".join(os.path.basename(k) for k in row["kernels"]) if "kernels" in row else row["kernel"]
+        label = f"{name} [{row_arch(row)}{via} {kernel}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
@@ -563,6 +635,17 @@ def main():
         left = a.budget - (time.monotonic() - t_start)
         if left < 60:
             fail([f"not run: the tier's {a.budget:.0f} s budget is used up"])
+            continue
+        if row.get("runner") == "bisect":
+            failures, summary, wall, log = run_bisect_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
+            with open(log_path, "w") as f:
+                f.write(log)
+            if failures:
+                fail(failures, wall, log.splitlines()[-15:])
+            else:
+                passed.append(name)
+                print(f"PASS {label} ({wall:.1f} s): {summary}")
+                sys.stdout.flush()
             continue
         if row.get("runner") == "vm":
             status, log, wall, verdict, out, leftovers = run_vm_mode_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT),
