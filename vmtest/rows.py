@@ -154,6 +154,10 @@ ROWS = [
     # As any user: no root, no /dev/kvm (uid 65534 cannot open it), TCG.
     dict(name="vm-unprivileged", runner="vm", user="nobody", kernel="kernels/bzImage-instrumented", args=[], exit=0,
          timeout=120, checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'vm.accel == "tcg"']),
+    # --vm --check: boots and runs the preflight in the guest, formats nothing.
+    dict(name="vm-check", runner="vm", kernel="kernels/bzImage-instrumented", args=["--check"], exit=0, timeout=90,
+         checks=["stdout contains btrfs is in the kernel", "stdout contains preflight: a run would go ahead",
+                 "stdout contains vm:       x86_64 under TCG"]),
     # Fault rows: every way a --vm run can end has a verdict.
     dict(name="vm-no-btrfs", runner="vm", kernel="kernels-6.1/bzImage-6.1-no-btrfs", args=[], exit=125, timeout=120,
          checks=["verdict == INCONCLUSIVE", "reason contains CONFIG_BTRFS_FS", "next_step contains option"]),

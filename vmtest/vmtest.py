@@ -175,7 +175,8 @@ def run_vm_mode_row(row, a, timeout):
     try:
         verdict = json.loads(out)
     except ValueError:
-        verdict = None
+        # --check prints its findings, not a verdict: the checks read them as "stdout".
+        verdict = {"stdout": out, "exit_code": status} if out.strip() else None
     return status, log, wall, verdict, out, leftovers
 
 

@@ -92,7 +92,9 @@ pub fn printout(kind: Kind, exit_code: i32, reason: String, cause: Option<Cause>
 /// The VM facts added to a verdict: a `vm` object at the end of the JSON
 /// object, a `vm:` line after the text block.
 pub fn with_vm_facts(verdict: &str, json: bool, facts_json: &str, facts_line: &str) -> String {
-    if json {
+    // --check prints its findings as text, --json or not.
+    let object = verdict.trim_start().starts_with('{');
+    if json && object {
         match verdict.rfind('}') {
             Some(at) => format!("{}, \"vm\": {facts_json}{}", verdict[..at].trim_end(), &verdict[at..]),
             None => verdict.to_string(),
@@ -121,6 +123,7 @@ mod tests {
     fn vm_facts_go_into_the_object_or_after_the_block() {
         assert_eq!(with_vm_facts("{\"verdict\": \"X\"}\n", true, "{\"accel\": \"tcg\"}", ""), "{\"verdict\": \"X\", \"vm\": {\"accel\": \"tcg\"}}\n");
         assert_eq!(with_vm_facts("== x ==\nreason: y\n", false, "", "x86_64 tcg"), "== x ==\nreason: y\nvm:       x86_64 tcg\n");
+        assert_eq!(with_vm_facts("ok   x\npreflight: go\n", true, "{}", "x86_64 tcg"), "ok   x\npreflight: go\nvm:       x86_64 tcg\n");
     }
 
     #[test]
