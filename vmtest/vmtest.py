@@ -564,9 +564,10 @@ def main():
                     help="folder of the static binaries, btrfs-reclaim-repro-<arch>")
     ap.add_argument("--logs", default=os.path.join(HERE, "..", "target", "vm-logs"))
     ap.add_argument("--rows", default="", help="space/comma separated row names (default: all)")
-    # 14 rows measured at ~390 s (the hunt rows ~130 s); the worst case of
-    # their timeouts is ~1000 s. 1800 s keeps .ci/run (make test ~10 min
-    # before it) under 60 minutes.
+    # 14 rows measured at ~390 s (the hunt rows ~130 s), the 15 --vm rows at
+    # ~210 s (stock 30 s, the two bisects 45 s, the hang and the KVM
+    # fallback 25 s each); typical total ~10 min. 1800 s keeps .ci/run (make
+    # test ~10 min before it) under 60 minutes.
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VMTEST_BUDGET", 1800)),
                     help="seconds for the whole tier (default 1800): later rows get what is left")
     ap.add_argument("--strict", action="store_true", default=os.environ.get("VMTEST_STRICT", "") not in ("", "0"),
