@@ -94,7 +94,7 @@ fn prepare(o: &Options) -> Result<Prepared, String> {
     if free < TMP_ROOM {
         return Err(format!("no room in $TMPDIR {}: {} MiB free, the VM's scratch disk needs {} MiB (set TMPDIR elsewhere)", tmp.display(), free >> 20, TMP_ROOM >> 20));
     }
-    let (accel, accel_why) = qemu::choose(o.accel, arch, &probe(arch))?;
+    let (accel, accel_why) = qemu::choose(o.accel, arch, &probe())?;
     let binary = std::fs::read(&guest_binary).map_err(|e| format!("cannot read the guest binary {}: {e}", guest_binary.display()))?;
     let argv: Vec<u8> = o.guest_args.iter().flat_map(|a| a.bytes().chain([0])).collect();
     let archive = cpio::newc(&[
@@ -155,7 +155,7 @@ fn find_in_path(prog: &str) -> Option<PathBuf> {
     })
 }
 
-fn probe(guest: Arch) -> qemu::Probe {
+fn probe() -> qemu::Probe {
     let kvm = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -169,7 +169,6 @@ fn probe(guest: Arch) -> qemu::Probe {
     // Test hook: BRR_TEST_VM_SKIP_CPU_CHECK=1 takes the cpu for one with
     // vmx/svm, so that this machine's hanging kvm_pvm is chosen.
     let skip = std::env::var("BRR_TEST_VM_SKIP_CPU_CHECK").is_ok_and(|v| v == "1");
-    let _ = guest;
     qemu::Probe { host: Arch::host(), kvm, virt_flags: skip || qemu::has_virt_flags(&cpuinfo) }
 }
 
@@ -461,4 +460,30 @@ fn print_made(o: &Options, kind: Kind, code: i32, reason: String, cause: Option<
     }
     let _ = std::io::stdout().flush();
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_results_disk_is_read_first_and_the_console_is_the_fallback() {
+        let good = frame::encode("stdout", b"{\"verdict\": \"X\"}\n");
+        let mut bad = good.clone();
+        let at = bad.len() - 30;
+        bad[at] ^= 1;
+        let console = [b"[    1.000000] Linux version 6.12.117\r\n".as_slice(), &good].concat();
+        assert_eq!(take(&good, b"", "stdout"), Found::Intact(b"{\"verdict\": \"X\"}\n".to_vec()));
+        assert_eq!(take(b"", &console, "stdout"), Found::Intact(b"{\"verdict\": \"X\"}\n".to_vec()));
+        assert_eq!(take(&bad, &console, "stdout"), Found::Intact(b"{\"verdict\": \"X\"}\n".to_vec()));
+        assert_eq!(take(&bad, &bad, "stdout"), Found::Garbled { copies: 2 });
+        assert_eq!(take(b"", b"only the kernel\n", "stdout"), Found::Absent);
+    }
+
+    #[test]
+    fn ours_is_what_the_other_parts_leave() {
+        let t = Times { before_kernel: Some(0.5), kernel_boot: Some(2.0), pass: Some(1.0), total: 4.0 };
+        assert_eq!(t.ours(), Some(0.5));
+        assert_eq!(Times { pass: None, ..t }.ours(), None);
+    }
 }
