@@ -61,58 +61,59 @@ FAIL: use it once a row's feature has landed.
 LOG_BUF = "log_buf_len=16M"
 
 ROWS = [
+    # Most rows run through the binary's own --vm (runner "vm": it boots the
+    # kernel itself, no busybox); the busybox-only rows stay on run-vm (the
+    # binary in someone else's minimal guest). Measured here under TCG (2
+    # cores shared): instrumented 3.6 s (kernel boot to /init 2.2 s, pass
+    # 0.9 s, ours 0.2 s), buggy-extra-put 5.4 s, stock 30-37 s (settle 30 s),
+    # arm64 instrumented 3.7 s.
     # The default (--enospc auto, built-in mkfs) on a stock kernel: the
     # injected pass relocates without a failure, the natural pass fails
     # relocations with a real ENOSPC.
-    dict(name="stock", kernel="bzImage-stock", args=[], exit=0,
+    dict(name="stock", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=0,
          checks=["verdict == NOT_REPRODUCED", 'failure_path == "natural"', "relocation_failures >= 1",
                  'enospc_mode == "auto"', 'mkfs == "builtin"', 'space_cache == "v1"', "v1_cache_block_groups >= 1",
-                 "console_clean"],
-         vm=["--append", LOG_BUF]),
+                 "console_clean"]),
     # Stock 6.12.117 plus one silent extra btrfs_put_block_group() on the
     # ENOSPC path of btrfs_relocate_block_group(): the shape of a real bug,
     # no instrumentation. The default must find it (via the natural pass).
-    dict(name="silent-extra-put", kernel="bzImage-silent-extra-put", args=["--op-timeout", "45"], exit=1,
-         vm=["--append", LOG_BUF],
-         checks=["verdict == REPRODUCED", 'failure_path == "natural"', r"evidence ~ refcount_t"]),
-    dict(name="instrumented", kernel="bzImage-instrumented", args=[], exit=0,
+    dict(name="silent-extra-put", runner="vm", kernel="kernels/bzImage-silent-extra-put", args=["--op-timeout", "45"],
+         exit=1, checks=["verdict == REPRODUCED", 'failure_path == "natural"', r"evidence ~ refcount_t"]),
+    dict(name="instrumented", runner="vm", kernel="kernels/bzImage-instrumented", args=[], exit=0,
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
-                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"],
-         vm=["--append", LOG_BUF]),
+                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean", 'vm.arch == "x86_64"',
+                 "vm.pass_seconds > 0", "vm.ours_seconds >= 0"]),
     # The use-after-free sometimes leaves the unmount spinning (RCU stall):
     # a short --op-timeout turns that into "hung in unmount" well within the
     # row's time limit.
-    dict(name="buggy-extra-put", kernel="bzImage-buggy-extra-put", args=["--op-timeout", "45"], exit=1,
-         vm=["--append", LOG_BUF],
-         checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: .* use-after-free\."]),
-    dict(name="instrumented-v2", kernel="bzImage-instrumented", args=["--space-cache", "v2"], exit=125,
-         vm=["--append", LOG_BUF],
+    dict(name="buggy-extra-put", runner="vm", kernel="kernels/bzImage-buggy-extra-put", args=["--op-timeout", "45"],
+         exit=1, checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: .* use-after-free\."]),
+    dict(name="instrumented-v2", runner="vm", kernel="kernels/bzImage-instrumented", args=["--space-cache", "v2"],
+         exit=125,
          checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "next_step contains --space-cache v2",
                  "console_clean"]),
     # Features being implemented: skipped (SKIP) until the binary has them.
-    dict(name="stress", kernel="bzImage-instrumented", args=["--stress", "30", "--workers", "2"], exit=[0, 3],
-         requires=["--stress", "--workers"], timeout=240, vm=["--append", LOG_BUF],
+    dict(name="stress", runner="vm", kernel="kernels/bzImage-instrumented", args=["--stress", "30", "--workers", "2"],
+         exit=[0, 3], requires=["--stress", "--workers"], timeout=240,
          checks=['verdict in ["NOT_REPRODUCED", "SUSPECTED"]', "injections >= 1", "inject_by_balance_tid",
                  "suspected_names_overlap"]),
-    dict(name="natural-stock", kernel="bzImage-stock", args=["--enospc", "natural"], exit=0, requires=["--enospc"],
-         vm=["--append", LOG_BUF],
+    dict(name="natural-stock", runner="vm", kernel="kernels/bzImage-stock", args=["--enospc", "natural"], exit=0,
+         requires=["--enospc"],
          checks=["verdict == NOT_REPRODUCED", "reclaim_errors >= 1", 'failure_path == "natural"', "console_clean"]),
-    dict(name="debug-kmemleak", kernel="bzImage-debug-instrumented", args=[], exit=0,
-         vm=["--mem", "3072", "--append", "acpi=noirq " + LOG_BUF], requires_keys=["kmemleak"], timeout=420,
+    dict(name="debug-kmemleak", runner="vm", kernel="kernels/bzImage-debug-instrumented",
+         args=["--vm-mem", "3072", "--vm-append", "acpi=noirq"], exit=0, requires_keys=["kmemleak"], timeout=420,
          checks=["verdict == NOT_REPRODUCED", "kmemleak == 0", "injections >= 1", "console_clean"]),
     # The aarch64 binary on the arm64 twins of the stock and instrumented
-    # kernels (qemu-system-aarch64 -M virt -cpu cortex-a57, TCG). Measured
-    # here (2 cores shared with other work, 3 runs each), whole row incl.
-    # boot: arm64-instrumented 8.7 / 7.4 / 5.8 s (payload 4.2 / 4.4 / 3.5 s,
-    # 16 injections); arm64-natural-stock 16.7 / 16.3 / 16.7 s (payload
-    # 13.2 / 13.3 / 13.4 s, 10 relocations failed with a real ENOSPC). The
-    # whole tier, 9 rows, strict: 264 s.
-    dict(name="arm64-instrumented", arch="aarch64", kernel="Image-instrumented", args=[], exit=0, timeout=240,
-         vm=["--append", LOG_BUF],
+    # kernels (qemu-system-aarch64 -M virt -cpu cortex-a57, TCG): --vm on
+    # an x86_64 host boots them with dist/btrfs-reclaim-repro-aarch64 as
+    # /init.
+    dict(name="arm64-instrumented", runner="vm", arch="aarch64", kernel="arm64/kernels/Image-instrumented", args=[],
+         exit=0, timeout=240,
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
-                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"]),
-    dict(name="arm64-stock", arch="aarch64", kernel="Image-stock", args=[], exit=0, timeout=300,
-         vm=["--append", LOG_BUF],
+                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean", 'vm.arch == "aarch64"',
+                 'vm.accel == "tcg"']),
+    dict(name="arm64-stock", runner="vm", arch="aarch64", kernel="arm64/kernels/Image-stock", args=[], exit=0,
+         timeout=300,
          checks=["verdict == NOT_REPRODUCED", "relocation_failures >= 1", 'failure_path == "natural"', "console_clean"]),
     # No btrfs-progs in the guest (busybox only): the built-in mkfs is all
     # the binary needs.
@@ -125,32 +126,15 @@ ROWS = [
     # The retry-list hunt (issue 16): the real historic bug (48f091fd50b2
     # undone) is found; its fixed control stays clean although the hunt
     # opened the race window. Measured: first evidence 1.5-13 s.
-    dict(name="hunt-real-retry-bug", kernel="bzImage-real-retry-bug-instrumented",
+    dict(name="hunt-real-retry-bug", runner="vm", kernel="kernels/bzImage-real-retry-bug-instrumented",
          args=["--stress", "300", "--until-reproduced", "--seed", "11"], exit=1, requires=["--reclaim"],
-         vm=["--append", LOG_BUF], timeout=420,
+         timeout=420,
          checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: underflow; use-after-free\.", 'mode == "hunt"',
                  'reclaim == "threshold=75"', "mount_options contains nodiscard"]),
-    dict(name="hunt-control", kernel="bzImage-instrumented", args=["--stress", "120", "--seed", "3"], exit=0,
-         requires=["--reclaim"], requires_keys=["race_windows"], vm=["--append", LOG_BUF], timeout=300,
+    dict(name="hunt-control", runner="vm", kernel="kernels/bzImage-instrumented", args=["--stress", "120", "--seed", "3"],
+         exit=0,
+         requires=["--reclaim"], requires_keys=["race_windows"], timeout=300,
          checks=["verdict == NOT_REPRODUCED", "race_windows >= 1", "hunt_rounds_failing >= 1", "console_clean"]),
-    # --vm: the binary boots the kernel itself (no run-vm, no busybox), the
-    # same verdicts as the run-vm rows above. Measured here under TCG, 2
-    # cores shared: instrumented 3.6 s (kernel boot to /init 2.2 s, pass
-    # 0.9 s, ours 0.2 s), buggy-extra-put 5.4 s, stock 37 s (settle 30 s),
-    # arm64 3.7 s.
-    dict(name="vm-instrumented", runner="vm", kernel="kernels/bzImage-instrumented", args=[], exit=0, timeout=120,
-         checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
-                 "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean", 'vm.arch == "x86_64"',
-                 "vm.pass_seconds > 0", "vm.ours_seconds >= 0"]),
-    dict(name="vm-buggy-extra-put", runner="vm", kernel="kernels/bzImage-buggy-extra-put", args=["--op-timeout", "45"],
-         exit=1, timeout=180, checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: .* use-after-free\."]),
-    dict(name="vm-stock", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=0, timeout=240,
-         checks=["verdict == NOT_REPRODUCED", 'failure_path == "natural"', "relocation_failures >= 1",
-                 'mkfs == "builtin"', "console_clean"]),
-    dict(name="vm-arm64-instrumented", runner="vm", arch="aarch64", kernel="arm64/kernels/Image-instrumented", args=[],
-         exit=0, timeout=180,
-         checks=["verdict == NOT_REPRODUCED", "injections >= 1", "inject_reloc_reclaim_same_pid", "console_clean",
-                 'vm.arch == "aarch64"', 'vm.accel == "tcg"']),
     # As any user: no root, no /dev/kvm (uid 65534 cannot open it), TCG.
     dict(name="vm-unprivileged", runner="vm", user="nobody", kernel="kernels/bzImage-instrumented", args=[], exit=0,
          timeout=120, checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'vm.accel == "tcg"']),
