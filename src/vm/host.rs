@@ -182,6 +182,8 @@ enum End {
 
 struct Boot {
     end: End,
+    /// QEMU's own exit status and how long it ran, for a silent console.
+    qemu_exit: String,
     console: Vec<u8>,
     qemu_error: String,
     kernel_spoke: bool,
@@ -234,9 +236,13 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
         s
     });
     let deadline = qemu_started + Duration::from_secs(o.timeout_secs);
+    let mut qemu_exit = String::new();
     let end = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break End::Exited,
+            Ok(Some(status)) => {
+                qemu_exit = format!("QEMU exited after {:.1} s, {status}", qemu_started.elapsed().as_secs_f64());
+                break End::Exited;
+            }
             Ok(None) => {}
             Err(_) => break End::Exited,
         }
@@ -259,6 +265,7 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Boot {
         end,
+        qemu_exit,
         console: seen.console,
         qemu_error,
         kernel_spoke: spoke.load(Ordering::SeqCst),
@@ -407,7 +414,17 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
             let reason = format!("kernel trouble: {} (the guest died of it before a verdict)", log.headline().unwrap_or(""));
             print_made(o, Kind::Reproduced, 1, reason, None, &kernel, &log, Some(vm))
         }
-        Ending::Inconclusive(reason, cause) => print_made(o, Kind::Inconclusive, 125, reason, Some(cause), &kernel, &Tracker::default(), Some(vm)),
+        Ending::Inconclusive(mut reason, cause) => {
+            // A silent console: how QEMU ended says more (a damaged image
+            // triple-faults, and -no-reboot ends QEMU at once).
+            if cause == Cause::VmNoConsole && !b.qemu_exit.is_empty() {
+                reason.push_str(&format!(" ({})", b.qemu_exit));
+            }
+            if let (Cause::VmNoConsole, Some(said)) = (cause, b.qemu_error.lines().rev().find(|l| !l.trim().is_empty())) {
+                reason.push_str(&format!("; QEMU said: {}", said.trim()));
+            }
+            print_made(o, Kind::Inconclusive, 125, reason, Some(cause), &kernel, &Tracker::default(), Some(vm))
+        }
     }
 }
 
