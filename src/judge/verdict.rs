@@ -3,6 +3,7 @@
 
 use crate::kernel::kmsg::events::Tracker;
 use crate::base::phase::Phase;
+use crate::sys::process::Signal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -46,7 +47,7 @@ pub struct Facts {
     /// Set when the environment failed mid-run: names the step and errno.
     pub setup_failure: Option<String>,
     pub refused: Option<String>,
-    pub interrupted: Option<i32>,
+    pub interrupted: Option<Signal>,
     /// "v1" / "v2" as found in mountinfo.
     pub space_cache: Option<String>,
     pub v1_cache_block_groups: Option<u64>,
@@ -58,7 +59,7 @@ pub struct Facts {
     /// False with --keep-mounted: close_ctree() was not observed.
     pub unmount_observed: bool,
     /// A kernel operation's child was killed (signal) or hung (None).
-    pub killed_in: Option<(Phase, Option<i32>)>,
+    pub killed_in: Option<(Phase, Option<Signal>)>,
     pub op_timeout_secs: u64,
     /// Unreferenced btrfs objects kmemleak found after the unmount; None:
     /// no kmemleak in this kernel.
@@ -174,7 +175,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     }
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
     let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
-        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), crate::sys::process::signal_name(*sig)),
+        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), sig.name()),
         None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
     });
     let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
@@ -194,11 +195,11 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         None
     };
     if let Some(sig) = f.interrupted {
-        let mut reason = format!("interrupted by {}", crate::sys::process::signal_name(sig));
+        let mut reason = format!("interrupted by {}", sig.name());
         if let Some(t) = &trouble {
             reason.push_str(&format!(" (after {t})"));
         }
-        return v(Kind::Interrupted, 128 + sig, reason);
+        return v(Kind::Interrupted, 128 + sig.0, reason);
     }
     if let Some(t) = trouble {
         let groups = log.injected_groups();
@@ -432,7 +433,7 @@ mod tests {
     fn refusal_and_interruption_have_their_own_codes() {
         let f = Facts { refused: Some("refusing /dev/vdb: mounted on /home".into()), ..base() };
         assert_eq!(judge(&f, &log("kasan")).exit_code, 2);
-        for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        for (sig, code) in [(Signal::INT, 130), (Signal::TERM, 143), (Signal::HUP, 129)] {
             let v = judge(&Facts { interrupted: Some(sig), ..base() }, &log("instrumented"));
             assert_eq!((v.kind, v.exit_code), (Kind::Interrupted, code));
         }
@@ -440,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_killed_or_hung_kernel_operation_is_reproduced() {
-        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGSEGV))), ..base() };
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(Signal::SEGV))), ..base() };
         let v = judge(&f, &Tracker::default());
         assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
         assert!(v.reason.contains("killed the unmount task (SIGSEGV)"), "{}", v.reason);
@@ -453,7 +454,7 @@ mod tests {
         assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
         assert!(v.reason.contains("hung in hunt (no return within 20 s)"), "{}", v.reason);
         // With the oops in the log, both are said.
-        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGKILL))), ..base() };
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(Signal::KILL))), ..base() };
         let v = judge(&f, &log("kasan"));
         assert!(v.reason.contains("killed the unmount task") && v.reason.contains("KASAN"), "{}", v.reason);
     }

@@ -47,7 +47,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     match &f.killed_in {
         Some((phase, sig)) => {
             let mut k = Object::new();
-            k.str("step", phase.name()).raw("signal", opt_int(*sig));
+            k.str("step", phase.name()).raw("signal", opt_int(sig.map(|s| s.0)));
             o.raw("killed_in", k.finish())
         }
         None => o.raw("killed_in", "null".into()),
@@ -85,7 +85,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             .int("balance_relocations", st.balance_relocations)
             .int("failed_groups", st.failed_groups)
             .raw("failed_groups_per_minute", opt_num(per_minute(st.failed_groups, st.seconds as f64)))
-            .raw("balance_tid", opt_int(st.balance_tid))
+            .raw("balance_tid", opt_int(st.balance_tid.map(|t| t.0)))
             .raw("race_windows", opt_int(st.race_windows));
     }
     let mut phases = Object::new();
