@@ -19,6 +19,8 @@ mod vm;
 
 use std::io::Write;
 
+use judge::verdict::ExitCode;
+
 fn main() {
     if vm::guest::is_guest() {
         vm::guest::main();
@@ -30,7 +32,7 @@ fn main() {
             // The guards unwound (unmounted, detached); a bug of ours is no
             // verdict on the kernel: bisect must skip.
             eprintln!("btrfs-reclaim-repro: internal error (panic above); nothing left mounted or attached. Please report it.");
-            125
+            ExitCode::SKIP
         }
     };
     std::process::exit(code);
@@ -53,7 +55,7 @@ fn run(argv: &[String]) -> i32 {
             Ok(o) => vm::host::run(&o),
             Err(e) => {
                 eprintln!("btrfs-reclaim-repro: {e}");
-                vm::host::REFUSED_EXIT
+                judge::verdict::ExitCode::VM_REFUSED
             }
         };
     }
@@ -65,7 +67,7 @@ fn run(argv: &[String]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("btrfs-reclaim-repro: {e}");
-            return 2;
+            return ExitCode::REFUSED;
         }
     };
     if cfg.check_only {
@@ -73,7 +75,7 @@ fn run(argv: &[String]) -> i32 {
     }
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
-        return 125;
+        return ExitCode::SKIP;
     }
     let outcome = scenario::run(&cfg);
     let mut out = std::io::stdout().lock();
@@ -87,5 +89,5 @@ fn run(argv: &[String]) -> i32 {
         let _ = out.write_all(outcome.text.as_bytes());
     }
     let _ = out.flush();
-    outcome.verdict.exit_code
+    outcome.verdict.exit_code()
 }

@@ -2,12 +2,29 @@
 
 Keys of an entry:
   name      row name: the console log goes to target/vm-logs/<name>.log
-  kernel    file in the architecture's kernels folder: ../shared/vm/kernels/
-            (x86_64) or ../shared/vm/arm64/kernels/ (aarch64)
+  kernel    the kernel image, as a path relative to the shared vm/ folder
+            (../shared/vm): "kernels/bzImage-stock", "arm64/kernels/Image-stock",
+            "kernels-6.1/bzImage-6.1-stock"
+  runner    how the row boots and runs the binary:
+            "vm": the binary boots the kernel itself with `--vm` (the x86_64
+            binary on the host, as any user; an arm64 kernel gets
+            dist/btrfs-reclaim-repro-aarch64 as its /init); `args` follow
+            `--vm KERNEL --json --vm-console <log>`, the JSON comes from
+            stdout (text from --check: the checks see it as "stdout"), the
+            exit code from the binary;
+            "busybox" (vmtest.RUNNERS): the shared runner of the row's arch
+            (run-vm, or arm64/run-vm-arm64) boots the kernel with its busybox
+            initramfs, and vmtest/payload.sh runs the binary on /dev/vda;
+            "bisect": `git bisect run` with --vm over a repository the row
+            makes: one commit per entry of `kernels` (paths under the shared
+            vm/ folder), good first, bad last; `first_bad` is the commit
+            (1-based) it must name, or None: the bisect must abort, because
+            `qemu_vanishes_after` steps QEMU is gone from PATH (exit 255)
   arch      x86_64 (default) or aarch64: which static binary runs
-            (dist/btrfs-reclaim-repro-<arch>, built by `make vm-test`) and
-            under which runner (run-vm, or arm64/run-vm-arm64: TCG either way)
-  initramfs btrfs-progs (default: busybox, mkfs.btrfs, btrfs) or busybox-only
+            (dist/btrfs-reclaim-repro-<arch>, built by `make vm-test`) and,
+            for the busybox runner, which script (run-vm, or
+            arm64/run-vm-arm64: TCG either way)
+  initramfs (busybox runner) btrfs-progs (default: busybox, mkfs.btrfs, btrfs) or busybox-only
             (the runners' --no-btrfs-progs: no mkfs.btrfs, no glibc)
   args      the binary's options (the payload adds --json and /dev/vda /mnt/test)
   exit      the binary's exit code, or a list of accepted ones; checked in the
@@ -30,18 +47,6 @@ Keys of an entry:
             last --append, so all kernel arguments go into one
   disk      virtio disk size (default 3G)
   timeout   seconds before the runner kills the VM (default 180)
-  runner    "run-vm" (default: the shared runner scripts above, a busybox
-            initramfs) or "vm": the binary boots the kernel itself with
-            `--vm` (the x86_64 binary on the host, as any user; an arm64
-            kernel gets dist/btrfs-reclaim-repro-aarch64 as its /init); then
-            `kernel` is a path relative to ../shared/vm/, `args` follow
-            `--vm KERNEL --json --vm-console <log>`, the JSON comes from
-            stdout and the exit code from the binary
-  runner "bisect": `git bisect run` with --vm over a repository the row
-            makes: one commit per entry of `kernels` (paths under
-            ../shared/vm/), good first, bad last; `first_bad` is the commit
-            (1-based) it must name, or None: the bisect must abort, because
-            `qemu_vanishes_after` steps QEMU is gone from PATH (exit 255)
   user      (runner vm) "nobody": run the binary as uid 65534 (setpriv)
   env       (runner vm) extra environment, e.g. a test hook
   interrupt (runner vm) dict(signal="INT", when=REGEX, after=SECS): the
@@ -117,11 +122,12 @@ ROWS = [
          checks=["verdict == NOT_REPRODUCED", "relocation_failures >= 1", 'failure_path == "natural"', "console_clean"]),
     # No btrfs-progs in the guest (busybox only): the built-in mkfs is all
     # the binary needs.
-    dict(name="busybox-only", kernel="bzImage-instrumented", initramfs="busybox-only", args=[], exit=0,
+    dict(name="busybox-only", kernel="kernels/bzImage-instrumented", runner="busybox", initramfs="busybox-only",
+         args=[], exit=0,
          vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
-    dict(name="arm64-busybox-only", arch="aarch64", kernel="Image-instrumented", initramfs="busybox-only", args=[],
-         exit=0, timeout=240, vm=["--append", LOG_BUF],
+    dict(name="arm64-busybox-only", arch="aarch64", kernel="arm64/kernels/Image-instrumented", runner="busybox",
+         initramfs="busybox-only", args=[], exit=0, timeout=240, vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
     # The retry-list hunt (issue 16): the real historic bug (48f091fd50b2
     # undone) is found; its fixed control stays clean although the hunt

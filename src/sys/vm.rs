@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command};
 
+use super::process::Signal;
 use super::{check, cstring};
 
 pub fn getpid() -> i32 {
@@ -76,7 +77,7 @@ pub fn mount_pseudo(fstype: &str, target: &Path) -> io::Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reaped {
     Exited(i32),
-    Signaled(i32),
+    Signaled(Signal),
 }
 
 /// waitpid(-1): any child, blocking; (pid, how it ended). EINTR is retried.
@@ -89,7 +90,7 @@ pub fn wait_any() -> io::Result<(i32, Reaped)> {
             continue;
         }
         check(pid as libc::c_long, "waitpid", "any child")?;
-        let how = if libc::WIFSIGNALED(status) { Reaped::Signaled(libc::WTERMSIG(status)) } else { Reaped::Exited(libc::WEXITSTATUS(status)) };
+        let how = if libc::WIFSIGNALED(status) { Reaped::Signaled(Signal(libc::WTERMSIG(status))) } else { Reaped::Exited(libc::WEXITSTATUS(status)) };
         return Ok((pid, how));
     }
 }

@@ -29,7 +29,7 @@ pub fn main() -> ! {
         Ok(frames) => frames,
         Err((reason, cause)) => {
             println!("BRR-GUEST {reason}");
-            let (text, js) = super::printout(Kind::Inconclusive, 125, reason, Some(cause), &crate::kernel::host::kernel_release(), &Tracker::default());
+            let (text, js) = super::printout(Kind::Inconclusive, reason, Some(cause), &crate::kernel::host::kernel_release(), &Tracker::default());
             // No pass ran: its part of the time is nil.
             vec![("exit", b"125".to_vec()), ("stdout", if json { js } else { text }.into_bytes()), ("facts", facts(0.0))]
         }
@@ -107,7 +107,7 @@ fn run() -> Result<Frames, (String, Cause)> {
         Reaped::Signaled(sig) => {
             // No verdict from the pass: the host reads the console (kernel
             // trouble that killed it, or a bug of ours).
-            println!("BRR-GUEST the pass died of {}", crate::sys::process::signal_name(sig));
+            println!("BRR-GUEST the pass died of {}", sig.name());
             return Ok(vec![("facts", facts(pass))]);
         }
     };

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::kernel::kmsg::events::Tracker;
 use crate::judge::report::json;
-use crate::sys::process::{pending_signal, signal_name};
+use crate::sys::process::{pending_signal, Pid, Signal};
 use crate::judge::verdict::{Cause, Kind};
 
 use super::cpio::{self, Entry};
@@ -25,11 +25,6 @@ use super::image::Arch;
 use super::qemu::{self, Accel, Machine};
 use super::triage::{self, Ending, GUEST_START};
 use super::Options;
-
-/// What a --vm run exits with when the host refuses: not 2, which `git
-/// bisect run` takes for "bad", and no 128+N of a signal we catch: it
-/// aborts the bisect.
-pub const REFUSED_EXIT: i32 = 255;
 
 /// Under KVM, a guest that prints no "Linux version" this soon is taken
 /// for a hanging (nested, software) KVM, and booted again under TCG.
@@ -44,7 +39,7 @@ pub fn run(o: &Options) -> i32 {
     let kernel = o.kernel.display().to_string();
     let prepared = match prepare(o) {
         Ok(p) => p,
-        Err(why) => return print_made(o, Kind::Refused, REFUSED_EXIT, why, None, &kernel, &Tracker::default(), None),
+        Err(why) => return print_made(o, Kind::VmRefused, why, None, &kernel, &Tracker::default(), None),
     };
     if let Err(e) = crate::sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
@@ -57,7 +52,7 @@ pub fn run(o: &Options) -> i32 {
         let boot = boot(o, &prepared, accel);
         let boot = match boot {
             Ok(b) => b,
-            Err(e) => return print_made(o, Kind::Refused, REFUSED_EXIT, e, None, &kernel, &Tracker::default(), None),
+            Err(e) => return print_made(o, Kind::VmRefused, e, None, &kernel, &Tracker::default(), None),
         };
         if accel == Accel::Kvm && !boot.kernel_spoke && !matches!(boot.end, End::Interrupted(_)) {
             eprintln!("btrfs-reclaim-repro: no kernel output under KVM ({}): booting again under TCG", boot.qemu_error.lines().last().unwrap_or("silent"));
@@ -177,7 +172,7 @@ enum End {
     /// QEMU exited by itself (power-off, panic=-1, or its own failure).
     Exited,
     TimedOut,
-    Interrupted(i32),
+    Interrupted(Signal),
 }
 
 struct Boot {
@@ -276,7 +271,7 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
 
 /// SIGKILL to QEMU's pid, then reap it.
 fn kill(child: &mut Child) {
-    let _ = crate::sys::process::kill(child.id() as i32, libc::SIGKILL);
+    let _ = crate::sys::process::kill(Pid(child.id() as i32), Signal::KILL);
     let _ = child.wait();
 }
 
@@ -375,8 +370,8 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
     let kernel = o.kernel.display().to_string();
     let vm = vm_facts(o, p, accel, why, &times);
     if let End::Interrupted(sig) = b.end {
-        let reason = format!("interrupted by {} (QEMU killed)", signal_name(sig));
-        return print_made(o, Kind::Interrupted, 128 + sig, reason, None, &kernel, &Tracker::default(), Some(vm));
+        let reason = format!("interrupted by {} (QEMU killed)", sig.name());
+        return print_made(o, Kind::Interrupted(sig), reason, None, &kernel, &Tracker::default(), Some(vm));
     }
     let exit = take(&disk, &b.console, "exit");
     let stdout = take(&disk, &b.console, "stdout");
@@ -412,7 +407,7 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
     match ending {
         Ending::Trouble(log) => {
             let reason = format!("kernel trouble: {} (the guest died of it before a verdict)", log.headline().unwrap_or(""));
-            print_made(o, Kind::Reproduced, 1, reason, None, &kernel, &log, Some(vm))
+            print_made(o, Kind::Reproduced, reason, None, &kernel, &log, Some(vm))
         }
         Ending::Inconclusive(mut reason, cause) => {
             // A silent console: how QEMU ended says more (a damaged image
@@ -423,7 +418,7 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
             if let (Cause::VmNoConsole, Some(said)) = (cause, b.qemu_error.lines().rev().find(|l| !l.trim().is_empty())) {
                 reason.push_str(&format!("; QEMU said: {}", said.trim()));
             }
-            print_made(o, Kind::Inconclusive, 125, reason, Some(cause), &kernel, &Tracker::default(), Some(vm))
+            print_made(o, Kind::Inconclusive, reason, Some(cause), &kernel, &Tracker::default(), Some(vm))
         }
     }
 }
@@ -457,18 +452,17 @@ fn vm_facts(o: &Options, p: &Prepared, accel: Accel, why: &str, t: &Times) -> (S
 
 /// Prints a verdict the host made, as the native run prints its own: a
 /// refusal's one line on stderr, the block (or JSON) on stdout.
-#[allow(clippy::too_many_arguments)]
-fn print_made(o: &Options, kind: Kind, code: i32, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker, vm: Option<(String, String)>) -> i32 {
-    if kind == Kind::Refused {
+fn print_made(o: &Options, kind: Kind, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker, vm: Option<(String, String)>) -> i32 {
+    if kind == Kind::VmRefused {
         eprintln!("btrfs-reclaim-repro: {reason}");
     }
-    let (text, js) = super::printout(kind, code, reason, cause, kernel, log);
+    let (text, js) = super::printout(kind, reason, cause, kernel, log);
     let (text, js) = match &vm {
         Some((vj, vl)) => (super::with_vm_facts(&text, false, vj, vl), super::with_vm_facts(&js, true, vj, vl)),
         None => (text, js),
     };
     if o.json {
-        if kind != Kind::Refused {
+        if kind != Kind::VmRefused {
             eprint!("{text}");
         }
         print!("{js}");
@@ -476,7 +470,7 @@ fn print_made(o: &Options, kind: Kind, code: i32, reason: String, cause: Option<
         print!("{text}");
     }
     let _ = std::io::stdout().flush();
-    code
+    kind.exit_code()
 }
 
 #[cfg(test)]

@@ -68,8 +68,8 @@ pub fn guest_args(user: &[String]) -> Vec<String> {
 /// A verdict made outside the pass (a host refusal, a guest that never
 /// got to run it, an interruption), printed as a native run prints its
 /// own: (text block, JSON object).
-pub fn printout(kind: Kind, exit_code: i32, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker) -> (String, String) {
-    let v = Verdict { kind, exit_code, reason, cause };
+pub fn printout(kind: Kind, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker) -> (String, String) {
+    let v = Verdict { kind, reason, cause };
     let r = Report {
         version: crate::kernel::host::version(),
         kernel: kernel.to_string(),
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_made_verdict_reads_like_a_native_one() {
-        let (text, json) = printout(Kind::Inconclusive, 125, "no btrfs".into(), Some(Cause::VmKernelConfig), "6.1.0", &Tracker::default());
+        let (text, json) = printout(Kind::Inconclusive, "no btrfs".into(), Some(Cause::VmKernelConfig), "6.1.0", &Tracker::default());
         assert!(text.starts_with("== btrfs-reclaim-repro ") && text.contains(": INCONCLUSIVE (exit 125) =="), "{text}");
         assert!(text.contains("next:     build the kernel with the option the reason names"), "{text}");
         assert!(json.starts_with("{\"verdict\": \"INCONCLUSIVE\", \"exit_code\": 125, \"reason\": \"no btrfs\""), "{json}");
