@@ -1,8 +1,8 @@
 //! The frame that carries the guest's verdict to the host: a named payload
 //! with its length and CRC-32C, so a payload cut short or mixed with kernel
 //! console output is detected, never believed. The guest writes the frames
-//! to a raw virtio disk of their own (nothing else writes there) and once
-//! more on the console; the host takes the first intact copy.
+//! to a raw virtio disk of their own (nothing else writes there), and on the
+//! console when that disk fails; the host takes the first intact copy.
 
 use crate::btrfs::mkfs::crc32c;
 

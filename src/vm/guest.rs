@@ -138,21 +138,27 @@ fn wait_for(path: &Path, limit: Duration) -> bool {
 }
 
 /// The frames on the results disk (the clean channel: nothing else writes
-/// there), then on the console with printk kept off it (the fallback).
+/// there); on the console, with printk kept off it, the small ones always
+/// and the verdict itself only when the disk could not take it (a long
+/// run's JSON costs seconds on an emulated UART).
 fn hand_over(frames: &Frames) {
     let bytes: Vec<u8> = frames.iter().flat_map(|(name, p)| frame::encode(name, p)).collect();
-    if let Some(dev) = results_disk() {
-        let wrote = std::fs::OpenOptions::new().write(true).open(&dev).and_then(|mut f| {
-            f.write_all(&bytes)?;
-            f.sync_all()
-        });
-        if let Err(e) = wrote {
-            println!("BRR-GUEST results disk {dev}: {e}");
+    let on_disk = match results_disk() {
+        Some(dev) => {
+            let wrote = std::fs::OpenOptions::new().write(true).open(&dev).and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_all()
+            });
+            if let Err(e) = &wrote {
+                println!("BRR-GUEST results disk {dev}: {e}");
+            }
+            wrote.is_ok()
         }
-    }
+        None => false,
+    };
     let _ = sysvm::console_level(1);
     let mut out = std::io::stdout().lock();
-    for (name, p) in frames.iter().filter(|(n, _)| *n != "log") {
+    for (name, p) in frames.iter().filter(|(n, _)| *n != "log" && (!on_disk || *n != "stdout")) {
         let _ = out.write_all(&frame::encode(name, p));
     }
     let _ = out.flush();
