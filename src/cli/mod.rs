@@ -30,7 +30,8 @@ Examples:
 pub const EXIT_CODES: &str = "\
 Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED,
   2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
-  (bisect skips), 128+N INTERRUPTED by signal N.
+  (bisect skips), 128+N INTERRUPTED by signal N; with --vm a refusal on the
+  host is 255 REFUSED (bisect aborts).
 Output: progress on stderr; the verdict on stdout (--json: one JSON object).
 The kernel log of the run goes to --log FILE (every /dev/kmsg record, with a
 header: version, kernel, options, seed); the verdict quotes the evidence.";
@@ -432,6 +433,7 @@ mod tests {
             (ExitCode::REFUSED, "REFUSED"),
             (ExitCode::SUSPECTED, "SUSPECTED"),
             (ExitCode::SKIP, "INCONCLUSIVE"),
+            (ExitCode::VM_REFUSED, "REFUSED"),
         ] {
             assert!(EXIT_CODES.contains(&format!(" {code} {verdict}")), "{code} {verdict}");
         }
