@@ -147,17 +147,21 @@ def run_vm_mode_row(row, a, timeout):
                 time.sleep(intr.get("after", 0))
                 p.send_signal(getattr(signal, "SIG" + intr["signal"]))
 
-    reader = threading.Thread(target=read_stderr)
-    reader.start()
+    # Each pipe has one reader (communicate() would race read_stderr for the lines).
+    out_parts = []
+    readers = [threading.Thread(target=read_stderr), threading.Thread(target=lambda: out_parts.append(p.stdout.read()))]
+    for r in readers:
+        r.start()
     try:
-        out, _ = p.communicate(timeout=timeout + 30)
-        status = p.returncode
+        status = p.wait(timeout=timeout + 30)
     except subprocess.TimeoutExpired:
         p.kill()
-        out, _ = p.communicate()
+        p.wait()
         status = 250
         err_lines.append(f"vmtest: the binary ran past {timeout + 30:.0f} s and was killed\n")
-    reader.join()
+    for r in readers:
+        r.join()
+    out = "".join(out_parts)
     wall = time.monotonic() - t0
     if status < 0:
         status = 128 - status  # killed by a signal: as a shell reports it
@@ -702,6 +706,9 @@ def main():
             failures = leftovers + failures
             timing = f"{wall:.1f} s{vm_mode_timing(verdict)}"
             summary = f"{verdict.get('verdict')} exit {status}: {verdict.get('reason')}"
+            if "stdout" in verdict:  # --check: its findings, no verdict
+                said = [line for line in verdict["stdout"].splitlines() if line.strip()]
+                summary = f"exit {status}: {said[-2] if len(said) > 1 else ''}"
             if failures:
                 fail(failures + [f"verdict: {summary}"], wall, log.splitlines()[-15:])
             elif missing:

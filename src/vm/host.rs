@@ -30,6 +30,11 @@ use super::Options;
 /// for a hanging (nested, software) KVM, and booted again under TCG.
 const KVM_SILENCE: Duration = Duration::from_secs(20);
 
+/// After the guest handed its verdict over, how long it may take to power
+/// off: a kernel wedged by the bug (a reclaim worker looping after a
+/// use-after-free) can hang in the power-off itself.
+const POWER_OFF_GRACE: Duration = Duration::from_secs(10);
+
 /// Free space $TMPDIR must have: the sparse disk only grows by what the
 /// guest writes (metadata and, with --fill-mode write, data).
 const TMP_ROOM: u64 = 256 << 20;
@@ -44,6 +49,10 @@ pub fn run(o: &Options) -> i32 {
     if let Err(e) = crate::sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
         return 125;
+    }
+    if let Some(path) = &o.console {
+        // Emptied once: each boot appends to it as the console comes.
+        let _ = File::create(path);
     }
     let mut accel = prepared.accel;
     let mut why = prepared.accel_why.clone();
@@ -191,6 +200,8 @@ struct Boot {
 #[derive(Default)]
 struct Seen {
     console: Vec<u8>,
+    /// When the last frame (facts) went by: the results disk is written.
+    handed_over: Option<Instant>,
     kernel_at: Option<f64>,
     init_at: Option<f64>,
 }
@@ -219,11 +230,19 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
     let mut child = crate::sys::vm::spawn_tied(&mut cmd, &fds).map_err(|e| format!("cannot start {}: {e}", p.qemu))?;
     let spoke = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
+    // --vm-console as it comes (a KVM boot that fell back stays above the TCG one).
+    let keep = o.console.as_ref().and_then(|path| match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("btrfs-reclaim-repro: --vm-console {}: {e}", path.display());
+            None
+        }
+    });
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     let reader = {
         let (spoke, seen) = (spoke.clone(), seen.clone());
-        std::thread::spawn(move || read_console(out, qemu_started, &spoke, &seen))
+        std::thread::spawn(move || read_console(out, qemu_started, &spoke, &seen, keep))
     };
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -248,6 +267,15 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
         if Instant::now() > deadline {
             kill(&mut child);
             break End::TimedOut;
+        }
+        let handed_over = seen.lock().map(|s| s.handed_over).unwrap_or(None);
+        if handed_over.is_some_and(|t| t.elapsed() > POWER_OFF_GRACE) {
+            eprintln!(
+                "btrfs-reclaim-repro: the guest handed its verdict over but did not power off within {} s (a wedged kernel): QEMU killed",
+                POWER_OFF_GRACE.as_secs()
+            );
+            kill(&mut child);
+            break End::Exited;
         }
         if accel == Accel::Kvm && !spoke.load(Ordering::SeqCst) && qemu_started.elapsed() > KVM_SILENCE {
             kill(&mut child);
@@ -278,7 +306,7 @@ fn kill(child: &mut Child) {
 /// Reads the console line by line: keeps it all, notes when the kernel
 /// started and reached /init, and forwards the guest's own lines (progress,
 /// not kernel lines, not frames) to stderr as they come.
-fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Seen>) {
+fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Seen>, mut keep: Option<File>) {
     let mut r = BufReader::new(out);
     let mut line = Vec::new();
     let (mut ours, mut in_frame) = (false, false);
@@ -286,6 +314,9 @@ fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Se
     while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
         let arrived = t0.elapsed().as_secs_f64();
         let (kernel, _, text) = triage::split_line(line.strip_suffix(b"\n").unwrap_or(&line));
+        if let Some(f) = &mut keep {
+            let _ = f.write_all(&line);
+        }
         let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
         s.console.extend_from_slice(&line);
         if kernel {
@@ -303,6 +334,9 @@ fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Se
             in_frame = true;
         } else if text.starts_with("===BRR-FRAME-END ") {
             in_frame = false;
+            if text.starts_with("===BRR-FRAME-END facts===") {
+                s.handed_over = Some(Instant::now());
+            }
         } else if ours && !in_frame && !text.trim().is_empty() {
             let _ = writeln!(stderr.lock(), "{text}");
         }
@@ -355,11 +389,6 @@ impl Times {
 
 fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: Instant) -> i32 {
     let disk = results_bytes(&p.results);
-    if let Some(path) = &o.console {
-        if let Err(e) = std::fs::write(path, &b.console) {
-            eprintln!("btrfs-reclaim-repro: --vm-console {}: {e}", path.display());
-        }
-    }
     let facts = match take(&disk, &b.console, "facts") {
         Found::Intact(f) => String::from_utf8_lossy(&f).into_owned(),
         _ => String::new(),
