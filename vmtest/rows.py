@@ -157,6 +157,12 @@ ROWS = [
     dict(name="vm-guest-hangs", runner="vm", kernel="kernels/bzImage-instrumented",
          args=["--vm-append", "brr.test_hang=1", "--vm-timeout", "25"], exit=125, timeout=90,
          checks=["verdict == INCONCLUSIVE", "reason ~ ^guest hung at .*brr.test_hang", "next_step contains --vm-timeout"]),
+    # A kernel the bug wedged can hang the power-off itself: a test hook
+    # keeps the guest up after it handed its verdict over; QEMU is killed
+    # 10 s later and the verdict stands.
+    dict(name="vm-poweroff-hangs", runner="vm", kernel="kernels/bzImage-instrumented",
+         args=["--vm-append", "brr.test_no_poweroff=1"], exit=0, timeout=120,
+         checks=["verdict == NOT_REPRODUCED", "injections >= 1"]),
     # This machine's /dev/kvm (kvm_pvm) hangs a standard guest; the test hook
     # skips the vmx/svm check so that auto picks it: the silent KVM boot is
     # killed after 20 s and the run ends under TCG with the right verdict.

@@ -35,6 +35,12 @@ pub fn main() -> ! {
         }
     };
     hand_over(&frames);
+    // Test hook: brr.test_no_poweroff=1 stays up as a wedged kernel would.
+    if std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| c.split_whitespace().any(|w| w == "brr.test_no_poweroff=1")) {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     let err = sysvm::power_off();
     println!("BRR-GUEST {err}");
     loop {
