@@ -64,7 +64,7 @@ fn run(argv: &[String]) -> i32 {
         eprintln!("btrfs-reclaim-repro: {e}");
         return ExitCode::SKIP;
     }
-    let outcome = scenario::run(&cfg);
+    let outcome = scenario::run(&cfg, &mut || {});
     let mut out = std::io::stdout().lock();
     if cfg.json {
         // A refusal was already said in one line on stderr.
