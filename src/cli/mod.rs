@@ -187,6 +187,12 @@ pub fn config(a: Args) -> Result<Config, String> {
     if op_timeout == 0 || op_timeout > 24 * 3600 {
         return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
     }
+    if a.ktap && a.json {
+        return Err("--ktap and --json both print on stdout: give one of them".into());
+    }
+    if a.ktap && a.check {
+        return Err("--ktap reports a run, --check only a preflight: drop one of them".into());
+    }
     if a.iterations == 0 {
         return Err("bad --iterations 0: give 1 or more".into());
     }
@@ -221,6 +227,7 @@ pub fn config(a: Args) -> Result<Config, String> {
         timeout_secs: a.timeout,
         seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
         json: a.json,
+        ktap: a.ktap,
         log: a.log.map(PathBuf::from),
         keep_mounted: a.keep_mounted,
         create_size,
@@ -305,6 +312,8 @@ mod tests {
             &["--reclaim", "Periodic", "d", "m"],
             &["--reclaim", "dynamic", "--enospc", "natural", "d", "m"],
             &["--stress", "10", "--workers", "2", "--reclaim", "dynamic", "d", "m"],
+            &["--ktap", "--json", "d", "m"],
+            &["--ktap", "--check", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");
