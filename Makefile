@@ -73,10 +73,12 @@ integration-test: $(BIN) $(BIN_AARCH64)
 	BRR_BIN=$(CURDIR)/$(BIN) BRR_BIN_AARCH64=$(CURDIR)/$(BIN_AARCH64) $(CARGO) test --locked --test '*' -- --test-threads=1
 
 # KTAP as kernel CI reads it: our golden KTAP through the kernel's own parser
-# (kunit.py parse) and tappy. The GPL tools come from Debian's
-# linux-source-6.12 at test time (mk/kernel-tools.sh, into target/).
+# (kunit.py parse) and tappy, then the shipped binary three times under
+# kselftest's runner.sh on image files (root, host kernel). The GPL tools come
+# from Debian's linux-source-6.12 at test time (mk/kernel-tools.sh, into
+# target/).
 ktap-test: $(BIN)
-	@start=$$(date +%s); mk/test-ktap.sh && \
+	@start=$$(date +%s); mk/test-ktap.sh && mk/test-kselftest.sh $(BIN) && \
 	echo "ktap-test: $$(( $$(date +%s) - start )) s"
 
 clean:
