@@ -74,11 +74,12 @@ integration-test: $(BIN) $(BIN_AARCH64)
 
 # KTAP as kernel CI reads it: our golden KTAP through the kernel's own parser
 # (kunit.py parse) and tappy, then the shipped binary three times under
-# kselftest's runner.sh on image files (root, host kernel). The GPL tools come
-# from Debian's linux-source-6.12 at test time (mk/kernel-tools.sh, into
-# target/).
+# kselftest's runner.sh on image files (root, host kernel); contrib/'s LAVA
+# definition and TuxRun example on stand-ins, its config fragments merged
+# onto x86_64 and arm64 defconfig. The GPL tools come from Debian's
+# linux-source-6.12 at test time (mk/kernel-tools.sh, into target/).
 ktap-test: $(BIN)
-	@start=$$(date +%s); mk/test-ktap.sh && mk/test-kselftest.sh $(BIN) && \
+	@start=$$(date +%s); mk/test-ktap.sh && mk/test-kselftest.sh $(BIN) && mk/test-contrib.sh && \
 	echo "ktap-test: $$(( $$(date +%s) - start )) s"
 
 clean:
