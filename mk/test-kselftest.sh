@@ -27,8 +27,9 @@ PY=$(mk/python-with.sh tap)
 T=$(mktemp -d /tmp/brr-kselftest.XXXXXX)
 cleanup() {
 	# Whatever a failed run left: mounts under $T, loop devices on its images.
-	grep -o " $T/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" || umount -l "$m"; done
-	losetup -n -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }' | xargs -r -n1 losetup -d
+	# (Each may find nothing: never the script's exit status.)
+	{ grep -o " $T/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" || umount -l "$m"; done; } || true
+	{ losetup -n -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }' | xargs -r -n1 losetup -d; } || true
 	rm -rf "$T"
 }
 trap cleanup EXIT
