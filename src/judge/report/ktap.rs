@@ -11,7 +11,8 @@
 //! attach those to the result (LKFT writes them to the failing test's log).
 
 use crate::kernel::kmsg::events::Tracker;
-use crate::judge::verdict::{Facts, Kind, Refusal, Verdict};
+use crate::judge::verdict::{ExitCode, Facts, Kind, Refusal, Verdict};
+use crate::sys::process::Signal;
 
 use super::text::text;
 use super::Report;
@@ -43,41 +44,52 @@ impl Test {
 
 /// What the result line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Result {
+pub enum ResultLine {
     /// `ok`: the failure path ran and the kernel stayed fine.
     Pass,
     /// `not ok`: the bug (or the bug report's criterion) showed.
     Fail,
     /// `ok ... # SKIP why`: this kernel or host cannot test the bug.
     Skip(String),
-    /// `not ok ... # ERROR why`: the run was misconfigured or interrupted.
+    /// `not ok ... # ERROR why`: the run was misconfigured.
     Error(String),
+    /// `not ok ... # ERROR interrupted by ...`: a signal ended the run.
+    Interrupted(Signal, String),
 }
 
-impl Result {
+/// kselftest's exit codes (tools/testing/selftests/kselftest.h), which its
+/// runner and CI wrappers read; an interruption keeps 128+N.
+pub struct KselftestCode;
+
+impl KselftestCode {
+    pub const PASS: i32 = 0;
+    pub const FAIL: i32 = 1;
+    pub const SKIP: i32 = 4;
+}
+
+impl ResultLine {
     /// How a verdict reads in KTAP.
-    pub fn of(v: &Verdict, f: &Facts) -> Result {
+    pub fn of(v: &Verdict, f: &Facts) -> ResultLine {
         match v.kind {
-            Kind::NotReproduced => Result::Pass,
-            Kind::Reproduced | Kind::Suspected => Result::Fail,
-            Kind::Inconclusive => Result::Skip(v.reason.clone()),
+            Kind::NotReproduced => ResultLine::Pass,
+            Kind::Reproduced | Kind::Suspected => ResultLine::Fail,
+            Kind::Inconclusive => ResultLine::Skip(v.reason.clone()),
             Kind::Refused => match &f.refused {
-                Some(Refusal::Unprivileged(why)) => Result::Skip(why.clone()),
-                _ => Result::Error(v.reason.clone()),
+                Some(Refusal::Unprivileged(why)) => ResultLine::Skip(why.clone()),
+                _ => ResultLine::Error(v.reason.clone()),
             },
-            Kind::Interrupted(_) => Result::Error(v.reason.clone()),
+            Kind::Interrupted(sig) => ResultLine::Interrupted(sig, v.reason.clone()),
         }
     }
 
-    /// kselftest's exit code; an interruption keeps 128+N (`bisect_code`),
-    /// which wrappers pass on as the signal it was.
-    pub fn exit_code(&self, bisect_code: i32) -> i32 {
+    /// kselftest's exit code; an interruption keeps 128+N, which wrappers
+    /// pass on as the signal it was.
+    pub fn exit_code(&self) -> i32 {
         match self {
-            Result::Pass => 0,
-            Result::Fail => 1,
-            Result::Skip(_) => 4,
-            Result::Error(_) if bisect_code > 128 => bisect_code,
-            Result::Error(_) => 1,
+            ResultLine::Pass => KselftestCode::PASS,
+            ResultLine::Fail | ResultLine::Error(_) => KselftestCode::FAIL,
+            ResultLine::Skip(_) => KselftestCode::SKIP,
+            ResultLine::Interrupted(sig, _) => ExitCode::interrupted(*sig),
         }
     }
 
@@ -85,10 +97,10 @@ impl Result {
     pub fn line(&self, test: Test) -> String {
         let name = test.name();
         match self {
-            Result::Pass => format!("ok 1 {name}\n"),
-            Result::Fail => format!("not ok 1 {name}\n"),
-            Result::Skip(why) => format!("ok 1 {name} # SKIP {}\n", one_line(why)),
-            Result::Error(why) => format!("not ok 1 {name} # ERROR {}\n", one_line(why)),
+            ResultLine::Pass => format!("ok 1 {name}\n"),
+            ResultLine::Fail => format!("not ok 1 {name}\n"),
+            ResultLine::Skip(why) => format!("ok 1 {name} # SKIP {}\n", one_line(why)),
+            ResultLine::Error(why) | ResultLine::Interrupted(_, why) => format!("not ok 1 {name} # ERROR {}\n", one_line(why)),
         }
     }
 }
@@ -113,7 +125,7 @@ fn diagnostics(lines: impl IntoIterator<Item = String>) -> String {
 /// The run's diagnostics and its result line (the header went out first);
 /// the result and the exit code to return.
 pub fn body(test: Test, r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> (String, i32) {
-    let result = Result::of(v, f);
+    let result = ResultLine::of(v, f);
     let block = text(r, v, log, f);
     // The text block's first line names the bisect exit code: in KTAP mode
     // that is not the one returned.
@@ -144,7 +156,7 @@ pub fn body(test: Test, r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> (S
             )
         })));
     }
-    let code = result.exit_code(v.exit_code());
+    let code = result.exit_code();
     (diagnostics(lines) + &result.line(test), code)
 }
 
@@ -161,9 +173,9 @@ fn limited(all: impl ExactSizeIterator<Item = String>) -> Vec<String> {
 /// An error before or outside a verdict (bad arguments, a panic): the
 /// whole document, header included, and its exit code.
 pub fn early_error(test: Test, why: &str) -> (String, i32) {
-    let result = Result::Error(why.to_string());
+    let result = ResultLine::Error(why.to_string());
     let out = format!("{HEADER}{}{}", diagnostics([format!("btrfs-reclaim-repro: {}", one_line(why))]), result.line(test));
-    (out, result.exit_code(2))
+    (out, result.exit_code())
 }
 
 #[cfg(test)]
@@ -171,7 +183,6 @@ mod tests {
     use super::*;
     use crate::base::phase::PassKind;
     use crate::judge::verdict::{judge, Cause};
-    use crate::sys::process::Signal;
 
     fn verdict(kind: Kind, reason: &str) -> Verdict {
         Verdict { kind, reason: reason.into(), cause: None }
@@ -189,8 +200,8 @@ mod tests {
             (verdict(Kind::Interrupted(Signal::TERM), "interrupted by SIGTERM"), "not ok 1 btrfs_reclaim_repro # ERROR interrupted by SIGTERM\n", 143),
         ];
         for (v, line, code) in cases {
-            let r = Result::of(&v, &f);
-            assert_eq!((r.line(Test::Single), r.exit_code(v.exit_code())), (line.to_string(), code), "{:?}", v.kind);
+            let r = ResultLine::of(&v, &f);
+            assert_eq!((r.line(Test::Single), r.exit_code()), (line.to_string(), code), "{:?}", v.kind);
         }
     }
 
@@ -200,12 +211,12 @@ mod tests {
         let why = "refusing to run: not root (mkfs, mount and loop devices need CAP_SYS_ADMIN; use sudo)";
         let f = Facts { refused: Some(Refusal::Unprivileged(why.into())), ..Facts::default() };
         let v = judge(&f, &Tracker::default());
-        let r = Result::of(&v, &f);
-        assert_eq!(r, Result::Skip(why.into()));
-        assert_eq!((r.exit_code(v.exit_code()), r.line(Test::Stress)), (4, format!("ok 1 btrfs_reclaim_repro_stress # SKIP {why}\n")));
+        let r = ResultLine::of(&v, &f);
+        assert_eq!(r, ResultLine::Skip(why.into()));
+        assert_eq!((r.exit_code(), r.line(Test::Stress)), (4, format!("ok 1 btrfs_reclaim_repro_stress # SKIP {why}\n")));
         let f = Facts { refused: Some(Refusal::Unsafe("refusing /dev/vdb: mounted on /home".into())), ..Facts::default() };
         let v = judge(&f, &Tracker::default());
-        assert_eq!(Result::of(&v, &f).exit_code(v.exit_code()), 1);
+        assert_eq!(ResultLine::of(&v, &f).exit_code(), 1);
     }
 
     #[test]
@@ -268,7 +279,6 @@ mod golden {
     use crate::judge::report::{PassRecord, StressStats};
     use crate::testing::{records_from_console, track};
     use crate::judge::verdict::judge;
-    use crate::sys::process::Signal;
 
     fn pin(name: &str, test: Test, r: &Report, f: &Facts, log: &Tracker, code: i32) {
         let v = judge(f, log);
