@@ -26,7 +26,7 @@ mkdir -p "$stage/root/usr/local/bin"
 cp "$bin" "$stage/root/usr/local/bin/btrfs-reclaim-repro"
 cp "$here/btrfs-reclaim-repro-lava" "$stage/root/usr/local/bin/"
 chmod 755 "$stage/root/usr/local/bin/"*
-overlay=$PWD/btrfs-reclaim-repro-overlay.tar.xz
+overlay=$PWD/dist/btrfs-reclaim-repro-overlay.tar.xz
 tar -C "$stage/root" --owner=0 --group=0 -cJf "$overlay" usr
 
 tuxrun --device "$device" --kernel "$kernel" \
