@@ -32,7 +32,11 @@ Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED
   2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
   (bisect skips), 128+N INTERRUPTED by signal N; with --vm a refusal on the
   host is 255 REFUSED (bisect aborts).
-Output: progress on stderr; the verdict on stdout (--json: one JSON object).
+With --ktap (kselftest's codes, for kernel CI): 0 ok (NOT REPRODUCED),
+  1 not ok (REPRODUCED, SUSPECTED, REFUSED), 4 skip (INCONCLUSIVE; not root),
+  128+N INTERRUPTED. Never use --ktap under git bisect run: 4 reads as bad.
+Output: progress on stderr; the verdict on stdout (--json: one JSON object;
+--ktap: KTAP version 1, one test, the verdict as # lines).
 The kernel log of the run goes to --log FILE (every /dev/kmsg record, with a
 header: version, kernel, options, seed); the verdict quotes the evidence.";
 
@@ -67,6 +71,10 @@ pub struct Args {
     /// print the verdict as one JSON object on stdout
     #[argh(switch)]
     pub json: bool,
+    /// print KTAP version 1 for kernel CI on stdout, with kselftest's exit
+    /// codes (0 ok, 1 not ok, 4 skip; not for git bisect run)
+    #[argh(switch)]
+    pub ktap: bool,
     /// write every kernel log record of the run to FILE
     #[argh(option)]
     pub log: Option<String>,
@@ -202,6 +210,12 @@ pub fn config(a: Args) -> Result<Config, String> {
     if op_timeout == 0 || op_timeout > 24 * 3600 {
         return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
     }
+    if a.ktap && a.json {
+        return Err("--ktap and --json both print on stdout: give one of them".into());
+    }
+    if a.ktap && a.check {
+        return Err("--ktap reports a run, --check only a preflight: drop one of them".into());
+    }
     if a.iterations == 0 {
         return Err("bad --iterations 0: give 1 or more".into());
     }
@@ -236,6 +250,7 @@ pub fn config(a: Args) -> Result<Config, String> {
         timeout_secs: a.timeout,
         seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
         json: a.json,
+        ktap: a.ktap,
         log: a.log.map(PathBuf::from),
         keep_mounted: a.keep_mounted,
         create_size,
@@ -303,6 +318,9 @@ pub fn vm_options(mut a: Args, user: &[String]) -> Result<crate::vm::Options, St
     let kernel = a.vm.take().unwrap_or_default();
     if a.keep_mounted {
         return Err("--keep-mounted has no meaning with --vm (the guest powers off after the pass): drop it".into());
+    }
+    if a.ktap {
+        return Err("--ktap is not supported with --vm yet (the host's own verdicts are text or --json): drop it".into());
     }
     let accel = match a.vm_accel.as_deref() {
         None | Some("auto") => AccelAsk::Auto,
@@ -385,6 +403,8 @@ mod tests {
             &["--reclaim", "Periodic", "d", "m"],
             &["--reclaim", "dynamic", "--enospc", "natural", "d", "m"],
             &["--stress", "10", "--workers", "2", "--reclaim", "dynamic", "d", "m"],
+            &["--ktap", "--json", "d", "m"],
+            &["--ktap", "--check", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");

@@ -12,18 +12,20 @@ use crate::kernel::host;
 use crate::kernel::kmemleak;
 use crate::kernel::kmsg::trace::Tracing;
 use crate::kernel::kmsg::watch::Watch;
-use crate::base::phase::Phase;
+pub(super) use crate::base::phase::PassKind;
+use crate::base::phase::{Phase, SettleEnd};
 use super::preflight;
 use crate::base::progress::Progress;
+use crate::judge::report::ktap::Test;
 use crate::judge::report::{self, PassRecord, Report};
 use crate::sys::process::{pending_signal, Signal};
-use crate::judge::verdict::{judge, Facts};
+use crate::judge::verdict::{judge, Facts, Refusal};
 
 use super::Outcome;
 
 #[derive(Debug)]
 pub enum Stop {
-    Refused(String),
+    Refused(Refusal),
     Setup(String),
     Interrupted(Signal),
     /// A kernel operation's child was killed or hung: `Facts::killed_in`
@@ -34,7 +36,8 @@ pub enum Stop {
 impl From<preflight::Blocked> for Stop {
     fn from(b: preflight::Blocked) -> Stop {
         match b {
-            preflight::Blocked::Refused(why) => Stop::Refused(why),
+            preflight::Blocked::Refused(why) => Stop::Refused(Refusal::Unsafe(why)),
+            preflight::Blocked::Unprivileged(why) => Stop::Refused(Refusal::Unprivileged(why)),
             preflight::Blocked::CannotTest(why) => Stop::Setup(why),
         }
     }
@@ -93,27 +96,7 @@ pub(super) struct Run<'a> {
     pub(super) formats: u32,
     /// How the pass under way's settle ended, and how long after the last
     /// relocation result.
-    pub(super) settled: Option<(&'static str, f64)>,
-}
-
-/// What a pass's filesystem is laid out for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PassKind {
-    /// Metadata DUP, 16 KiB nodes, --fill: reclaim relocates and the
-    /// instrumented kernel injects ENOSPC in delete_block_group_cache().
-    Injected,
-    /// Metadata SINGLE with 4 KiB nodes, data filled to ENOSPC, metadata
-    /// starved: relocation fails with a real ENOSPC on any kernel.
-    Natural,
-}
-
-impl PassKind {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            PassKind::Injected => "injected",
-            PassKind::Natural => "natural",
-        }
-    }
+    pub(super) settled: Option<(SettleEnd, f64)>,
 }
 
 impl Run<'_> {
@@ -123,10 +106,12 @@ impl Run<'_> {
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);
         let json = report::json::json(&self.report, &verdict, log, &self.facts);
+        let test = if self.cfg.stress_secs.is_some() { Test::Stress } else { Test::Single };
+        let (ktap, ktap_exit_code) = report::ktap::body(test, &self.report, &verdict, log, &self.facts);
         if let Some(w) = &mut self.watch {
             w.append_to_log(&text);
         }
-        Outcome { verdict, text, json }
+        Outcome { verdict, text, json, ktap, ktap_exit_code }
     }
 
     /// After an iteration: name what is still mounted or attached (a killed
@@ -239,7 +224,7 @@ impl Run<'_> {
         let log = self.watch.as_ref().map(|w| (w.log.injections, crate::judge::verdict::relocation_failures(&self.facts, &w.log)));
         let (injections, relocation_failures) = log.unwrap_or((0, self.facts.reclaim_errors));
         PassRecord {
-            layout: self.pass.name(),
+            layout: self.pass,
             fill_percent: self.report.fill_percent,
             reclaim_count: self.facts.reclaim_count,
             reclaim_errors: self.facts.reclaim_errors,

@@ -16,6 +16,10 @@
 
 use std::time::Duration;
 
+/// Why the wait ended (WorkerIdle: after `IDLE_SYNCS` idle commits); the
+/// report names it, so it lives with the phases.
+pub use crate::base::phase::SettleEnd as End;
+
 /// How often a busy worker is looked at: its result is seen this late at most.
 const BUSY_POLL: Duration = Duration::from_millis(20);
 /// Commits in a row that start no reclaim work before the wait ends.
@@ -45,26 +49,6 @@ pub(super) enum Next {
     Done(End),
 }
 
-/// Why the wait ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The worker idle and `IDLE_SYNCS` commits started nothing new.
-    WorkerIdle,
-    /// No exclusive_operation file: the counters stood still for 2 s.
-    Quiet,
-    /// The --timeout ran out first (a retry list keeps the worker busy).
-    Deadline,
-}
-
-impl End {
-    pub fn name(self) -> &'static str {
-        match self {
-            End::WorkerIdle => "worker idle",
-            End::Quiet => "counters quiet 2 s",
-            End::Deadline => "timeout",
-        }
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct Settle {

@@ -250,7 +250,7 @@ impl Run<'_> {
                 }
             };
             let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
-            r.settled = Some((end.name(), tail));
+            r.settled = Some((end, tail));
             r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
             Ok(())
         })

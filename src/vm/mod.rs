@@ -74,7 +74,6 @@ pub fn printout(kind: Kind, reason: String, cause: Option<Cause>, kernel: &str, 
         version: crate::kernel::host::version(),
         kernel: kernel.to_string(),
         device: "/dev/vda (VM)".into(),
-        enospc_mode: "auto",
         ..Report::default()
     };
     let f = Facts { unmount_observed: true, ..Facts::default() };

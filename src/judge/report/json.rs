@@ -21,7 +21,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .raw("space_cache", opt_str(f.space_cache.as_deref()))
         .raw("data_block_group_bytes", opt_int(r.data_block_group_bytes))
         .raw("v1_cache_block_groups", opt_int(f.v1_cache_block_groups))
-        .str("fill_mode", &r.fill_mode)
+        .str("fill_mode", r.fill_mode.name())
         .num("fill_percent", r.fill_percent)
         .int("reclaim_count", f.reclaim_count)
         .int("reclaim_errors", f.reclaim_errors)
@@ -34,8 +34,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("kmsg_read_errors", r.kmsg_read_errors)
         .raw("kmsg_read_error", opt_str(r.kmsg_read_error.as_deref()))
         .int("seed", r.seed);
-    o.str("enospc_mode", r.enospc_mode)
-        .str("reclaim", &r.reclaim)
+    o.str("enospc_mode", r.enospc_mode.name())
+        .str("reclaim", &r.reclaim.name())
         .str("mount_options", &r.mount_options)
         .str("failure_path", crate::judge::verdict::failure_path(f, log).name())
         .int("relocation_failures", crate::judge::verdict::relocation_failures(f, log))
@@ -124,14 +124,14 @@ fn pass(p: &PassRecord) -> String {
         phases.num(phase.name(), *secs);
     }
     let mut o = Object::new();
-    o.str("layout", p.layout)
+    o.str("layout", p.layout.name())
         .num("fill_percent", p.fill_percent)
         .int("reclaim_count", p.reclaim_count)
         .int("reclaim_errors", p.reclaim_errors)
         .int("injections", p.injections)
         .int("relocation_failures", p.relocation_failures)
         .raw("phases", phases.finish())
-        .raw("settle_end", opt_str(p.settle_end))
+        .raw("settle_end", opt_str(p.settle_end.map(|e| e.name())))
         .raw("settle_tail_seconds", opt_num(p.settle_tail_seconds));
     o.finish()
 }

@@ -41,7 +41,7 @@ fn passes_summary(passes: &[PassRecord]) -> String {
         format!("{what} ({} relocated, {} failed, {} injected)", sum(|p| p.reclaim_count), sum(|p| p.relocation_failures), sum(|p| p.injections))
     };
     let shown = if passes.len() > SHOWN + 1 { SHOWN } else { passes.len() };
-    let mut each: Vec<String> = passes[..shown].iter().map(|p| counts(p.layout, std::slice::from_ref(p))).collect();
+    let mut each: Vec<String> = passes[..shown].iter().map(|p| counts(p.layout.name(), std::slice::from_ref(p))).collect();
     if shown < passes.len() {
         each.push(counts(&format!("{} more passes", passes.len() - shown), &passes[shown..]));
     }
@@ -69,7 +69,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         out.push(format!(
             "fill:     {:.1}% ({}, {} written), seed {}",
             r.fill_percent,
-            r.fill_mode,
+            r.fill_mode.name(),
             human(r.bytes_written),
             r.seed
         ));
@@ -111,7 +111,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             };
             out.push(format!(
                 "hunt:     {} rounds ({} with failing relocations), {windows}, reclaim {}",
-                h.rounds, h.rounds_failing, r.reclaim
+                h.rounds, h.rounds_failing, r.reclaim.name()
             ));
         }
         if let Some(st) = &r.stress {
