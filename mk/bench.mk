@@ -20,3 +20,10 @@ BENCH_ITERATIONS ?= 100
 # system (the parsers' table needs nothing).
 bench: dist/btrfs-reclaim-repro-x86_64
 	bench/bench.sh --runs $(BENCH_RUNS) --dir $(BENCH_DIR) --out $(BENCH_OUT) --iterations $(BENCH_ITERATIONS) --bin $(CURDIR)/dist/btrfs-reclaim-repro-x86_64$(if $(BENCH_ONLY), --only $(BENCH_ONLY))
+
+# The three parts of a --vm run per shared kernel, medians of VM_BENCH_RUNS
+# (bench/vm-mode.py; results in bench/RESULTS.md, "--vm").
+VM_BENCH_RUNS ?= 3
+.PHONY: vm-bench
+vm-bench: dist/btrfs-reclaim-repro-x86_64 dist/btrfs-reclaim-repro-aarch64
+	bench/vm-mode.py --bin $(CURDIR)/dist/btrfs-reclaim-repro-x86_64 --vm-dir $(CURDIR)/../shared/vm --runs $(VM_BENCH_RUNS)

@@ -28,7 +28,7 @@ for set in "$@"; do
 	test)
 		cmds+=("mkfs.btrfs btrfs-progs" "btrfs btrfs-progs" "mkfs.ext4 e2fsprogs"
 			"mkfs.xfs xfsprogs" "sfdisk fdisk" "file file" "losetup mount"
-			"qemu-aarch64-static qemu-user-static")
+			"qemu-aarch64-static qemu-user-static" "cpio cpio")
 		# mk/test-ktap.sh and mk/test-contrib.sh: the kernel's KTAP parser
 		# and kselftest runner (python3), tappy and PyYAML, unpacking
 		# linux-source-6.12 (xz) and its `make defconfig` (gcc, flex, bison).
@@ -38,10 +38,11 @@ for set in "$@"; do
 	vm-test)
 		# ../shared/vm/run-vm and build-initramfs.sh: a *static* busybox, the
 		# host's mkfs.btrfs and btrfs (copied into the initramfs), cpio;
-		# arm64/run-vm-arm64: qemu-system-aarch64; vmtest.py: python3.
+		# arm64/run-vm-arm64: qemu-system-aarch64; vmtest.py: python3; its
+		# --vm rows: setpriv (unprivileged row), git (bisect rows).
 		cmds+=("qemu-system-x86_64 qemu-system-x86" "qemu-system-aarch64 qemu-system-arm"
 			"busybox:static busybox-static" "cpio cpio" "mkfs.btrfs btrfs-progs" "btrfs btrfs-progs"
-			"python3 python3")
+			"python3 python3" "setpriv util-linux" "git git")
 		targets+=("$MUSL_X86" "$MUSL_ARM") ;;
 	bench)
 		# bench/bench.sh: the bash equivalents and the limit runs; its VM

@@ -16,12 +16,12 @@ ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "     | $l"; done; }
 
 ALL_CMDS="mkfs.btrfs btrfs mkfs.ext4 mkfs.xfs sfdisk file losetup qemu-aarch64-static
-qemu-system-x86_64 qemu-system-aarch64 busybox cpio python3 fallocate findmnt xz gcc flex bison"
+qemu-system-x86_64 qemu-system-aarch64 busybox cpio python3 fallocate findmnt xz gcc flex bison setpriv git"
 # Which package brings which commands, for the stand-in apt-get.
 PKG_CMDS="btrfs-progs:mkfs.btrfs,btrfs e2fsprogs:mkfs.ext4 xfsprogs:mkfs.xfs fdisk:sfdisk file:file
 mount:losetup qemu-user-static:qemu-aarch64-static qemu-system-x86:qemu-system-x86_64
 qemu-system-arm:qemu-system-aarch64 busybox-static:busybox cpio:cpio python3:python3
-util-linux:fallocate,findmnt xz-utils:xz gcc:gcc flex:flex bison:bison"
+util-linux:fallocate,findmnt,setpriv git:git xz-utils:xz gcc:gcc flex:flex bison:bison"
 
 # setup NAME [hide=CMD...] [notarget=T...] [uid=N] [noapt] [aptfail-combined]
 setup() {
@@ -120,15 +120,15 @@ want="deps (test vm-test): missing btrfs-progs fdisk qemu-user-static qemu-syste
 if [ $RC = 0 ] && [ "$OUT" = "$want" ] && [ -z "$CALLS" ]; then ok "several missing, DRY_RUN: exact package list and target"
 else mapfile -t s < <(show); bad "several missing, DRY_RUN" "want: $want" "${s[@]}"; fi
 
-# 4. The sets do not ask for each other's packages: qemu-system-* missing
-# matters to vm-test only.
-setup sets hide=qemu-system-x86_64 hide=cpio
+# 4. The sets do not ask for each other's packages: qemu-system-* and
+# git missing matter to vm-test only.
+setup sets hide=qemu-system-x86_64 hide=git
 run DRY_RUN=1 test
 if [ $RC = 0 ] && [ "$OUT" = "deps (test): nothing missing" ]; then ok "test set ignores vm-test's commands"
 else mapfile -t s < <(show); bad "test set ignores vm-test's commands" "${s[@]}"; fi
 run DRY_RUN=1 vm-test
-case "$OUT" in *"install -y --no-install-recommends qemu-system-x86 cpio") ok "vm-test set: qemu-system-x86 cpio" ;;
-*) mapfile -t s < <(show); bad "vm-test set: qemu-system-x86 cpio" "${s[@]}" ;; esac
+case "$OUT" in *"install -y --no-install-recommends qemu-system-x86 git") ok "vm-test set: qemu-system-x86 git" ;;
+*) mapfile -t s < <(show); bad "vm-test set: qemu-system-x86 git" "${s[@]}" ;; esac
 
 # 5. As root with apt-get: one announce line, one update, one install of
 # exactly the missing packages; the commands are there afterwards.

@@ -15,6 +15,7 @@ mod kernel;
 mod scenario;
 #[cfg(test)]
 mod testing;
+mod vm;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,9 @@ use judge::verdict::ExitCode;
 static KTAP_PLAN_PRINTED: AtomicBool = AtomicBool::new(false);
 
 fn main() {
+    if vm::guest::is_guest() {
+        vm::guest::main();
+    }
     let argv: Vec<String> = std::env::args().collect();
     let code = match std::panic::catch_unwind(|| run(&argv)) {
         Ok(code) => code,
@@ -87,6 +91,15 @@ fn run(argv: &[String]) -> i32 {
             return code;
         }
     };
+    if args.vm.is_some() && !args.version {
+        return match cli::vm_options(args, &argv[1..]) {
+            Ok(o) => vm::host::run(&o),
+            Err(e) => {
+                eprintln!("btrfs-reclaim-repro: {e}");
+                judge::verdict::ExitCode::VM_REFUSED
+            }
+        };
+    }
     if args.version {
         println!("btrfs-reclaim-repro {} {}", kernel::host::version(), env!("BRR_TARGET"));
         return 0;

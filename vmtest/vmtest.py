@@ -19,8 +19,12 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,11 +90,203 @@ def busybox_command(row, a, log_path, timeout):
             "--", a.payload, arch["binary"], *row.get("args", [])]
 
 
+def vm_mode_command(row, a, log_path, timeout):
+    """The command line of a row run through the binary's own --vm (runner "vm").
+
+    >>> class A: vm_dir, dist = "/vm", "/d"
+    >>> vm_mode_command(dict(kernel="kernels/bzImage-stock", args=["--seed", "1"]), A, "/l", 99)
+    ['/d/btrfs-reclaim-repro-x86_64', '--vm', '/vm/kernels/bzImage-stock', '--json', '--vm-console', '/l', '--vm-timeout', '89', '--seed', '1']
+    >>> vm_mode_command(dict(kernel="k", user="nobody", args=["--vm-timeout", "20"]), A, "/l", 99)[:5]
+    ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/d/btrfs-reclaim-repro-x86_64']
+    """
+    # The host binary is always the x86_64 one: an arm64 kernel boots with
+    # the aarch64 binary found next to it in dist/.
+    cmd = [os.path.join(a.dist, ARCHES["x86_64"]["binary"]), "--vm", kernel_path(row, a), "--json",
+           "--vm-console", log_path]
+    if "--vm-timeout" not in row.get("args", []):
+        # The binary's own deadline first, so that it, not the tier, kills QEMU.
+        cmd += ["--vm-timeout", str(max(10, int(timeout) - 10))]
+    cmd += row.get("args", [])
+    if row.get("user") == "nobody":
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    return cmd
+
+
+def qemu_of_ours():
+    """Pids of running QEMUs started by --vm (their results disk's serial says so)."""
+    out = subprocess.run(["pgrep", "-f", "serial=brr-results"], stdout=subprocess.PIPE, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def run_vm_mode_row(row, a, timeout):
+    """Run a --vm row: (exit status, console log text, wall seconds, verdict JSON or None, stdout, leftovers).
+
+    The binary runs with a TMPDIR of its own, which must be empty after it,
+    and no QEMU of ours may be left. `interrupt` sends a signal once a
+    stderr line matches (Ctrl-C during boot or the pass, SIGKILL of the host).
+    """
+    log_path = os.path.join(a.logs, row["name"] + ".log")
+    # An unprivileged row writes its console into a file the tier owns.
+    with open(log_path, "w"):
+        pass
+    os.chmod(log_path, 0o666)
+    cmd = vm_mode_command(row, a, log_path, timeout)
+    tmp = tempfile.mkdtemp(prefix="vmtest-tmpdir-")
+    os.chmod(tmp, 0o1777)
+    env = dict(os.environ, TMPDIR=tmp, **row.get("env", {}))
+    intr = row.get("interrupt")
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=env)
+    err_lines, sent = [], None
+
+    def read_stderr():
+        nonlocal sent
+        for line in p.stderr:
+            err_lines.append(line)
+            if intr and sent is None and re.search(intr["when"], line):
+                sent = line.strip() + (f" (+{intr['after']} s)" if intr.get("after") else "")
+                time.sleep(intr.get("after", 0))
+                p.send_signal(getattr(signal, "SIG" + intr["signal"]))
+
+    # Each pipe has one reader (communicate() would race read_stderr for the lines).
+    out_parts = []
+    readers = [threading.Thread(target=read_stderr), threading.Thread(target=lambda: out_parts.append(p.stdout.read()))]
+    for r in readers:
+        r.start()
+    try:
+        status = p.wait(timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        status = 250
+        err_lines.append(f"vmtest: the binary ran past {timeout + 30:.0f} s and was killed\n")
+    for r in readers:
+        r.join()
+    out = "".join(out_parts)
+    wall = time.monotonic() - t0
+    if status < 0:
+        status = 128 - status  # killed by a signal: as a shell reports it
+    leftovers = []
+    # PR_SET_PDEATHSIG: a QEMU whose host process was SIGKILLed dies with it, at once.
+    for _ in range(20):
+        if not qemu_of_ours():
+            break
+        time.sleep(0.1)
+    else:
+        leftovers.append(f"QEMU still running: pids {qemu_of_ours()}")
+    left_files = os.listdir(tmp)
+    if left_files:
+        leftovers.append(f"left in TMPDIR: {left_files}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with open(log_path, "a", encoding="utf-8", errors="replace") as f:
+        f.write("\n==== btrfs-reclaim-repro --vm (host stderr) ====\n$ " + " ".join(cmd) + "\n" + "".join(err_lines)
+                + (f"vmtest: sent SIG{intr['signal']} after: {sent}\n" if sent else "") + f"exit status {status}\n")
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    if intr and sent is None:
+        leftovers.append(f"no stderr line matched {intr['when']!r}: SIG{intr['signal']} never sent")
+    try:
+        verdict = json.loads(out)
+    except ValueError:
+        # --check prints its findings, not a verdict: the checks read them as "stdout".
+        verdict = {"stdout": out, "exit_code": status} if out.strip() else None
+    return status, log, wall, verdict, out, leftovers
+
+
+BISECT_SCRIPT = """#!/bin/sh
+# One `git bisect run` step: the commit's file `kernel` names the kernel.
+n=$(($(cat "$BRR_COUNT") + 1)); echo $n > "$BRR_COUNT"
+if [ -n "$BRR_VANISH_AFTER" ] && [ $n -gt "$BRR_VANISH_AFTER" ]; then rm -f "$BRR_QEMU_DIR"/qemu-system-*; fi
+kernel=$(head -n 1 kernel)
+PATH=$BRR_QEMU_DIR exec "$BRR_BIN" --vm "$kernel" --vm-timeout 120
+"""
+
+
+def run_bisect_row(row, a, timeout):
+    """`git bisect run` over a repository whose commits name kernels (runner "bisect").
+
+    Returns (failures, summary, wall, log text).
+    """
+    work = tempfile.mkdtemp(prefix="vmtest-bisect-")
+    repo, qdir, count = os.path.join(work, "repo"), os.path.join(work, "qemu"), os.path.join(work, "count")
+    os.makedirs(repo)
+    os.makedirs(qdir)
+    # QEMU reaches the binary only through this folder, which the step may empty.
+    os.symlink(shutil.which("qemu-system-x86_64"), os.path.join(qdir, "qemu-system-x86_64"))
+    with open(count, "w") as f:
+        f.write("0")
+    script = os.path.join(work, "step.sh")
+    with open(script, "w") as f:
+        f.write(BISECT_SCRIPT)
+    os.chmod(script, 0o755)
+    git = ["git", "-c", "user.name=vmtest", "-c", "user.email=vmtest@localhost", "-C", repo]
+    run = lambda *args: subprocess.run(git + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: E731
+                                       text=True, timeout=timeout)
+    run("init", "-q")
+    shas = []
+    for i, k in enumerate(row["kernels"], 1):
+        with open(os.path.join(repo, "kernel"), "w") as f:
+            # The second line makes each commit a change, also for the same kernel.
+            f.write(os.path.abspath(os.path.join(a.vm_dir, k)) + f"\nc{i}\n")
+        run("add", "kernel")
+        c = run("commit", "-qm", f"c{i}: {os.path.basename(k)}")
+        if c.returncode != 0:
+            raise RuntimeError(f"git commit c{i}: {c.stdout}")
+        shas.append(run("rev-parse", "HEAD").stdout.strip())
+    env = dict(os.environ, BRR_COUNT=count, BRR_QEMU_DIR=qdir, BRR_VANISH_AFTER=str(row.get("qemu_vanishes_after", "")),
+               BRR_BIN=os.path.join(a.dist, ARCHES["x86_64"]["binary"]), TMPDIR=work)
+    t0 = time.monotonic()
+    run("bisect", "start", shas[-1], shas[0])
+    p = subprocess.run(git + ["bisect", "run", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=timeout, env=env)
+    wall = time.monotonic() - t0
+    run("bisect", "reset")
+    with open(count) as f:
+        steps = int(f.read().strip())
+    shutil.rmtree(work, ignore_errors=True)
+    found = re.search(r"^([0-9a-f]{40}) is the first bad commit", p.stdout, re.M)
+    want = row.get("first_bad")
+    failures = []
+    if want is None:
+        if found or p.returncode == 0:
+            failures.append(f"the bisect should abort (QEMU gone: exit 255), but it ended with status {p.returncode}"
+                            + (f", naming {found.group(1)[:12]}" if found else ""))
+        summary = f"aborted after {steps} step(s), status {p.returncode}"
+    else:
+        if not found or found.group(1) != shas[want - 1]:
+            failures.append(f"want c{want} ({shas[want - 1][:12]}) as the first bad commit, got "
+                            + (found.group(1)[:12] if found else "none") + f" (status {p.returncode})")
+        summary = f"c{want} is the first bad commit, {steps} step(s)"
+    leftovers = qemu_of_ours()
+    if leftovers:
+        failures.append(f"QEMU still running: pids {leftovers}")
+    return failures, summary, wall, f"$ git bisect run {script}\n" + p.stdout
+
+
+def vm_mode_timing(v):
+    """ "boot 0.4+2.2 s, pass 0.9 s, ours 0.2 s" from the verdict's vm facts.
+
+    >>> vm_mode_timing({"vm": {"before_kernel_seconds": 0.4, "kernel_boot_seconds": 2.25, "pass_seconds": None}})
+    ', boot 0.4+2.2 s, pass ? s, ours ? s'
+    """
+    f = v.get("vm") if isinstance(v, dict) else None
+    if not isinstance(f, dict):
+        return ""
+    n = lambda k: "?" if not isinstance(f.get(k), (int, float)) else f"{f[k]:.1f}"  # noqa: E731
+    return (f", boot {n('before_kernel_seconds')}+{n('kernel_boot_seconds')} s, pass {n('pass_seconds')} s, "
+            f"ours {n('ours_seconds')} s")
+
+
 # A row's `runner`: how its VM boots and runs the binary. Each takes (row,
 # args, console log path, timeout) and returns the command line, which exits
 # with the payload's status or one of RUN_VM_STATUS and leaves the console
 # log, verdict markers included, at the log path.
 RUNNERS = {"busybox": busybox_command}
+# Runners that are not a command line with console markers: "vm" runs the
+# binary's own --vm (JSON on stdout, its exit code; run_vm_mode_row), and
+# "bisect" runs `git bisect run` with it over a repository the row makes
+# (run_bisect_row).
+OWN_RUNNERS = ("vm", "bisect")
 
 
 def vm_command(row, a, log_path, timeout):
@@ -225,7 +421,7 @@ def kernel_trouble(text):
 
 # ---- checks -----------------------------------------------------------------
 
-CHECK_RE = re.compile(r"^\s*(\w+)\s*(==|!=|>=|<=|>|<|~|\bin\b|\bcontains\b)\s*(.*?)\s*$")
+CHECK_RE = re.compile(r"^\s*([\w.]+)\s*(==|!=|>=|<=|>|<|~|\bin\b|\bcontains\b)\s*(.*?)\s*$")
 MISSING = object()
 
 
@@ -319,7 +515,22 @@ NAMED_CHECKS = {
     "inject_by_balance_tid": check_inject_by_balance_tid,
     "suspected_names_overlap": check_suspected_names_overlap,
     "console_clean": check_console_clean,
+    "no_verdict": lambda v, ctx: (v is None, "no verdict expected"),
+    "bisect": lambda v, ctx: (True, "judged by the bisect's outcome"),
 }
+
+
+def lookup(v, key):
+    """v[key], where a dotted key walks into objects ("vm.accel"); MISSING when absent.
+
+    >>> lookup({"vm": {"accel": "tcg"}}, "vm.accel"), lookup({"vm": {}}, "vm.accel") is MISSING
+    ('tcg', True)
+    """
+    for part in key.split("."):
+        if not isinstance(v, dict) or part not in v:
+            return MISSING
+        v = v[part]
+    return v
 
 
 def run_check(check, v, ctx=None):
@@ -343,7 +554,7 @@ def run_check(check, v, ctx=None):
     if not m:
         raise ValueError(f"bad check {check!r}")
     key, op, expected = m.group(1), m.group(2), _value(m.group(3))
-    actual = v.get(key, MISSING)
+    actual = lookup(v, key)
     if actual is MISSING:
         return False, f"{check.strip()}: no such key"
     if _compare(actual, op, expected):
@@ -432,9 +643,10 @@ def main():
                     help="folder of the static binaries, btrfs-reclaim-repro-<arch>")
     ap.add_argument("--logs", default=os.path.join(HERE, "..", "target", "vm-logs"))
     ap.add_argument("--rows", default="", help="space/comma separated row names (default: all)")
-    # 14 rows measured at ~390 s (the hunt rows ~130 s); the worst case of
-    # their timeouts is ~1000 s. 1800 s keeps .ci/run (make test ~10 min
-    # before it) under 60 minutes.
+    # 14 rows measured at ~390 s (the hunt rows ~130 s), the 15 --vm rows at
+    # ~210 s (stock 30 s, the two bisects 45 s, the hang and the KVM
+    # fallback 25 s each); typical total ~10 min. 1800 s keeps .ci/run (make
+    # test ~10 min before it) under 60 minutes.
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VMTEST_BUDGET", 1800)),
                     help="seconds for the whole tier (default 1800): later rows get what is left")
     ap.add_argument("--strict", action="store_true", default=os.environ.get("VMTEST_STRICT", "") not in ("", "0"),
@@ -457,9 +669,9 @@ def main():
     if a.print_binaries:
         print(" ".join(ARCHES[x]["binary"] for x in needed))
         return 0
-    unknown = sorted({r.get("runner") for r in rows} - set(RUNNERS), key=str)
+    unknown = sorted({r.get("runner") for r in rows} - set(RUNNERS) - set(OWN_RUNNERS), key=str)
     if unknown:
-        print(f"vmtest: unknown runner(s) {unknown} in vmtest/rows.py; runners: {' '.join(RUNNERS)}", file=sys.stderr)
+        print(f"vmtest: unknown runner(s) {unknown} in vmtest/rows.py; runners: {' '.join([*RUNNERS, *OWN_RUNNERS])}", file=sys.stderr)
         return 2
     for x in sorted({row_arch(r) for r in rows if r["runner"] == "busybox"}):
         script = os.path.join(a.vm_dir, ARCHES[x]["script"])
@@ -477,7 +689,8 @@ def main():
     t_start = time.monotonic()
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
-        label = f"{name} [{row_arch(row)} {row['kernel']}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        kernel = " ".join(os.path.basename(k) for k in row["kernels"]) if "kernels" in row else row["kernel"]
+        label = f"{name} [{row_arch(row)} {kernel}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
@@ -502,12 +715,58 @@ def main():
         if absent:
             skip(f"the binary's --help has no {', '.join(absent)} (feature not in this binary yet)")
             continue
-        if not os.path.isfile(kernel_path(row, a)):
-            fail([f"kernel {kernel_path(row, a)} not found (a row's kernel is relative to --vm-dir)"])
+        missing_kernels = [k for k in row.get("kernels", [row.get("kernel")]) if not os.path.isfile(os.path.join(a.vm_dir, k))]
+        if missing_kernels:
+            fail([f"kernel {os.path.join(a.vm_dir, k)} not found (a row's kernel is relative to --vm-dir)"
+                  for k in missing_kernels])
             continue
         left = a.budget - (time.monotonic() - t_start)
         if left < 60:
             fail([f"not run: the tier's {a.budget:.0f} s budget is used up"])
+            continue
+        if row.get("runner") == "bisect":
+            failures, summary, wall, log = run_bisect_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
+            with open(log_path, "w") as f:
+                f.write(log)
+            if failures:
+                fail(failures, wall, log.splitlines()[-15:])
+            else:
+                passed.append(name)
+                print(f"PASS {label} ({wall:.1f} s): {summary}")
+                sys.stdout.flush()
+            continue
+        if row.get("runner") == "vm":
+            status, log, wall, verdict, out, leftovers = run_vm_mode_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT),
+                                                                                      left))
+            if row.get("checks") == ["no_verdict"]:
+                # SIGKILL of the host binary: it prints nothing; what counts is what it leaves.
+                want = row["exit"]
+                failures = leftovers + ([f"exit status {status}, want {want}"] if status != want else [])
+                if failures:
+                    fail(failures, wall, log.splitlines()[-15:])
+                else:
+                    passed.append(name)
+                    print(f"PASS {label} ({wall:.1f} s): exit {status}, no QEMU and nothing in TMPDIR left")
+                continue
+            if verdict is None:
+                fail(leftovers + [f"exit status {status}", f"no verdict JSON on stdout: {out[:300]!r}"], wall,
+                     log.splitlines()[-15:])
+                continue
+            failures, missing = evaluate(row, verdict, status, status, log)
+            failures = leftovers + failures
+            timing = f"{wall:.1f} s{vm_mode_timing(verdict)}"
+            summary = f"{verdict.get('verdict')} exit {status}: {verdict.get('reason')}"
+            if "stdout" in verdict:  # --check: its findings, no verdict
+                said = [line for line in verdict["stdout"].splitlines() if line.strip()]
+                summary = f"exit {status}: {said[-2] if len(said) > 1 else ''}"
+            if failures:
+                fail(failures + [f"verdict: {summary}"], wall, log.splitlines()[-15:])
+            elif missing:
+                skip(f"ran ({timing}, {summary}) but the JSON has no {', '.join(missing)}")
+            else:
+                passed.append(name)
+                print(f"PASS {label} ({timing}): {summary}")
+                sys.stdout.flush()
             continue
         status, log, wall = run_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
         try:

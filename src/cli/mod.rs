@@ -30,7 +30,8 @@ Examples:
 pub const EXIT_CODES: &str = "\
 Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED,
   2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
-  (bisect skips), 128+N INTERRUPTED by signal N.
+  (bisect skips), 128+N INTERRUPTED by signal N; with --vm a refusal on the
+  host is 255 REFUSED (bisect aborts).
 With --ktap (kselftest's codes, for kernel CI): 0 ok (NOT REPRODUCED),
   1 not ok (REPRODUCED, SUSPECTED, REFUSED), 4 skip (INCONCLUSIVE; not root),
   128+N INTERRUPTED. Never use --ktap under git bisect run: 4 reads as bad.
@@ -132,6 +133,28 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+    /// boot KERNEL (an x86 bzImage or an arm64 Image) in a throwaway QEMU
+    /// guest and run there, on a sparse disk in $TMPDIR (no <dev> <mnt>, no
+    /// root); a refusal on the host exits 255
+    #[argh(option)]
+    pub vm: Option<String>,
+    /// with --vm: auto (default: KVM where it really works, else TCG), kvm
+    /// or tcg
+    #[argh(option)]
+    pub vm_accel: Option<String>,
+    /// with --vm: seconds before the guest counts as hung and QEMU is
+    /// killed (default 300, plus --stress SECS, per iteration)
+    #[argh(option)]
+    pub vm_timeout: Option<u64>,
+    /// with --vm: write the guest's serial console to FILE
+    #[argh(option)]
+    pub vm_console: Option<String>,
+    /// with --vm: guest memory in MiB (default 2048)
+    #[argh(option)]
+    pub vm_mem: Option<u32>,
+    /// with --vm: more kernel command line arguments
+    #[argh(option)]
+    pub vm_append: Option<String>,
 }
 
 /// The validated configuration a run follows, or the one-line refusal.
@@ -249,6 +272,9 @@ pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
     let name = argv.first().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("btrfs-reclaim-repro");
     let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     let parsed = Args::from_args(&[name], &rest);
+    if rest.contains(&"--vm") {
+        return parse_vm(name, &rest, parsed);
+    }
     // `--version` needs no <dev> <mnt>: parse it again with two stand-ins.
     if parsed.is_err() && rest.contains(&"--version") {
         if let Ok(a) = Args::from_args(&[name], &[&rest[..], &["_", "_"]].concat()) {
@@ -262,6 +288,71 @@ pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
         ),
         // argh lists missing positionals one per line: the refusal is one line.
         Err(()) => (ExitCode::REFUSED, format!("{} (see --help)", early.output.split_whitespace().collect::<Vec<_>>().join(" "))),
+    })
+}
+
+/// With --vm the guest's disk is /dev/vda: `<dev> <mnt>` are not given, so
+/// argh sees two stand-ins; a device path the user gave is refused.
+fn parse_vm(name: &str, rest: &[&str], plain: Result<Args, argh::EarlyExit>) -> Result<Args, (i32, String)> {
+    let refuse = |what: &str| Err((ExitCode::VM_REFUSED, format!("{what} has no meaning with --vm (the guest's disk is a fresh sparse file): drop it")));
+    if plain.is_ok() {
+        return refuse("a device path");
+    }
+    if let Ok(a) = Args::from_args(&[name], &[rest, &["_", "_"]].concat()) {
+        return Ok(a);
+    }
+    if Args::from_args(&[name], &[rest, &["_"]].concat()).is_ok() {
+        return refuse("a device path");
+    }
+    plain.map_err(|early| match early.status {
+        Ok(()) => (0, early.output),
+        Err(()) => (ExitCode::VM_REFUSED, format!("{} (see --help)", early.output.split_whitespace().collect::<Vec<_>>().join(" "))),
+    })
+}
+
+/// `--vm`: the vm options, and the guest's argv from `user` (argv without
+/// the program name); every other option is checked as natively. A
+/// refusal is one line; the caller exits 255.
+pub fn vm_options(mut a: Args, user: &[String]) -> Result<crate::vm::Options, String> {
+    use crate::vm::qemu::AccelAsk;
+    let kernel = a.vm.take().unwrap_or_default();
+    if a.keep_mounted {
+        return Err("--keep-mounted has no meaning with --vm (the guest powers off after the pass): drop it".into());
+    }
+    if a.ktap {
+        return Err("--ktap is not supported with --vm yet (the host's own verdicts are text or --json): drop it".into());
+    }
+    let accel = match a.vm_accel.as_deref() {
+        None | Some("auto") => AccelAsk::Auto,
+        Some("kvm") => AccelAsk::Kvm,
+        Some("tcg") => AccelAsk::Tcg,
+        Some(x) => return Err(format!("bad --vm-accel '{x}': use auto, kvm or tcg")),
+    };
+    let mem_mib = a.vm_mem.unwrap_or(2048);
+    if !(256..=65536).contains(&mem_mib) {
+        return Err(format!("bad --vm-mem {mem_mib}: give MiB from 256 to 65536"));
+    }
+    let (vm_timeout, console, append) = (a.vm_timeout.take(), a.vm_console.take(), a.vm_append.take());
+    let cfg = config(a)?;
+    if cfg.external_mkfs {
+        return Err("--mkfs external has no meaning with --vm (the guest has no mkfs.btrfs): drop it".into());
+    }
+    let per_iteration = 300 + cfg.stress_secs.unwrap_or(0);
+    let timeout_secs = vm_timeout.unwrap_or(per_iteration.saturating_mul(cfg.iterations as u64));
+    if timeout_secs == 0 {
+        return Err("bad --vm-timeout 0: give seconds".into());
+    }
+    Ok(crate::vm::Options {
+        kernel: PathBuf::from(kernel),
+        accel,
+        timeout_secs,
+        console: console.map(PathBuf::from),
+        mem_mib,
+        append: append.unwrap_or_default(),
+        json: cfg.json,
+        log: cfg.log,
+        disk_bytes: cfg.create_size.unwrap_or(3 << 30),
+        guest_args: crate::vm::guest_args(user),
     })
 }
 
@@ -362,6 +453,7 @@ mod tests {
             (ExitCode::REFUSED, "REFUSED"),
             (ExitCode::SUSPECTED, "SUSPECTED"),
             (ExitCode::SKIP, "INCONCLUSIVE"),
+            (ExitCode::VM_REFUSED, "REFUSED"),
         ] {
             assert!(EXIT_CODES.contains(&format!(" {code} {verdict}")), "{code} {verdict}");
         }

@@ -18,6 +18,9 @@ impl ExitCode {
     /// INCONCLUSIVE, and our own failures (a panic, a handler we could not
     /// install): no verdict on the kernel, so bisect skips the commit.
     pub const SKIP: i32 = 125;
+    /// --vm refused on the host before anything started: `git bisect run`
+    /// aborts (2 would mark the commit bad), and no 128+N of a signal.
+    pub const VM_REFUSED: i32 = 255;
 
     /// 128 + the signal, as a shell reports a process the signal ended.
     pub fn interrupted(sig: Signal) -> i32 {
@@ -32,6 +35,9 @@ pub enum Kind {
     NotReproduced,
     Inconclusive,
     Refused,
+    /// --vm, refused on the host (QEMU missing, not a kernel, no room):
+    /// REFUSED, with the exit code that aborts a bisect.
+    VmRefused,
     Interrupted(Signal),
 }
 
@@ -42,6 +48,7 @@ impl Kind {
             Kind::NotReproduced => ExitCode::NOT_REPRODUCED,
             Kind::Reproduced => ExitCode::REPRODUCED,
             Kind::Refused => ExitCode::REFUSED,
+            Kind::VmRefused => ExitCode::VM_REFUSED,
             Kind::Suspected => ExitCode::SUSPECTED,
             Kind::Inconclusive => ExitCode::SKIP,
             Kind::Interrupted(sig) => ExitCode::interrupted(sig),
@@ -54,7 +61,7 @@ impl Kind {
             Kind::Suspected => "SUSPECTED",
             Kind::NotReproduced => "NOT_REPRODUCED",
             Kind::Inconclusive => "INCONCLUSIVE",
-            Kind::Refused => "REFUSED",
+            Kind::Refused | Kind::VmRefused => "REFUSED",
             Kind::Interrupted(_) => "INTERRUPTED",
         }
     }
@@ -201,12 +208,28 @@ pub enum Cause {
     /// The kernel overwrote log records before we read them: a clean log
     /// with holes proves nothing.
     RecordsLost,
+    /// --vm: the guest kernel lacks what the test needs (the reason names
+    /// the CONFIG_ option).
+    VmKernelConfig,
+    /// --vm: the kernel could not execute /init (ENOEXEC): another
+    /// architecture's binary.
+    VmWrongArch,
+    /// --vm: no initramfs init ran (no CONFIG_BLK_DEV_INITRD).
+    VmNoInitramfs,
+    /// --vm: the console stayed silent.
+    VmNoConsole,
+    /// --vm: the kernel died or stopped while booting, before /init.
+    VmBootFailed,
+    /// --vm: the guest ran past the host's deadline, with a clean console.
+    VmHung,
+    /// --vm: the VM ended without an intact verdict, with a clean console.
+    VmNoVerdict,
 }
 
 impl Cause {
     /// Every cause, for the test that each has advice.
     #[cfg(test)]
-    pub const ALL: [Cause; 7] = [
+    pub const ALL: [Cause; 14] = [
         Cause::SetupFailed,
         Cause::NotStarved,
         Cause::NoV1Cache,
@@ -214,6 +237,13 @@ impl Cause {
         Cause::ReclaimNeverFired,
         Cause::NotInstrumented,
         Cause::RecordsLost,
+        Cause::VmKernelConfig,
+        Cause::VmWrongArch,
+        Cause::VmNoInitramfs,
+        Cause::VmNoConsole,
+        Cause::VmBootFailed,
+        Cause::VmHung,
+        Cause::VmNoVerdict,
     ];
 
     pub fn advice(self) -> &'static str {
@@ -225,6 +255,13 @@ impl Cause {
             Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim exist in /sys/fs/btrfs/<fsid>/allocation/data",
             Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
             Cause::RecordsLost => "boot with log_buf_len=16M (a bigger kernel log buffer), or keep other kernel chatter down, and run again",
+            Cause::VmKernelConfig => "build the kernel with the option the reason names set to y (README: Kernel config for --vm); git bisect skips this commit",
+            Cause::VmWrongArch => "give a kernel of the guest binary's architecture (x86_64 bzImage, arm64 Image; the aarch64 binary is dist/btrfs-reclaim-repro-aarch64)",
+            Cause::VmNoInitramfs => "build the kernel with CONFIG_BLK_DEV_INITRD=y: the binary boots as the initramfs's /init",
+            Cause::VmNoConsole => "build the kernel with its serial console (CONFIG_SERIAL_8250_CONSOLE on x86, CONFIG_SERIAL_AMBA_PL011_CONSOLE on arm64); under KVM try --vm-accel tcg",
+            Cause::VmBootFailed => "read the console (--vm-console FILE keeps it): the kernel itself failed to boot; git bisect skips this commit",
+            Cause::VmHung => "raise --vm-timeout if the guest was only slow; the console (--vm-console FILE) shows where it stopped",
+            Cause::VmNoVerdict => "run again with --vm-console FILE and read how the guest ended",
         }
     }
 }

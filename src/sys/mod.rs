@@ -12,6 +12,7 @@ pub mod btrfs;
 pub mod fs;
 pub mod loopdev;
 pub mod process;
+pub mod vm;
 
 /// A failed syscall: which one, on what, and the errno it returned.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //! label and a time); `write()` is the one step that touches the device.
 #![forbid(unsafe_code)]
 
-mod crc32c;
+pub mod crc32c;
 mod ids;
 mod items;
 mod layout;

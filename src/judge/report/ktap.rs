@@ -78,6 +78,8 @@ impl ResultLine {
                 Some(Refusal::Unprivileged(why)) => ResultLine::Skip(why.clone()),
                 _ => ResultLine::Error(v.reason.clone()),
             },
+            // --vm, refused on the host: nothing ran.
+            Kind::VmRefused => ResultLine::Error(v.reason.clone()),
             Kind::Interrupted(sig) => ResultLine::Interrupted(sig, v.reason.clone()),
         }
     }
