@@ -6,6 +6,8 @@
 
 pub mod events;
 mod groups;
+#[path = "../kernel/kmsg/reclaim_loop.rs"]
+pub mod reclaim_loop;
 pub mod trace;
 pub mod watch;
 
