@@ -1,7 +1,12 @@
 //! The judge: from what the run observed to one verdict and an exit code that
 //! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
 
+use crate::btrfs::fs::Offered;
 use crate::kmsg::events::Tracker;
+
+#[path = "judge/known_bug.rs"]
+pub mod known_bug;
+pub use known_bug::KnownBug;
 use crate::phase::Phase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,20 @@ pub struct Facts {
     /// Kernel log records overwritten before the reader got them (EPIPE,
     /// sequence gaps), over every iteration.
     pub kmsg_lost: u64,
+    /// Which automatic reclaim the mounted filesystem offered (None: not
+    /// mounted yet).
+    pub offered: Option<crate::btrfs::fs::Offered>,
+    /// No reclaim_count/reclaim_errors files (before 6.11): the counts come
+    /// from the kernel log, and the JSON shows the counters as null.
+    pub counters_from_log: bool,
+    /// The reclaim worker kept relocating one failing group within one run.
+    pub reclaim_loop: Option<crate::kmsg::reclaim_loop::Loop>,
+    /// After the loop: whether the unmount ended it (Some(true): the
+    /// unmount returned, so the worker let go).
+    pub loop_stopped: Option<bool>,
+    /// Longest time exclusive_operation read `balance` without a break
+    /// while the run forced no commit (the worker's one run).
+    pub longest_busy_secs: Option<f64>,
 }
 
 /// Which failure path the log shows: "injected" (BO: inject lines),
@@ -101,6 +120,8 @@ pub struct Verdict {
     pub reason: String,
     /// INCONCLUSIVE: why, so that `next_step` can say what to do.
     pub cause: Option<Cause>,
+    /// REPRODUCED: the catalogued upstream bug the evidence matches.
+    pub known_bug: Option<KnownBug>,
 }
 
 impl Verdict {
@@ -128,12 +149,16 @@ pub enum Cause {
     /// The kernel overwrote log records before we read them: a clean log
     /// with holes proves nothing.
     RecordsLost,
+    /// The kernel offers no automatic reclaim of data block groups (neither
+    /// dynamic/periodic reclaim nor bg_reclaim_threshold: before 5.19).
+    NoReclaimTrigger,
 }
 
 impl Cause {
     /// Every cause, for the test that each has advice.
     #[cfg(test)]
-    pub const ALL: [Cause; 7] = [
+    pub const ALL: [Cause; 8] = [
+        Cause::NoReclaimTrigger,
         Cause::SetupFailed,
         Cause::NotStarved,
         Cause::NoV1Cache,
@@ -151,6 +176,7 @@ impl Cause {
             Cause::NoV1CacheInode => "give a larger device (over 960 MiB, 3 GiB is good): data block groups under 100 MiB get no v1 cache inode",
             Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim exist in /sys/fs/btrfs/<fsid>/allocation/data",
             Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
+            Cause::NoReclaimTrigger => "boot a kernel from 5.19 on (bg_reclaim_threshold) or 6.11 on (dynamic/periodic reclaim): this one cannot test the bug, git bisect skips it",
             Cause::RecordsLost => "boot with log_buf_len=16M (a bigger kernel log buffer), or keep other kernel chatter down, and run again",
         }
     }
@@ -167,8 +193,9 @@ fn taint_letters(bits: u64) -> String {
 }
 
 pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
-    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason, cause: None };
-    let inconclusive = |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, exit_code: 125, reason, cause: Some(cause) };
+    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason, cause: None, known_bug: None };
+    let inconclusive =
+        |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, exit_code: 125, reason, cause: Some(cause), known_bug: None };
     if let Some(why) = &f.refused {
         return v(Kind::Refused, 2, why.clone());
     }
@@ -178,12 +205,29 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
     });
     let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
-    let trouble = if let Some(first) = log.headline() {
+    // The endless loop is decisive; a stall it causes comes second.
+    let looped = f.reclaim_loop.as_ref().map(|l| {
+        let mut s = l.describe();
+        if let Some(b) = f.longest_busy_secs.filter(|b| *b >= 1.0) {
+            s.push_str(&format!("; exclusive_operation read balance for {b:.1} s without a break"));
+        }
+        s.push_str(match f.loop_stopped {
+            Some(true) => "; the unmount then stopped it",
+            Some(false) => "; the unmount did not return: the loop did not stop",
+            None => "",
+        });
+        s
+    });
+    let trouble = if let (Some(l), Some(first)) = (&looped, log.headline().filter(|h| known_bug::is_stall(h))) {
+        Some(format!("{l}; kernel trouble after it: {first}"))
+    } else if let Some(first) = log.headline() {
         let t = format!("kernel trouble: {first}");
         Some(match killed {
             Some(k) => format!("{k}; {t}"),
             None => t,
         })
+    } else if let Some(l) = looped {
+        Some(l)
     } else if let Some(k) = killed {
         Some(k)
     } else if let Some(l) = leak {
@@ -207,9 +251,14 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
             [one] => format!("; injected block group {one}"),
             [first, rest @ ..] => format!("; injected block groups {first} and {} more", rest.len()),
         };
-        return v(Kind::Reproduced, 1, format!("{t}{bg}"));
+        let failed = relocation_failures(f, log) > 0 || log.injections > 0;
+        let known_bug = known_bug::name(&log.trouble_context, failed, f.reclaim_loop.is_some());
+        return Verdict { known_bug, ..v(Kind::Reproduced, 1, format!("{t}{bg}")) };
     }
     if let Some(why) = &f.setup_failure {
+        if f.offered == Some(Offered::Nothing) {
+            return inconclusive(Cause::NoReclaimTrigger, why.clone());
+        }
         return inconclusive(Cause::SetupFailed, format!("setup failed: {why}"));
     }
     if let Some(o) = log.overlaps.first() {

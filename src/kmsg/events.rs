@@ -155,6 +155,10 @@ pub struct Tracker {
     pub reloc_puts: u64,
     pub reclaim_puts: u64,
     pub reloc_errors: u64,
+    /// `reclaiming chunk` lines: the worker's attempts, where no
+    /// reclaim_count exists (before 6.11). Rate-limited by the kernel
+    /// (btrfs_printk: 100 per 5 s), so a lower bound.
+    pub reclaiming_chunks: u64,
     /// Every line recognised as kernel trouble.
     pub trouble: Vec<String>,
     /// The first trouble line and the lines right after it (stack frames).
@@ -224,6 +228,7 @@ impl Tracker {
                 self.push(Some(pid), EventKind::Inject, Some(bg), text);
             }
             Line::ReclaimingChunk { bg } => {
+                self.reclaiming_chunks += 1;
                 self.pending_chunk = Some(bg);
             }
             Line::RelocatingBg { bg } => {

@@ -54,6 +54,8 @@ pub struct Report {
     pub reclaim: String,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
+    /// The trace lines that showed the endless reclaim loop.
+    pub loop_evidence: Vec<String>,
 }
 
 /// One iteration of an `--iterations` run: how long it took and what the
@@ -176,6 +178,12 @@ pub(super) fn notes(r: &Report) -> Vec<String> {
 /// frames, else the first injected block group's sequence, else the failed
 /// relocations.
 pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
+    // The loop first, unless real trouble (not a stall it caused) came.
+    if !r.loop_evidence.is_empty() && log.headline().is_none_or(crate::verdict::known_bug::is_stall) {
+        let mut lines = r.loop_evidence.clone();
+        lines.extend(log.trouble.iter().cloned());
+        return lines;
+    }
     if log.trouble.is_empty() && !r.kmemleak_evidence.is_empty() {
         return r.kmemleak_evidence.clone();
     }

@@ -64,6 +64,7 @@ pub fn run(cfg: &Config) -> Outcome {
         pass_start: Default::default(),
         formats: 0,
         settled: None,
+        loop_trace: None,
     };
     let started = run.started;
     for i in 1..=cfg.iterations {

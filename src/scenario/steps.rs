@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::childop::OpError;
 use crate::btrfs::fill;
-use crate::btrfs::fs::Fs;
+use crate::btrfs::fs::{Fs, Offered};
 use crate::cli::{Enospc, FillMode};
 use crate::btrfs::format::{self, FormatError, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
@@ -18,7 +18,16 @@ use crate::phase::Phase;
 use crate::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
-use super::settle::{Next, Seen, Settle};
+use super::settle::{End, Next, Seen, Settle};
+use crate::kmsg::reclaim_loop;
+use crate::kmsg::trace::{Tracing, LOOP_EVENTS};
+
+/// How often the settle reads the trace for the endless loop.
+const LOOP_LOOK_EVERY: Duration = Duration::from_millis(500);
+/// Once the loop showed, how long it is watched before the unmount (no
+/// commit forced: a fixed kernel's worker would go idle in milliseconds).
+const LOOP_CONFIRM: Duration = Duration::from_secs(3);
+const BUSY_LOOK: Duration = Duration::from_millis(100);
 
 impl Run<'_> {
     /// mkfs, then mount, then check that this kernel can test the bug.
@@ -83,13 +92,20 @@ impl Run<'_> {
             Ok(m)
         })?;
         let fs = at("open filesystem", Fs::open(&cfg.mnt))?;
-        let missing = fs.missing_reclaim_files();
-        if !missing.is_empty() {
-            return Err(Stop::Setup(format!(
-                "kernel has no {} in {}: too old for this bug (dynamic/periodic reclaim arrived around 6.11)",
-                missing.join(", "),
-                fs.data_sysfs.display()
-            )));
+        let offered = fs.offered();
+        self.facts.offered = Some(offered);
+        match offered {
+            Offered::DynamicPeriodic => {}
+            // 5.19 to 6.10: the same btrfs_reclaim_bgs_work() and error path,
+            // reached through the static threshold; counted from the log.
+            Offered::StaticThreshold => self.facts.counters_from_log = !fs.has_counters(),
+            Offered::Nothing => {
+                return Err(Stop::Setup(format!(
+                    "kernel has neither {} nor bg_reclaim_threshold in {}: no automatic reclaim of data block groups (bg_reclaim_threshold arrived in 5.19)",
+                    fs.missing_reclaim_files().join(", "),
+                    fs.data_sysfs.display()
+                )));
+            }
         }
         Ok((mounted, fs))
     }
@@ -154,7 +170,16 @@ impl Run<'_> {
     /// periodic_reclaim 0 does btrfs_reclaim_bgs_work() put a failed group
     /// on its retry list.
     pub(super) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
-        let knobs = self.cfg.reclaim.knobs();
+        let reclaim = self.reclaim_to_run();
+        self.report.reclaim = reclaim.name();
+        // Before 6.11 the dynamic/periodic files do not exist: their "off"
+        // is the only state there is.
+        let offered = self.facts.offered;
+        let knobs: Vec<_> = reclaim
+            .knobs()
+            .into_iter()
+            .filter(|(name, value)| offered != Some(Offered::StaticThreshold) || *value != "0" || *name == "bg_reclaim_threshold")
+            .collect();
         self.phase(Phase::Knobs, |r| {
             for (name, value) in &knobs {
                 at("reclaim knobs", fs.write_knob(name, value))?;
@@ -196,6 +221,9 @@ impl Run<'_> {
     pub(super) fn trigger(&mut self, fs: &Fs) -> Result<Option<Base>, Stop> {
         let cfg = self.cfg;
         let base = self.reclaim_base(fs)?;
+        if self.facts.offered == Some(Offered::StaticThreshold) {
+            self.start_loop_watch();
+        }
         self.phase(Phase::Trigger, |r| {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             loop {
@@ -231,14 +259,54 @@ impl Run<'_> {
         let cfg = self.cfg;
         self.phase(Phase::Settle, |r| {
             let started = Instant::now();
+            // A fixed kernel with only the static threshold retries each
+            // failed group on every cleaner run, and each commit of ours
+            // wakes the cleaner: there a retry is no news, only a success
+            // or a group failing for the first time is.
+            let retries_forever = r.facts.offered == Some(Offered::StaticThreshold);
+            let news = |r: &mut Run, (c, e): (u64, u64)| match (retries_forever, &r.watch) {
+                (true, Some(w)) => (c.saturating_sub(e), w.log.failed_groups_since(0)),
+                _ => (c, e),
+            };
             let first = r.count_reclaims(fs, &base)?;
-            let mut settle = Settle::new(first, Duration::from_secs(cfg.timeout_secs));
+            let mut settle = Settle::new(news(r, first), Duration::from_secs(cfg.timeout_secs));
+            if retries_forever {
+                settle = settle.retrying();
+            }
+            let mut busy_since: Option<Duration> = None;
+            let mut next_look = Duration::ZERO;
+            let mut loop_seen: Option<Duration> = None;
             let (end, (c, e)) = loop {
                 let busy = fs.exclusive_operation_busy();
                 r.drain();
                 let counts = r.count_reclaims(fs, &base)?;
+                let at_ = started.elapsed();
+                // exclusive_operation held without a break: one worker run
+                // (settle forces no commit while it is held).
+                busy_since = match busy {
+                    Some(true) => Some(busy_since.unwrap_or(at_)),
+                    _ => None,
+                };
+                if let Some(seen) = loop_seen {
+                    // Watched a little longer, forcing no commit: how many
+                    // more attempts, and whether the worker ever let go.
+                    if at_ - seen < LOOP_CONFIRM {
+                        nap(BUSY_LOOK)?;
+                        continue;
+                    }
+                    r.look_for_loop(fs)?;
+                    r.facts.longest_busy_secs = busy_since.map(|since| (at_ - since).as_secs_f64());
+                    break (End::ReclaimLoop, counts);
+                }
+                if at_ >= next_look {
+                    next_look = at_ + LOOP_LOOK_EVERY;
+                    if r.look_for_loop(fs)? {
+                        loop_seen = Some(at_);
+                        continue;
+                    }
+                }
                 r.progress.update(&format!("settle: {} relocated, {} errors", counts.0, counts.1));
-                match settle.next(Seen { at: started.elapsed(), busy, counts }) {
+                match settle.next(Seen { at: at_, busy, counts: news(r, counts) }) {
                     Next::Wait(d) => nap(d)?,
                     Next::Sync => {
                         let t = Instant::now();
@@ -248,11 +316,40 @@ impl Run<'_> {
                     Next::Done(end) => break (end, counts),
                 }
             };
+            r.loop_trace = None;
             let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
             r.settled = Some((end.name(), tail));
             r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
             Ok(())
         })
+    }
+
+    /// tracefs for the endless-loop watch (kernels with only the static
+    /// threshold, where 7e2718099438 shipped). Without it the loop is not
+    /// looked for, and a note says so.
+    fn start_loop_watch(&mut self) {
+        match Tracing::start_events(&LOOP_EVENTS) {
+            Ok(Some(t)) => self.loop_trace = Some(t),
+            Ok(None) => self.note_once("tracefs lacks btrfs_reclaim_block_group/btrfs_add_reclaim_block_group: the endless reclaim loop was not looked for".into()),
+            Err(e) => self.note_once(format!("tracefs: {e}: the endless reclaim loop was not looked for")),
+        }
+    }
+
+    fn note_once(&mut self, note: String) {
+        if !self.report.notes.contains(&note) {
+            self.report.notes.push(note);
+        }
+    }
+
+    /// Reads the trace and asks kmsg::reclaim_loop; true once it fired.
+    fn look_for_loop(&mut self, fs: &Fs) -> Result<bool, Stop> {
+        let Some(t) = &self.loop_trace else { return Ok(false) };
+        let trace = at("tracefs", t.read())?;
+        let Some(found) = reclaim_loop::detect(&trace, &fs.fsid) else { return Ok(false) };
+        self.progress.say(&format!("settle: {}", found.describe()));
+        self.report.loop_evidence = found.lines.clone();
+        self.facts.reclaim_loop = Some(found);
+        Ok(true)
     }
 
     /// close_ctree() drops the last block group references: a wrong count
@@ -269,10 +366,17 @@ impl Run<'_> {
                 return Ok(());
             }
             let timeout = Duration::from_secs(cfg.op_timeout_secs);
+            let looping = r.facts.reclaim_loop.is_some() && r.facts.loop_stopped.is_none();
+            let t = Instant::now();
             let killed = match mounted.unmount() {
                 Ok(note) => {
                     r.report.notes.extend(note);
                     r.progress.say(&format!("unmount: {}", cfg.mnt.display()));
+                    if looping {
+                        // close_ctree() waits for the worker: it let go.
+                        r.facts.loop_stopped = Some(true);
+                        r.progress.say(&format!("unmount: returned after {:.1} s: the loop stopped", t.elapsed().as_secs_f64()));
+                    }
                     return Ok(());
                 }
                 Err(OpError::Failed(e)) => return Err(Stop::Setup(format!("unmount: {e}"))),
@@ -280,6 +384,9 @@ impl Run<'_> {
                 Err(OpError::Hung) => None,
             };
             r.facts.killed_in = Some((Phase::Unmount, killed));
+            if looping {
+                r.facts.loop_stopped = Some(false);
+            }
             r.progress.say(&format!(
                 "unmount: {}",
                 match killed {
