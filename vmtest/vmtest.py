@@ -244,7 +244,36 @@ def check_console_clean(v, ctx):
     return True, "console log clean"
 
 
+def check_no_reclaim_loop(v, ctx):
+    """The endless-loop detector stayed silent: no reclaim_loop object, no loop known_bug."""
+    if v.get("reclaim_loop") is not None or "4eb4e85c4f81;" in str(v.get("known_bug", "")):
+        return False, f"reclaim loop reported: {v.get('reclaim_loop')!r} {v.get('known_bug')!r}"
+    return True, "no reclaim loop reported"
+
+
+def check_reclaim_loop_within_60s(v, ctx):
+    """The loop was evidence within 60 s of its group's first failed attempt."""
+    lo = v.get("reclaim_loop")
+    if not isinstance(lo, dict):
+        return False, "no reclaim_loop object"
+    secs = lo.get("seconds")
+    if not isinstance(secs, (int, float)) or secs > 60:
+        return False, f"reclaim_loop.seconds {secs!r}, want <= 60"
+    return True, f"block group {lo.get('bg')}: {lo.get('failed_attempts')} failed attempts in {secs} s"
+
+
+def check_reclaim_loop_stopped(v, ctx):
+    """After the loop the run unmounted, and said whether that stopped it."""
+    lo = v.get("reclaim_loop")
+    if not isinstance(lo, dict) or lo.get("stopped_by_unmount") is not True:
+        return False, f"reclaim_loop.stopped_by_unmount is {lo.get('stopped_by_unmount') if isinstance(lo, dict) else None!r}"
+    return True, "the unmount returned and stopped the loop"
+
+
 NAMED_CHECKS = {
+    "no_reclaim_loop": check_no_reclaim_loop,
+    "reclaim_loop_within_60s": check_reclaim_loop_within_60s,
+    "reclaim_loop_stopped": check_reclaim_loop_stopped,
     "inject_reloc_reclaim_same_pid": check_inject_reloc_reclaim_same_pid,
     "inject_by_balance_tid": check_inject_by_balance_tid,
     "suspected_names_overlap": check_suspected_names_overlap,
