@@ -196,12 +196,12 @@ run_one() {
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')" "$l0" >&2
 }
 
-# The parsers' linearity table (src/linearity.rs), from the release build
+# The parsers' linearity table (src/testing/linearity.rs), from the release build
 # of the unit tests: only its lines, also kept in <out>/parsers-<time>.md.
 run_parsers() {
     local table=$out/parsers-$stamp.md
     echo "bench: parser linearity (cargo test --release --bins -- --ignored parser_linearity); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-    (cd "$root" && "${CARGO:-cargo}" test --release --locked --bins -- --ignored --nocapture --exact linearity::parser_linearity) \
+    (cd "$root" && "${CARGO:-cargo}" test --release --locked --bins -- --ignored --nocapture --exact testing::linearity::parser_linearity) \
         | sed -n '/^parser linearity/,/^test /p' | grep -v '^test ' | tee "$table"
     echo "bench: parser table in $table" >&2
 }

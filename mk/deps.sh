@@ -23,7 +23,7 @@ cmds=() targets=()
 for set in "$@"; do
 	case "$set" in
 	run)
-		# The built-in mkfs (src/mkfs/) formats: a pass needs no btrfs-progs.
+		# The built-in mkfs (src/btrfs/mkfs/) formats: a pass needs no btrfs-progs.
 		targets+=("$MUSL_X86") ;;
 	test)
 		cmds+=("mkfs.btrfs btrfs-progs" "btrfs btrfs-progs" "mkfs.ext4 e2fsprogs"

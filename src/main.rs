@@ -6,30 +6,15 @@
 #[allow(unsafe_code)]
 mod sys;
 
+mod base;
 mod btrfs;
 mod cli;
 mod device;
-#[cfg(test)]
-mod fuzz;
-mod host;
-mod kmemleak;
-mod kmsg;
-#[cfg(test)]
-mod layers;
-#[cfg(test)]
-mod linearity;
-mod mkfs;
-mod mountinfo;
-mod phase;
-mod preflight;
-mod progress;
-mod report;
-mod resources;
+mod judge;
+mod kernel;
 mod scenario;
-mod size;
 #[cfg(test)]
-mod testutil;
-mod verdict;
+mod testing;
 
 use std::io::Write;
 
@@ -60,10 +45,10 @@ fn run(argv: &[String]) -> i32 {
         }
     };
     if args.version {
-        println!("btrfs-reclaim-repro {} {}", host::version(), env!("BRR_TARGET"));
+        println!("btrfs-reclaim-repro {} {}", kernel::host::version(), env!("BRR_TARGET"));
         return 0;
     }
-    let cfg = match cli::Config::from_args(args) {
+    let cfg = match cli::config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("btrfs-reclaim-repro: {e}");
@@ -71,7 +56,7 @@ fn run(argv: &[String]) -> i32 {
         }
     };
     if cfg.check_only {
-        return preflight::report_all(&cfg);
+        return scenario::preflight::report_all(&cfg);
     }
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
@@ -81,7 +66,7 @@ fn run(argv: &[String]) -> i32 {
     let mut out = std::io::stdout().lock();
     if cfg.json {
         // A refusal was already said in one line on stderr.
-        if outcome.verdict.kind != verdict::Kind::Refused {
+        if outcome.verdict.kind != judge::verdict::Kind::Refused {
             eprint!("{}", outcome.text);
         }
         let _ = out.write_all(outcome.json.as_bytes());

@@ -5,7 +5,7 @@
 //!
 //! What cannot be staged here (the disk holding /, dm/md holders, a second
 //! member of a multi-device btrfs) is covered by the unit tests in
-//! src/safety.rs over fixture mountinfo, swaps and sysfs trees.
+//! src/device/safety.rs over fixture mountinfo, swaps and sysfs trees.
 
 mod common;
 use common::*;

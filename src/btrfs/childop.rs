@@ -6,8 +6,8 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::host;
-use crate::phase::Phase;
+use crate::kernel::host;
+use crate::base::phase::Phase;
 use crate::sys;
 use crate::sys::process::ChildEnd;
 

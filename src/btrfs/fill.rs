@@ -5,10 +5,26 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::FillMode;
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 use crate::sys;
 use crate::sys::process::pending_signal;
+
+/// How the fill makes a file: fallocate (extents without data, fast) or
+/// write (real data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillMode {
+    Fallocate,
+    Write,
+}
+
+impl FillMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FillMode::Fallocate => "fallocate",
+            FillMode::Write => "write",
+        }
+    }
+}
 
 /// "A few tens of MiB", like the bug report's dd files: each file lands in
 /// one block group, so deleting every other one leaves each group half used.
@@ -161,7 +177,7 @@ pub fn fill(fs_dir: &File, dir: &Path, mode: FillMode, pct: u32, rng: &mut fastr
             out.bytes += held;
             progress.update(&format!(
                 "fill: {} written ({:.0} MiB/s)",
-                crate::size::human(out.bytes),
+                crate::base::size::human(out.bytes),
                 out.bytes as f64 / (1 << 20) as f64 / started.elapsed().as_secs_f64().max(1e-3)
             ));
             if enospc {

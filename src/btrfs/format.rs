@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::btrfs::mkfs_progs::{self, MkfsError};
-use crate::mkfs::{self, Ids, Layout, LABEL};
+use crate::btrfs::mkfs::{self, Ids, Layout, LABEL};
 use crate::sys;
 
 /// Which mkfs formats the device.
@@ -46,7 +46,7 @@ pub fn format(mkfs: &Mkfs, dev: &Path, natural: bool, v1: bool, ids: &Ids, now_s
         Mkfs::Builtin => {
             let layout = if natural { Layout::SingleMetadata4K } else { Layout::DupMetadata16K };
             let total = builtin(dev, layout, ids, now_secs).map_err(FormatError::Failed)?;
-            Ok(Some(format!("the built-in mkfs ({} filesystem)", crate::size::human(total))))
+            Ok(Some(format!("the built-in mkfs ({} filesystem)", crate::base::size::human(total))))
         }
         Mkfs::External { path, .. } => {
             let layout = if natural {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::sys::process::{kill, pending_signal};
 
-use crate::mkfs::LABEL;
+use crate::btrfs::mkfs::LABEL;
 
 /// Where mkfs.btrfs is, searching PATH and the usual sbin directories (root
 /// shells under sudo often lack /usr/sbin). Relative PATH entries are

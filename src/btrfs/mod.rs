@@ -5,5 +5,7 @@ pub mod childop;
 pub mod fill;
 pub mod format;
 pub mod fs;
+pub mod mkfs;
 pub mod mkfs_progs;
 pub mod mount;
+pub mod reclaim;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::btrfs::childop::{in_child, OpError};
-use crate::mountinfo;
-use crate::phase::Phase;
+use crate::base::mountinfo;
+use crate::base::phase::Phase;
 use crate::sys;
 
 /// A filesystem we mounted. Dropping it unmounts it (unless disarmed with

@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn read_at_reads_len_bytes_and_fewer_only_at_the_end() {
-        let dir = crate::testutil::TempDir::new("read-at");
+        let dir = crate::testing::TempDir::new("read-at");
         let path = dir.join("ten");
         std::fs::write(&path, b"0123456789").unwrap();
         let mut f = File::open(&path).unwrap();

@@ -2,7 +2,7 @@
 //! filesystem, RAID, swap and partition-table magic (offsets as libblkid's
 //! probers use them).
 
-use crate::mkfs::{super_field, LABEL, LABEL_MAX, SUPER_MAGIC, SUPER_SIZE, SUPER_SLOTS};
+use crate::base::ondisk::{LABEL, LABEL_AT, LABEL_MAX, MAGIC, MAGIC_AT, SUPER_SIZE, SUPER_SLOTS};
 
 /// The first btrfs superblock copy, at 64 KiB.
 const BTRFS_SUPER: usize = SUPER_SLOTS[0] as usize;
@@ -46,8 +46,8 @@ const MD_MAGIC: [u8; 4] = [0xfc, 0x4e, 0x2b, 0xa9];
 pub fn detect_signature(buf: &[u8]) -> Option<Signature> {
     let sig = |name| Some(Signature { name, label: None });
     // btrfs: the magic of the first superblock copy; its label tells ours.
-    if at(buf, BTRFS_SUPER + super_field::MAGIC, &SUPER_MAGIC.to_le_bytes()) {
-        let label_at = BTRFS_SUPER + super_field::LABEL;
+    if at(buf, BTRFS_SUPER + MAGIC_AT, &MAGIC.to_le_bytes()) {
+        let label_at = BTRFS_SUPER + LABEL_AT;
         let label = buf.get(label_at..label_at + LABEL_MAX + 1).map(|l| {
             let end = l.iter().position(|b| *b == 0).unwrap_or(l.len());
             String::from_utf8_lossy(&l[..end]).into_owned()
@@ -239,7 +239,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz::{run, INPUTS};
+    use crate::testing::fuzz::{run, INPUTS};
 
     /// Where the probes look, with what they look for there.
     const MAGICS: [(usize, &[u8]); 24] = [

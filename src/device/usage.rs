@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::mountinfo::{self, Mount};
+use crate::base::mountinfo::{self, Mount};
 
 /// What we know about one block device from sysfs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -242,5 +242,4 @@ pub fn image_uses(sys: &Path, usage: &Usage, image: &str) -> Vec<Use> {
 }
 
 #[cfg(test)]
-#[path = "usage_tests.rs"]
 mod tests;

@@ -59,7 +59,7 @@ pub fn name(trouble_context: &[String], relocation_failed: bool, looped: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{records_from_console, track};
+    use crate::testing::{records_from_console, track};
 
     fn context(fixture: &str) -> Vec<String> {
         track(&records_from_console(fixture)).trouble_context

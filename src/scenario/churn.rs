@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::btrfs::fs::Fs;
-use crate::report::StressStats;
-use crate::cli::FillMode;
+use crate::judge::report::StressStats;
+use crate::btrfs::fill::FillMode;
 use crate::btrfs::fill;
 use crate::sys;
 use crate::sys::btrfs::{BALANCE_CTL_CANCEL, ERROR_DEV_EXCL_RUN_IN_PROGRESS};

@@ -3,7 +3,9 @@
 //! times, and judge them together.
 
 mod churn;
+pub mod config;
 mod hunt;
+pub mod preflight;
 mod run;
 mod settle;
 mod single;
@@ -12,17 +14,16 @@ mod stress;
 
 use std::time::{Duration, Instant};
 
+pub use config::Config;
 use crate::btrfs::mount;
-use crate::cli::Config;
 use crate::device;
-use crate::host;
-use crate::kmemleak;
-use crate::kmsg::watch::Watch;
-use crate::preflight;
-use crate::progress::Progress;
-use crate::report::{IterationRecord, Report};
+use crate::kernel::host;
+use crate::kernel::kmemleak;
+use crate::kernel::kmsg::watch::Watch;
+use crate::base::progress::Progress;
+use crate::judge::report::{IterationRecord, Report};
 use crate::sys::process::pending_signal;
-use crate::verdict::{Facts, Verdict};
+use crate::judge::verdict::{Facts, Verdict};
 
 use run::{at, PassKind, Run, Stop};
 
@@ -93,7 +94,7 @@ pub fn run(cfg: &Config) -> Outcome {
             Err(Stop::Killed) => {}
         }
         run.note_leftovers();
-        run.report.per_iteration.push(IterationRecord { seconds: began.elapsed().as_secs_f64(), held: crate::resources::held() });
+        run.report.per_iteration.push(IterationRecord { seconds: began.elapsed().as_secs_f64(), held: crate::base::resources::held() });
         run.report.notes.extend(mount::take_cleanup_notes());
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()

@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 use crate::btrfs::childop::{in_child, OpError};
 use crate::btrfs::fs::{Fs, Offered};
 use crate::btrfs::mount;
-use crate::cli::{Config, Reclaim};
-use crate::host;
-use crate::kmemleak;
-use crate::kmsg::trace::Tracing;
-use crate::kmsg::watch::Watch;
-use crate::phase::Phase;
-use crate::preflight;
-use crate::progress::Progress;
-use crate::report::{self, PassRecord, Report};
+use super::config::Config;
+use crate::btrfs::reclaim::Reclaim;
+use crate::kernel::host;
+use crate::kernel::kmemleak;
+use crate::kernel::kmsg::trace::Tracing;
+use crate::kernel::kmsg::watch::Watch;
+use crate::base::phase::Phase;
+use super::preflight;
+use crate::base::progress::Progress;
+use crate::judge::report::{self, PassRecord, Report};
 use crate::sys::process::pending_signal;
-use crate::verdict::{judge, Facts};
+use crate::judge::verdict::{judge, Facts};
 
 use super::Outcome;
 
@@ -120,7 +121,7 @@ impl PassKind {
 
 impl Run<'_> {
     pub(super) fn finish(mut self) -> Outcome {
-        let empty = crate::kmsg::events::Tracker::default();
+        let empty = crate::kernel::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);
@@ -175,7 +176,7 @@ impl Run<'_> {
     /// REPRODUCED or SUSPECTED evidence so far (kernel trouble, a bad
     /// taint, overlapping puts).
     pub(super) fn evidence_seen(&self) -> bool {
-        let bad_taint = host::taint() & !self.taint_before & crate::verdict::TROUBLE_TAINTS != 0;
+        let bad_taint = host::taint() & !self.taint_before & crate::judge::verdict::TROUBLE_TAINTS != 0;
         bad_taint
             || self.facts.reclaim_loop.is_some()
             || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
@@ -240,7 +241,7 @@ impl Run<'_> {
 
     /// What the pass under way has seen so far, counted from its start.
     fn pass_counts(&self) -> PassRecord {
-        let log = self.watch.as_ref().map(|w| (w.log.injections, crate::verdict::relocation_failures(&self.facts, &w.log)));
+        let log = self.watch.as_ref().map(|w| (w.log.injections, crate::judge::verdict::relocation_failures(&self.facts, &w.log)));
         let (injections, relocation_failures) = log.unwrap_or((0, self.facts.reclaim_errors));
         PassRecord {
             layout: self.pass.name(),

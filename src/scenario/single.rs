@@ -5,7 +5,7 @@
 //! laid out for a real one.
 
 
-use crate::cli::Enospc;
+use super::config::Enospc;
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 

@@ -9,18 +9,19 @@ use std::time::{Duration, Instant};
 use crate::btrfs::childop::OpError;
 use crate::btrfs::fill;
 use crate::btrfs::fs::{Fs, Offered};
-use crate::cli::{Enospc, FillMode};
+use super::config::Enospc;
+use crate::btrfs::fill::FillMode;
 use crate::btrfs::format::{self, FormatError, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
 use crate::device::{self, Target};
-use crate::mkfs::Ids;
-use crate::phase::Phase;
-use crate::size::human;
+use crate::btrfs::mkfs::Ids;
+use crate::base::phase::Phase;
+use crate::base::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
 use super::settle::{End, Next, Seen, Settle};
-use crate::kmsg::reclaim_loop;
-use crate::kmsg::trace::{Tracing, LOOP_EVENTS};
+use crate::kernel::kmsg::reclaim_loop;
+use crate::kernel::kmsg::trace::{Tracing, LOOP_EVENTS};
 
 /// How often the settle reads the trace for the endless loop.
 const LOOP_LOOK_EVERY: Duration = Duration::from_millis(500);

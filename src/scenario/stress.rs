@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
-use crate::kmsg::trace;
-use crate::phase::Phase;
-use crate::report::StressStats;
+use crate::kernel::kmsg::trace;
+use crate::base::phase::Phase;
+use crate::judge::report::StressStats;
 
 use super::churn::{self, BALANCE_USAGE_PCT};
 use super::run::{at, check_signal, ignore_eintr, Base, PassKind, Run, Stop};

@@ -1,5 +1,5 @@
 //! The skip rule of the privileged tests, shared by the end-to-end tests and
-//! the crate's own mkfs tests (src/mkfs/test_env.rs includes this file):
+//! the crate's own mkfs tests (src/testing/mkfs_env.rs includes this file):
 //! std only. A test that cannot run prints why and skips, except in CI (CI
 //! set), where a skip is a failure.
 

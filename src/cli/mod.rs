@@ -1,0 +1,385 @@
+//! Command line: argh parses, `config` validates and turns argv into the
+//! `scenario::Config` a run follows. Every bad value
+//! is refused with one line and exit 2, before anything touches the device.
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+use crate::base::size::parse_size;
+use crate::btrfs::fill::FillMode;
+use crate::btrfs::reclaim::Reclaim;
+use crate::scenario::config::{hunts, Config, Enospc};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  single pass on a spare disk (everything on it is destroyed):
+      btrfs-reclaim-repro /dev/vdb /mnt/test
+  single pass on a 3 GiB image file (created, attached to a loop device):
+      btrfs-reclaim-repro --size 3G /var/tmp/repro.img /mnt/test
+  stress for 5 minutes: 4 churn workers and a balance worker racing reclaim:
+      btrfs-reclaim-repro --stress 300 /dev/vdb /mnt/test
+  only the real-ENOSPC pass (the default adds it where no injection fired):
+      btrfs-reclaim-repro --enospc natural /dev/vdb /mnt/test
+  under git bisect (good 0, bad 1/3, skip 125):
+      git bisect run ./btrfs-reclaim-repro --log /tmp/bisect.log /dev/vdb /mnt/test
+  check first, touching nothing:
+      btrfs-reclaim-repro --check /dev/vdb /mnt/test";
+
+pub const EXIT_CODES: &str = "\
+Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED,
+  2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
+  (bisect skips), 128+N INTERRUPTED by signal N.
+Output: progress on stderr; the verdict on stdout (--json: one JSON object).
+The kernel log of the run goes to --log FILE (every /dev/kmsg record, with a
+header: version, kernel, options, seed); the verdict quotes the evidence.";
+
+#[derive(FromArgs, Debug)]
+/// Reproduces the btrfs reclaim/relocation block group refcount bug: fresh btrfs
+/// with the v1 space cache on <dev>, fill, enable periodic+dynamic reclaim,
+/// fragment, trigger reclaim, unmount, and judge the kernel log.
+pub struct Args {
+    /// the block device, or an image file (attached through a loop device)
+    #[argh(positional)]
+    pub dev: String,
+    /// the mount point (created if missing)
+    #[argh(positional)]
+    pub mnt: String,
+
+    /// fill the data space to PCT percent before fragmenting (default 90;
+    /// 80 with --stress)
+    #[argh(option)]
+    pub fill: Option<u32>,
+    /// fallocate (default: extents without data, fast) or write (real data)
+    #[argh(option, default = "String::from(\"fallocate\")")]
+    pub fill_mode: String,
+    /// v1 (default; the injection site needs it) or v2 (the bug report's setup)
+    #[argh(option, default = "String::from(\"v1\")")]
+    pub space_cache: String,
+    /// seconds to wait for reclaim to fire (default 60)
+    #[argh(option, default = "60")]
+    pub timeout: u64,
+    /// seed for every random choice (default: random, printed)
+    #[argh(option)]
+    pub seed: Option<u64>,
+    /// print the verdict as one JSON object on stdout
+    #[argh(switch)]
+    pub json: bool,
+    /// write every kernel log record of the run to FILE
+    #[argh(option)]
+    pub log: Option<String>,
+    /// leave the filesystem mounted at the end (the unmount is then not judged)
+    #[argh(switch)]
+    pub keep_mounted: bool,
+    /// create the image file with this size when <dev> does not exist (e.g. 3G)
+    #[argh(option)]
+    pub size: Option<String>,
+    /// format <dev> even if it holds a filesystem or is too small
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+    /// stress mode for SECS seconds: the retry-list hunt (rounds on a fresh
+    /// filesystem, see README); with --reclaim periodic or --workers, churn
+    /// workers and a balance worker racing reclaim (the bug report's
+    /// parallel test)
+    #[argh(option)]
+    pub stress: Option<u64>,
+    /// churn workers in stress mode (default 4; implies --reclaim periodic:
+    /// the churn stress)
+    #[argh(option)]
+    pub workers: Option<u32>,
+    /// repeat the whole run on a fresh filesystem N times, stopping at the
+    /// first evidence (default 1)
+    #[argh(option, default = "1")]
+    pub iterations: u32,
+    /// stop at the first REPRODUCED or SUSPECTED evidence
+    #[argh(switch)]
+    pub until_reproduced: bool,
+    /// auto (default: the injected ENOSPC where the kernel has the bug
+    /// report's instrumentation, else a second pass with a real one),
+    /// injected (instrumented kernels only) or natural (starve metadata so
+    /// relocation fails with a real ENOSPC on any kernel)
+    #[argh(option, default = "String::from(\"auto\")")]
+    pub enospc: String,
+    /// builtin (default: our own mkfs, no btrfs-progs needed) or external
+    /// (mkfs.btrfs, for comparison)
+    #[argh(option, default = "String::from(\"builtin\")")]
+    pub mkfs: String,
+    /// seconds one kernel operation (unmount, sync) may take before the run
+    /// calls it hung (default 300: debug kernels are slow, not hung; 20 in
+    /// the retry-list hunt)
+    #[argh(option)]
+    pub op_timeout: Option<u64>,
+    /// which reclaim the knobs turn on after the fill: periodic (dynamic and
+    /// periodic, the bug report's; default for a single pass), dynamic
+    /// (dynamic alone) or threshold=N (a static bg_reclaim_threshold of N %;
+    /// threshold=75 is the --stress default: the retry-list hunt)
+    #[argh(option)]
+    pub reclaim: Option<String>,
+    /// preflight only: check root, kernel, mkfs.btrfs, <dev> and <mnt>;
+    /// writes nothing, mounts nothing (exit 0 go, 2 refused, 125 kernel
+    /// cannot test the bug)
+    #[argh(switch)]
+    pub check: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+}
+
+/// The validated configuration a run follows, or the one-line refusal.
+pub fn config(a: Args) -> Result<Config, String> {
+    let (dev, mnt) = (a.dev, a.mnt);
+    let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
+    if fill == 0 || fill > 99 {
+        return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
+    }
+    if let Some(s) = a.stress {
+        if s == 0 || s > 7 * 24 * 3600 {
+            return Err(format!("bad --stress {s}: give seconds from 1 to 604800"));
+        }
+    }
+    let workers = a.workers.unwrap_or(4);
+    if workers == 0 || workers > 64 {
+        return Err(format!("bad --workers {workers}: give 1 to 64"));
+    }
+    if a.workers.is_some() && a.stress.is_none() {
+        return Err("--workers only applies with --stress SECS".into());
+    }
+    let enospc = match a.enospc.as_str() {
+        "auto" => Enospc::Auto,
+        "injected" => Enospc::Injected,
+        "natural" => Enospc::Natural,
+        m => return Err(format!("bad --enospc '{m}': use auto, injected or natural")),
+    };
+    let natural_enospc = enospc == Enospc::Natural;
+    if natural_enospc && a.space_cache != "v1" {
+        return Err("--enospc natural needs --space-cache v1".into());
+    }
+    if natural_enospc && a.stress.is_some() {
+        return Err("--enospc natural is a single-pass mode (drop --stress)".into());
+    }
+    let reclaim = match a.reclaim.as_deref() {
+        Some(r) => Reclaim::parse(r).ok_or_else(|| format!("bad --reclaim '{r}': use periodic, dynamic or threshold=N (N from 1 to 99)"))?,
+        // --workers names the churn stress (the bug report's parallel
+        // test), which runs with periodic reclaim.
+        None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
+        None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
+        None => Reclaim::Periodic,
+    };
+    if natural_enospc && reclaim != Reclaim::Periodic {
+        return Err("--enospc natural runs with --reclaim periodic only".into());
+    }
+    let hunt = hunts(a.stress, reclaim);
+    if hunt && a.workers.is_some() {
+        return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
+    }
+    // The hunt expects a wedged kernel: a sync or unmount that does not
+    // return within 20 s is evidence, not slowness.
+    let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
+    if op_timeout == 0 || op_timeout > 24 * 3600 {
+        return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
+    }
+    if a.iterations == 0 {
+        return Err("bad --iterations 0: give 1 or more".into());
+    }
+    let external_mkfs = match a.mkfs.as_str() {
+        "builtin" => false,
+        "external" => true,
+        m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
+    };
+    let fill_mode = match a.fill_mode.as_str() {
+        "fallocate" => FillMode::Fallocate,
+        "write" => FillMode::Write,
+        m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
+    };
+    let space_cache_v1 = match a.space_cache.as_str() {
+        "v1" => true,
+        "v2" => false,
+        c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
+    };
+    if a.timeout == 0 || a.timeout > 24 * 3600 {
+        return Err(format!("bad --timeout {}: give seconds from 1 to 86400", a.timeout));
+    }
+    let create_size = a.size.as_deref().map(parse_size).transpose().map_err(|e| format!("--size: {e}"))?;
+    if dev.is_empty() || mnt.is_empty() {
+        return Err("<dev> and <mnt> must not be empty".into());
+    }
+    Ok(Config {
+        dev: PathBuf::from(dev),
+        mnt: PathBuf::from(mnt),
+        fill_percent: fill,
+        fill_mode,
+        space_cache_v1,
+        timeout_secs: a.timeout,
+        seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
+        json: a.json,
+        log: a.log.map(PathBuf::from),
+        keep_mounted: a.keep_mounted,
+        create_size,
+        force: a.force,
+        stress_secs: a.stress,
+        workers,
+        iterations: a.iterations,
+        until_reproduced: a.until_reproduced,
+        op_timeout_secs: op_timeout,
+        enospc,
+        external_mkfs,
+        check_only: a.check,
+        reclaim,
+    })
+}
+
+/// Parses argv; `Err((code, text))` is a help/usage exit.
+pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
+    let name = argv.first().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("btrfs-reclaim-repro");
+    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    let parsed = Args::from_args(&[name], &rest);
+    // `--version` needs no <dev> <mnt>: parse it again with two stand-ins.
+    if parsed.is_err() && rest.contains(&"--version") {
+        if let Ok(a) = Args::from_args(&[name], &[&rest[..], &["_", "_"]].concat()) {
+            return Ok(a);
+        }
+    }
+    parsed.map_err(|early| match early.status {
+        Ok(()) => (
+            0,
+            format!("btrfs-reclaim-repro [options] <dev> <mnt>\n\n{EXAMPLES}\n\n{EXIT_CODES}\n\n{}\n", early.output.trim_end()),
+        ),
+        // argh lists missing positionals one per line: the refusal is one line.
+        Err(()) => (2, format!("{} (see --help)", early.output.split_whitespace().collect::<Vec<_>>().join(" "))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Result<Config, String> {
+        let argv: Vec<String> = std::iter::once("btrfs-reclaim-repro").chain(args.iter().copied()).map(String::from).collect();
+        let a = parse(&argv).map_err(|(_, t)| t)?;
+        config(a)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&["/dev/vdb", "/mnt/test", "--seed", "7"]).unwrap();
+        assert_eq!(c.fill_percent, 90);
+        assert_eq!(c.fill_mode, FillMode::Fallocate);
+        assert!(c.space_cache_v1);
+        assert_eq!(c.timeout_secs, 60);
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.create_size, None);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_one_line() {
+        for args in [
+            &["--fill", "0", "d", "m"][..],
+            &["--fill", "150", "d", "m"],
+            &["--size", "12Q", "d", "m"],
+            &["--timeout", "-1", "d", "m"],
+            &["--timeout", "0", "d", "m"],
+            &["--fill-mode", "dd", "d", "m"],
+            &["--space-cache", "v3", "d", "m"],
+            &["d"],
+            &["--bogus", "d", "m"],
+            &["--stress", "0", "d", "m"],
+            &["--stress", "10", "--reclaim", "periodic", "--workers", "0", "d", "m"],
+            &["--workers", "2", "d", "m"],
+            &["--iterations", "0", "d", "m"],
+            &["--enospc", "maybe", "d", "m"],
+            &["--enospc", "natural", "--space-cache", "v2", "d", "m"],
+            &["--reclaim", "sometimes", "d", "m"],
+            &["--reclaim", "threshold=0", "d", "m"],
+            &["--reclaim", "threshold=100", "d", "m"],
+            &["--reclaim", "threshold=", "d", "m"],
+            &["--reclaim", "threshold=-5", "d", "m"],
+            &["--reclaim", "Periodic", "d", "m"],
+            &["--reclaim", "dynamic", "--enospc", "natural", "d", "m"],
+            &["--stress", "10", "--workers", "2", "--reclaim", "dynamic", "d", "m"],
+        ] {
+            let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
+            assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn stress_defaults_to_80_percent_and_4_workers() {
+        let c = cfg(&["--stress", "60", "--reclaim", "periodic", "d", "m"]).unwrap();
+        assert_eq!((c.stress_secs, c.workers, c.fill_percent), (Some(60), 4, 80));
+        let c = cfg(&["--stress", "60", "--reclaim", "periodic", "--workers", "2", "--fill", "70", "d", "m"]).unwrap();
+        assert_eq!((c.workers, c.fill_percent), (2, 70));
+    }
+
+    #[test]
+    fn reclaim_settings_and_their_defaults() {
+        assert_eq!(cfg(&["d", "m"]).unwrap().reclaim, Reclaim::Periodic);
+        let stress = cfg(&["--stress", "60", "d", "m"]).unwrap();
+        assert_eq!((stress.reclaim, stress.op_timeout_secs), (Reclaim::Threshold(75), 20));
+        let today = cfg(&["--stress", "60", "--reclaim", "periodic", "d", "m"]).unwrap();
+        assert_eq!((today.reclaim, today.op_timeout_secs, today.workers), (Reclaim::Periodic, 300, 4));
+        assert_eq!(cfg(&["--reclaim", "dynamic", "d", "m"]).unwrap().reclaim, Reclaim::Dynamic);
+        for n in [1, 50, 99] {
+            let c = cfg(&["--reclaim", &format!("threshold={n}"), "d", "m"]).unwrap();
+            assert_eq!(c.reclaim, Reclaim::Threshold(n));
+            assert_eq!(c.reclaim.name(), format!("threshold={n}"));
+        }
+        assert_eq!(cfg(&["--stress", "9", "--op-timeout", "60", "d", "m"]).unwrap().op_timeout_secs, 60);
+        let churn = cfg(&["--stress", "30", "--workers", "2", "d", "m"]).unwrap();
+        assert_eq!((churn.reclaim, churn.hunt()), (Reclaim::Periodic, false));
+        assert!(cfg(&["--stress", "30", "d", "m"]).unwrap().hunt());
+    }
+
+    #[test]
+    fn describe_names_enospc_only_when_not_auto() {
+        assert!(!cfg(&["d", "m"]).unwrap().describe().contains("enospc"));
+        assert!(cfg(&["--enospc", "injected", "d", "m"]).unwrap().describe().ends_with(" enospc=injected"));
+        assert!(cfg(&["--enospc", "natural", "d", "m"]).unwrap().describe().ends_with(" enospc=natural"));
+    }
+
+    #[test]
+    fn help_exits_zero_and_shows_examples() {
+        let argv: Vec<String> = ["x", "--help"].iter().map(|s| s.to_string()).collect();
+        let (code, text) = parse(&argv).unwrap_err();
+        assert_eq!(code, 0);
+        assert!(text.contains("git bisect run"));
+        assert!(text.contains("125"));
+        let usage = text.lines().find(|l| l.starts_with("Usage: ")).expect("a Usage line");
+        assert!(usage.ends_with("] <dev> <mnt>"), "{usage}");
+        let pos = text.split("Positional Arguments:").nth(1).expect("a Positional Arguments section");
+        let names: Vec<&str> =
+            pos.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")).filter_map(|l| l.split_whitespace().next()).collect();
+        assert_eq!(names[..2], ["dev", "mnt"], "{pos}");
+    }
+
+    #[test]
+    fn positionals_are_dev_then_mnt_and_version_needs_none() {
+        let c = cfg(&["--fill", "50", "/dev/vdb", "/mnt/test"]).unwrap();
+        assert_eq!((c.dev.to_str(), c.mnt.to_str()), (Some("/dev/vdb"), Some("/mnt/test")));
+        let argv: Vec<String> = ["x", "--version"].iter().map(|s| s.to_string()).collect();
+        assert!(parse(&argv).unwrap().version);
+        for args in [&[][..], &["d"], &["d", "m", "extra"]] {
+            let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert!(err.ends_with("(see --help)"), "{args:?}: {err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod golden {
+    /// `--help` pinned byte for byte (tests/fixtures/golden/help.txt);
+    /// `BRR_BLESS=1` rewrites it.
+    #[test]
+    fn golden_help() {
+        let argv: Vec<String> = ["/usr/local/bin/btrfs-reclaim-repro", "--help"].map(String::from).to_vec();
+        let (code, actual) = super::parse(&argv).unwrap_err();
+        assert_eq!(code, 0);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/help.txt");
+        if std::env::var("BRR_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &actual).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap();
+        assert!(expected == actual, "--help differs from {}:\n{actual}", path.display());
+    }
+}

@@ -1,0 +1,577 @@
+//! The judge: from what the run observed to one verdict and an exit code that
+//! `git bisect run` understands (0 good, 1 bad, 125 skip, >127 abort).
+
+use crate::btrfs::fs::Offered;
+use crate::kernel::kmsg::events::Tracker;
+use crate::judge::known_bug::{self, KnownBug};
+use crate::base::phase::Phase;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Reproduced,
+    Suspected,
+    NotReproduced,
+    Inconclusive,
+    Refused,
+    Interrupted,
+}
+
+impl Kind {
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Kind::Reproduced => "REPRODUCED",
+            Kind::Suspected => "SUSPECTED",
+            Kind::NotReproduced => "NOT_REPRODUCED",
+            Kind::Inconclusive => "INCONCLUSIVE",
+            Kind::Refused => "REFUSED",
+            Kind::Interrupted => "INTERRUPTED",
+        }
+    }
+    pub fn human_name(self) -> &'static str {
+        match self {
+            Kind::NotReproduced => "NOT REPRODUCED",
+            k => k.json_name(),
+        }
+    }
+}
+
+/// Taint bits that mean the kernel hit trouble (tainted-kernels.rst):
+/// B = 5 bad page, D = 7 died (oops), W = 9 warning.
+pub const TAINT_BAD_PAGE: u64 = 1 << 5;
+pub const TAINT_DIE: u64 = 1 << 7;
+pub const TAINT_WARN: u64 = 1 << 9;
+pub const TROUBLE_TAINTS: u64 = TAINT_BAD_PAGE | TAINT_DIE | TAINT_WARN;
+
+/// What the run found out, apart from the kernel log.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Set when the environment failed mid-run: names the step and errno.
+    pub setup_failure: Option<String>,
+    pub refused: Option<String>,
+    pub interrupted: Option<i32>,
+    /// "v1" / "v2" as found in mountinfo.
+    pub space_cache: Option<String>,
+    pub v1_cache_block_groups: Option<u64>,
+    pub reclaim_count: u64,
+    pub reclaim_errors: u64,
+    pub reclaim_wait_secs: u64,
+    /// Taint bits that appeared during the run.
+    pub taint_gained: u64,
+    /// False with --keep-mounted: close_ctree() was not observed.
+    pub unmount_observed: bool,
+    /// A kernel operation's child was killed (signal) or hung (None).
+    pub killed_in: Option<(Phase, Option<i32>)>,
+    pub op_timeout_secs: u64,
+    /// Unreferenced btrfs objects kmemleak found after the unmount; None:
+    /// no kmemleak in this kernel.
+    pub kmemleak: Option<u64>,
+    /// --enospc natural was asked for.
+    pub natural_enospc: bool,
+    /// Kernel log records overwritten before the reader got them (EPIPE,
+    /// sequence gaps), over every iteration.
+    pub kmsg_lost: u64,
+    /// Which automatic reclaim the mounted filesystem offered (None: not
+    /// mounted yet).
+    pub offered: Option<crate::btrfs::fs::Offered>,
+    /// No reclaim_count/reclaim_errors files (before 6.11): the counts come
+    /// from the kernel log, and the JSON shows the counters as null.
+    pub counters_from_log: bool,
+    /// The reclaim worker kept relocating one failing group within one run.
+    pub reclaim_loop: Option<crate::kernel::kmsg::reclaim_loop::Loop>,
+    /// After the loop: whether the unmount ended it (Some(true): the
+    /// unmount returned, so the worker let go).
+    pub loop_stopped: Option<bool>,
+    /// Longest time exclusive_operation read `balance` without a break
+    /// while the run forced no commit (the worker's one run).
+    pub longest_busy_secs: Option<f64>,
+}
+
+/// Which failure path the log shows: "injected" (BO: inject lines),
+/// "natural" (relocations failed without them) or "none".
+pub fn failure_path(f: &Facts, log: &Tracker) -> &'static str {
+    if log.injections > 0 {
+        "injected"
+    } else if relocation_failures(f, log) > 0 {
+        "natural"
+    } else {
+        "none"
+    }
+}
+
+/// Kernel log records the run could not judge because the kernel had
+/// overwritten them: the reader's count covers every iteration (and an
+/// EPIPE before the first record), the tracker's the gaps in the records
+/// judged.
+pub fn records_lost(f: &Facts, log: &Tracker) -> u64 {
+    f.kmsg_lost.max(log.lost)
+}
+
+pub fn relocation_failures(f: &Facts, log: &Tracker) -> u64 {
+    f.reclaim_errors.max(log.reloc_errors)
+}
+
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub kind: Kind,
+    pub exit_code: i32,
+    pub reason: String,
+    /// INCONCLUSIVE: why, so that `next_step` can say what to do.
+    pub cause: Option<Cause>,
+    /// REPRODUCED: the catalogued upstream bug the evidence matches.
+    pub known_bug: Option<KnownBug>,
+}
+
+impl Verdict {
+    /// What to do next (INCONCLUSIVE only).
+    pub fn next_step(&self) -> Option<&'static str> {
+        self.cause.map(Cause::advice)
+    }
+}
+
+/// Why a run was INCONCLUSIVE: each has its advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The environment failed mid-run (the reason names the step and errno).
+    SetupFailed,
+    /// The natural pass relocated without a failure.
+    NotStarved,
+    /// The filesystem uses no v1 cache (--space-cache v2).
+    NoV1Cache,
+    /// v1 cache, but no data block group got a cache inode.
+    NoV1CacheInode,
+    /// Reclaim never relocated anything within --timeout.
+    ReclaimNeverFired,
+    /// Reclaim relocated and nothing failed, and no natural pass ran.
+    NotInstrumented,
+    /// The kernel overwrote log records before we read them: a clean log
+    /// with holes proves nothing.
+    RecordsLost,
+    /// The kernel offers no automatic reclaim of data block groups (neither
+    /// dynamic/periodic reclaim nor bg_reclaim_threshold: before 5.19).
+    NoReclaimTrigger,
+}
+
+impl Cause {
+    /// Every cause, for the test that each has advice.
+    #[cfg(test)]
+    pub const ALL: [Cause; 8] = [
+        Cause::NoReclaimTrigger,
+        Cause::SetupFailed,
+        Cause::NotStarved,
+        Cause::NoV1Cache,
+        Cause::NoV1CacheInode,
+        Cause::ReclaimNeverFired,
+        Cause::NotInstrumented,
+        Cause::RecordsLost,
+    ];
+
+    pub fn advice(self) -> &'static str {
+        match self {
+            Cause::SetupFailed => "fix what the reason names (the step and the errno), then run again; git bisect skips this commit",
+            Cause::NotStarved => "run again (a different --seed changes the fill), or give a smaller device so metadata fills sooner",
+            Cause::NoV1Cache => "drop --space-cache v2: the injection site and the natural recipe need the v1 cache (the default)",
+            Cause::NoV1CacheInode => "give a larger device (over 960 MiB, 3 GiB is good): data block groups under 100 MiB get no v1 cache inode",
+            Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim exist in /sys/fs/btrfs/<fsid>/allocation/data",
+            Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
+            Cause::NoReclaimTrigger => "boot a kernel from 5.19 on (bg_reclaim_threshold) or 6.11 on (dynamic/periodic reclaim): this one cannot test the bug, git bisect skips it",
+            Cause::RecordsLost => "boot with log_buf_len=16M (a bigger kernel log buffer), or keep other kernel chatter down, and run again",
+        }
+    }
+}
+
+fn taint_letters(bits: u64) -> String {
+    let mut s = String::new();
+    for (bit, c) in [(TAINT_BAD_PAGE, 'B'), (TAINT_DIE, 'D'), (TAINT_WARN, 'W')] {
+        if bits & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
+    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason, cause: None, known_bug: None };
+    let inconclusive =
+        |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, exit_code: 125, reason, cause: Some(cause), known_bug: None };
+    if let Some(why) = &f.refused {
+        return v(Kind::Refused, 2, why.clone());
+    }
+    let bad_taint = f.taint_gained & TROUBLE_TAINTS;
+    let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
+        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), crate::sys::process::signal_name(*sig)),
+        None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
+    });
+    let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
+    // The endless loop is decisive; a stall it causes comes second.
+    let looped = f.reclaim_loop.as_ref().map(|l| {
+        let mut s = l.describe();
+        if let Some(b) = f.longest_busy_secs.filter(|b| *b >= 1.0) {
+            s.push_str(&format!("; exclusive_operation read balance for {b:.1} s without a break"));
+        }
+        s.push_str(match f.loop_stopped {
+            Some(true) => "; the unmount then stopped it",
+            Some(false) => "; the unmount did not return: the loop did not stop",
+            None => "",
+        });
+        s
+    });
+    let trouble = if let (Some(l), Some(first)) = (&looped, log.headline().filter(|h| known_bug::is_stall(h))) {
+        Some(format!("{l}; kernel trouble after it: {first}"))
+    } else if let Some(first) = log.headline() {
+        let t = format!("kernel trouble: {first}");
+        Some(match killed {
+            Some(k) => format!("{k}; {t}"),
+            None => t,
+        })
+    } else if let Some(l) = looped {
+        Some(l)
+    } else if let Some(k) = killed {
+        Some(k)
+    } else if let Some(l) = leak {
+        Some(l)
+    } else if bad_taint != 0 {
+        Some(format!("the kernel gained taint {} during the run", taint_letters(bad_taint)))
+    } else {
+        None
+    };
+    if let Some(sig) = f.interrupted {
+        let mut reason = format!("interrupted by {}", crate::sys::process::signal_name(sig));
+        if let Some(t) = &trouble {
+            reason.push_str(&format!(" (after {t})"));
+        }
+        return v(Kind::Interrupted, 128 + sig, reason);
+    }
+    if let Some(t) = trouble {
+        let groups = log.injected_groups();
+        let bg = match groups.as_slice() {
+            [] => String::new(),
+            [one] => format!("; injected block group {one}"),
+            [first, rest @ ..] => format!("; injected block groups {first} and {} more", rest.len()),
+        };
+        let failed = relocation_failures(f, log) > 0 || log.injections > 0;
+        let known_bug = known_bug::name(&log.trouble_context, failed, f.reclaim_loop.is_some());
+        return Verdict { known_bug, ..v(Kind::Reproduced, 1, format!("{t}{bg}")) };
+    }
+    if let Some(why) = &f.setup_failure {
+        if f.offered == Some(Offered::Nothing) {
+            return inconclusive(Cause::NoReclaimTrigger, why.clone());
+        }
+        return inconclusive(Cause::SetupFailed, format!("setup failed: {why}"));
+    }
+    if let Some(o) = log.overlaps.first() {
+        return v(
+            Kind::Suspected,
+            3,
+            format!(
+                "block group {}: reloc put (pid {}) and reclaim loop put (pid {}) overlap",
+                o.bg, o.reloc_pid, o.reclaim_pid
+            ),
+        );
+    }
+    let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
+    let exercised = match failure_path(f, log) {
+        "injected" => Some(format!(
+            "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
+            log.injections
+        )),
+        "natural" => Some(format!(
+            "failure path exercised (natural ENOSPC, no injection): {} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
+            relocation_failures(f, log),
+            log.errors_before_move
+        )),
+        _ => None,
+    };
+    if let Some(reason) = exercised {
+        // A clean log with holes in it is no proof: the splat may have been
+        // among the records the kernel overwrote before we read them.
+        let lost = records_lost(f, log);
+        if lost > 0 {
+            return inconclusive(
+                Cause::RecordsLost,
+                format!(
+                    "{lost} kernel log records were lost during the run; the evidence may have been among them (boot with log_buf_len=16M for a bigger kernel log buffer); without them: {reason}"
+                ),
+            );
+        }
+        return v(Kind::NotReproduced, 0, reason);
+    }
+    let (cause, reason) = if f.natural_enospc && f.reclaim_count > 0 {
+        (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
+    } else if f.space_cache.as_deref() != Some("v1") {
+        (
+            Cause::NoV1Cache,
+            format!(
+                "no data block group has a v1 cache inode (space cache {}): the injection site in delete_block_group_cache() is unreachable",
+                f.space_cache.as_deref().unwrap_or("unknown")
+            ),
+        )
+    } else if f.v1_cache_block_groups == Some(0) {
+        (
+            Cause::NoV1CacheInode,
+            "no data block group has a v1 cache inode: the injection site in delete_block_group_cache() is unreachable".to_string(),
+        )
+    } else if f.reclaim_count == 0 {
+        (Cause::ReclaimNeverFired, format!("reclaim never fired within {} s", f.reclaim_wait_secs))
+    } else {
+        (
+            Cause::NotInstrumented,
+            format!("reclaim ran but no relocation failed ({} reclaimed, 0 errors): kernel not instrumented?", f.reclaim_count),
+        )
+    };
+    inconclusive(cause, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{records_from_console, track};
+    use crate::kernel::kmsg::Record;
+
+    fn base() -> Facts {
+        Facts {
+            space_cache: Some("v1".into()),
+            v1_cache_block_groups: Some(9),
+            reclaim_count: 8,
+            reclaim_errors: 8,
+            reclaim_wait_secs: 60,
+            unmount_observed: true,
+            ..Facts::default()
+        }
+    }
+
+    fn log(name: &str) -> Tracker {
+        let text = match name {
+            "instrumented" => include_str!("../../tests/fixtures/instrumented-reclaim.txt"),
+            "kasan" => include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt"),
+            _ => "",
+        };
+        track(&records_from_console(text))
+    }
+
+    /// A tracker fed `lines` with sequence numbers `step` apart (a step
+    /// over 1 leaves gaps: lost records).
+    fn lines_log<'a>(lines: impl IntoIterator<Item = &'a &'a str>, step: u64) -> Tracker {
+        let mut l = Tracker::default();
+        for (i, t) in lines.into_iter().enumerate() {
+            l.feed(&Record { level: 6, seq: step * i as u64, usec: 0, text: t.to_string() });
+        }
+        l
+    }
+
+    fn stock_log() -> Tracker {
+        let text = include_str!("../../tests/fixtures/host-6.18-kmsg-records.txt");
+        track(&text.lines().filter_map(crate::kernel::kmsg::parse_record).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn kernel_trouble_is_reproduced() {
+        let mut l = log("instrumented");
+        for (i, r) in records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt"))
+            .into_iter()
+            .enumerate()
+        {
+            l.feed(&Record { seq: 1000 + i as u64, ..r });
+        }
+        let v = judge(&base(), &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("BUG: KASAN: slab-use-after-free"), "{}", v.reason);
+        assert!(v.reason.contains("634388480"), "names the block group: {}", v.reason);
+    }
+
+    #[test]
+    fn a_new_warning_taint_alone_is_reproduced() {
+        let f = Facts { taint_gained: TAINT_WARN, ..base() };
+        let v = judge(&f, &log("instrumented"));
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("taint W"));
+        // Other taints (e.g. O, out-of-tree module = bit 12) are not trouble.
+        let f = Facts { taint_gained: 1 << 12, ..base() };
+        assert_eq!(judge(&f, &log("instrumented")).kind, Kind::NotReproduced);
+    }
+
+    #[test]
+    fn overlapping_puts_are_suspected() {
+        let lines = [
+            "BO: 1234 inject enospc... bg 1234567890",
+            "BO: 1234 reloc put bg",
+            "BO: 5678 reclaim loop put bg",
+            "BO: 1234 reloc put bg done",
+            "BO: 5678 reclaim loop put bg done",
+        ];
+        let l = lines_log(&lines, 1);
+        // pid 5678 never printed an inject, so its put is not attributed:
+        // no overlap without a shared block group.
+        assert_eq!(judge(&base(), &l).kind, Kind::NotReproduced);
+        let l = lines_log(["BO: 5678 inject enospc... bg 1234567890"].iter().chain(lines.iter()), 1);
+        let v = judge(&base(), &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Suspected, 3));
+        assert!(v.reason.contains("1234567890") && v.reason.contains("1234") && v.reason.contains("5678"));
+    }
+
+    #[test]
+    fn injections_without_trouble_are_not_reproduced() {
+        let v = judge(&base(), &log("instrumented"));
+        assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
+        assert!(v.reason.contains("8 injected ENOSPC"));
+    }
+
+    #[test]
+    fn failed_reclaim_relocations_without_injection_are_not_reproduced() {
+        let v = judge(&Facts { reclaim_errors: 3, ..base() }, &stock_log());
+        assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
+        assert!(v.reason.contains("3 reclaim relocation(s) failed"));
+        assert!(v.reason.contains("natural ENOSPC"));
+        assert_eq!(failure_path(&Facts { reclaim_errors: 3, ..base() }, &stock_log()), "natural");
+        assert_eq!(failure_path(&base(), &log("instrumented")), "injected");
+        assert_eq!(failure_path(&Facts { reclaim_errors: 0, ..base() }, &stock_log()), "none");
+    }
+
+    #[test]
+    fn stock_kernel_with_successful_reclaim_is_inconclusive() {
+        let f = Facts { reclaim_errors: 0, reclaim_count: 4, ..base() };
+        let v = judge(&f, &stock_log());
+        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert!(v.reason.contains("reclaim ran but no relocation failed"), "{}", v.reason);
+    }
+
+    #[test]
+    fn inconclusive_reasons_name_the_step_that_fell_short() {
+        let empty = Tracker::default();
+        let v2 = Facts { space_cache: Some("v2".into()), v1_cache_block_groups: Some(0), reclaim_errors: 0, ..base() };
+        assert!(judge(&v2, &empty).reason.contains("injection site"));
+        let no_inode = Facts { v1_cache_block_groups: Some(0), reclaim_errors: 0, ..base() };
+        assert!(judge(&no_inode, &empty).reason.contains("no data block group has a v1 cache inode"));
+        let no_reclaim = Facts { reclaim_count: 0, reclaim_errors: 0, ..base() };
+        let v = judge(&no_reclaim, &empty);
+        assert_eq!(v.exit_code, 125);
+        assert!(v.reason.contains("reclaim never fired within 60 s"));
+    }
+
+    #[test]
+    fn every_inconclusive_cause_says_what_to_do_next() {
+        for c in Cause::ALL {
+            let a = c.advice();
+            assert!(!a.is_empty() && a.lines().count() == 1, "{c:?}: {a:?}");
+        }
+        let advice: Vec<&str> = Cause::ALL.iter().map(|c| c.advice()).collect();
+        for (i, a) in advice.iter().enumerate() {
+            assert!(!advice[i + 1..].contains(a), "two causes share advice: {a}");
+        }
+        // A judged run names the cause and the advice; other verdicts none.
+        let v = judge(&Facts { space_cache: Some("v2".into()), reclaim_count: 3, unmount_observed: true, ..Facts::default() }, &Tracker::default());
+        assert_eq!((v.cause, v.next_step()), (Some(Cause::NoV1Cache), Some(Cause::NoV1Cache.advice())));
+        let refused = judge(&Facts { refused: Some("x".into()), ..Facts::default() }, &Tracker::default());
+        assert_eq!(refused.next_step(), None);
+    }
+
+    #[test]
+    fn setup_failure_is_inconclusive_so_bisect_skips() {
+        let f = Facts { setup_failure: Some("mount /dev/loop0: EINVAL".into()), ..base() };
+        let v = judge(&f, &Tracker::default());
+        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert!(v.reason.starts_with("setup failed: mount"));
+        // ... unless the kernel got into trouble first.
+        assert_eq!(judge(&f, &log("kasan")).kind, Kind::Reproduced);
+    }
+
+    #[test]
+    fn refusal_and_interruption_have_their_own_codes() {
+        let f = Facts { refused: Some("refusing /dev/vdb: mounted on /home".into()), ..base() };
+        assert_eq!(judge(&f, &log("kasan")).exit_code, 2);
+        for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+            let v = judge(&Facts { interrupted: Some(sig), ..base() }, &log("instrumented"));
+            assert_eq!((v.kind, v.exit_code), (Kind::Interrupted, code));
+        }
+    }
+
+    #[test]
+    fn a_killed_or_hung_kernel_operation_is_reproduced() {
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGSEGV))), ..base() };
+        let v = judge(&f, &Tracker::default());
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("killed the unmount task (SIGSEGV)"), "{}", v.reason);
+        let f = Facts { killed_in: Some((Phase::Settle, None)), op_timeout_secs: 300, ..base() };
+        assert!(judge(&f, &Tracker::default()).reason.contains("hung in settle (no return within 300 s)"));
+        // The hunt's helpers (sync loops) still in the kernel after its
+        // 20 s op timeout: the run stops with a verdict, clean log or not.
+        let f = Facts { killed_in: Some((Phase::Hunt, None)), op_timeout_secs: 20, ..base() };
+        let v = judge(&f, &Tracker::default());
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("hung in hunt (no return within 20 s)"), "{}", v.reason);
+        // With the oops in the log, both are said.
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGKILL))), ..base() };
+        let v = judge(&f, &log("kasan"));
+        assert!(v.reason.contains("killed the unmount task") && v.reason.contains("KASAN"), "{}", v.reason);
+    }
+
+    #[test]
+    fn leaked_btrfs_objects_are_reproduced_and_none_is_fine() {
+        let v = judge(&Facts { kmemleak: Some(16), ..base() }, &log("instrumented"));
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("kmemleak: 16 unreferenced btrfs objects"));
+        assert_eq!(judge(&Facts { kmemleak: Some(0), ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
+        assert_eq!(judge(&Facts { kmemleak: None, ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
+    }
+
+    /// The instrumented fixture's records with `missing` taken out: their
+    /// sequence numbers are skipped, as when the kernel overwrote them.
+    fn instrumented_with_gap(missing: std::ops::Range<usize>) -> Vec<Record> {
+        let mut records = records_from_console(include_str!("../../tests/fixtures/instrumented-reclaim.txt"));
+        records.drain(missing);
+        records
+    }
+
+    #[test]
+    fn lost_records_turn_not_reproduced_into_inconclusive() {
+        assert_eq!(judge(&base(), &track(&instrumented_with_gap(0..0))).kind, Kind::NotReproduced);
+        let l = track(&instrumented_with_gap(20..25));
+        assert_eq!(l.lost, 5);
+        let v = judge(&base(), &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert!(v.reason.starts_with("5 kernel log records were lost during the run; the evidence may have been among them"), "{}", v.reason);
+        assert!(v.reason.contains("log_buf_len=16M"), "{}", v.reason);
+        assert!(v.reason.ends_with("without them: failure path exercised: 8 injected ENOSPC, puts balanced, no kernel trouble"), "{}", v.reason);
+        // The reader's count alone (EPIPE before the first record, or an
+        // earlier iteration) is enough, and the natural path counts too.
+        let v = judge(&Facts { kmsg_lost: 2, ..base() }, &log("instrumented"));
+        assert_eq!(v.kind, Kind::Inconclusive);
+        assert!(v.reason.starts_with("2 kernel log records were lost"), "{}", v.reason);
+        let v = judge(&Facts { kmsg_lost: 1, reclaim_errors: 3, ..base() }, &stock_log());
+        assert_eq!(v.kind, Kind::Inconclusive);
+        assert!(v.reason.contains("without them: failure path exercised (natural ENOSPC"), "{}", v.reason);
+    }
+
+    #[test]
+    fn lost_records_do_not_undo_evidence() {
+        // A gap, then the refcount_t splat at the unmount: REPRODUCED.
+        let mut records = instrumented_with_gap(20..25);
+        let last = records.last().unwrap().seq;
+        for (i, r) in records_from_console(include_str!("../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")).into_iter().enumerate() {
+            records.push(Record { seq: last + 100 + i as u64, ..r });
+        }
+        let l = track(&records);
+        assert_eq!(l.lost, 5 + 99);
+        assert!(l.trouble.iter().any(|t| t.starts_with("refcount_t: ")));
+        let v = judge(&Facts { kmsg_lost: 7, ..base() }, &l);
+        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert!(v.reason.contains("refcount_t") || v.reason.contains("KASAN"), "{}", v.reason);
+        // Overlapping puts stay SUSPECTED.
+        let lines = [
+            "BO: 5678 inject enospc... bg 1234567890",
+            "BO: 1234 inject enospc... bg 1234567890",
+            "BO: 1234 reloc put bg",
+            "BO: 5678 reclaim loop put bg",
+            "BO: 1234 reloc put bg done",
+            "BO: 5678 reclaim loop put bg done",
+        ];
+        let l = lines_log(&lines, 10);
+        assert!(l.lost > 0);
+        assert_eq!(judge(&base(), &l).kind, Kind::Suspected);
+    }
+
+    #[test]
+    fn keep_mounted_says_unmount_was_not_observed() {
+        let v = judge(&Facts { unmount_observed: false, ..base() }, &log("instrumented"));
+        assert!(v.reason.contains("unmount not observed"));
+    }
+}
