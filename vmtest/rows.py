@@ -2,12 +2,18 @@
 
 Keys of an entry:
   name      row name: the console log goes to target/vm-logs/<name>.log
-  kernel    file in the architecture's kernels folder: ../shared/vm/kernels/
-            (x86_64) or ../shared/vm/arm64/kernels/ (aarch64)
+  kernel    the kernel image, as a path relative to the shared vm/ folder
+            (../shared/vm): "kernels/bzImage-stock", "arm64/kernels/Image-stock",
+            "kernels-6.1/bzImage-6.1-stock"
+  runner    how the row boots and runs the binary (vmtest.RUNNERS):
+            "busybox": the shared runner of the row's arch (run-vm, or
+            arm64/run-vm-arm64) boots the kernel with its busybox initramfs,
+            and vmtest/payload.sh runs the binary on /dev/vda
   arch      x86_64 (default) or aarch64: which static binary runs
-            (dist/btrfs-reclaim-repro-<arch>, built by `make vm-test`) and
-            under which runner (run-vm, or arm64/run-vm-arm64: TCG either way)
-  initramfs btrfs-progs (default: busybox, mkfs.btrfs, btrfs) or busybox-only
+            (dist/btrfs-reclaim-repro-<arch>, built by `make vm-test`) and,
+            for the busybox runner, which script (run-vm, or
+            arm64/run-vm-arm64: TCG either way)
+  initramfs (busybox runner) btrfs-progs (default: busybox, mkfs.btrfs, btrfs) or busybox-only
             (the runners' --no-btrfs-progs: no mkfs.btrfs, no glibc)
   args      the binary's options (the payload adds --json and /dev/vda /mnt/test)
   exit      the binary's exit code, or a list of accepted ones; checked in the
@@ -46,7 +52,7 @@ ROWS = [
     # The default (--enospc auto, built-in mkfs) on a stock kernel: the
     # injected pass relocates without a failure, the natural pass fails
     # relocations with a real ENOSPC.
-    dict(name="stock", kernel="bzImage-stock", args=[], exit=0,
+    dict(name="stock", kernel="kernels/bzImage-stock", runner="busybox", args=[], exit=0,
          checks=["verdict == NOT_REPRODUCED", 'failure_path == "natural"', "relocation_failures >= 1",
                  'enospc_mode == "auto"', 'mkfs == "builtin"', 'space_cache == "v1"', "v1_cache_block_groups >= 1",
                  "console_clean"],
@@ -54,32 +60,37 @@ ROWS = [
     # Stock 6.12.117 plus one silent extra btrfs_put_block_group() on the
     # ENOSPC path of btrfs_relocate_block_group(): the shape of a real bug,
     # no instrumentation. The default must find it (via the natural pass).
-    dict(name="silent-extra-put", kernel="bzImage-silent-extra-put", args=["--op-timeout", "45"], exit=1,
+    dict(name="silent-extra-put", kernel="kernels/bzImage-silent-extra-put", runner="busybox",
+         args=["--op-timeout", "45"], exit=1,
          vm=["--append", LOG_BUF],
          checks=["verdict == REPRODUCED", 'failure_path == "natural"', r"evidence ~ refcount_t"]),
-    dict(name="instrumented", kernel="bzImage-instrumented", args=[], exit=0,
+    dict(name="instrumented", kernel="kernels/bzImage-instrumented", runner="busybox", args=[], exit=0,
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
                  "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"],
          vm=["--append", LOG_BUF]),
     # The use-after-free sometimes leaves the unmount spinning (RCU stall):
     # a short --op-timeout turns that into "hung in unmount" well within the
     # row's time limit.
-    dict(name="buggy-extra-put", kernel="bzImage-buggy-extra-put", args=["--op-timeout", "45"], exit=1,
+    dict(name="buggy-extra-put", kernel="kernels/bzImage-buggy-extra-put", runner="busybox",
+         args=["--op-timeout", "45"], exit=1,
          vm=["--append", LOG_BUF],
          checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: .* use-after-free\."]),
-    dict(name="instrumented-v2", kernel="bzImage-instrumented", args=["--space-cache", "v2"], exit=125,
+    dict(name="instrumented-v2", kernel="kernels/bzImage-instrumented", runner="busybox",
+         args=["--space-cache", "v2"], exit=125,
          vm=["--append", LOG_BUF],
          checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "next_step contains --space-cache v2",
                  "console_clean"]),
     # Features being implemented: skipped (SKIP) until the binary has them.
-    dict(name="stress", kernel="bzImage-instrumented", args=["--stress", "30", "--workers", "2"], exit=[0, 3],
+    dict(name="stress", kernel="kernels/bzImage-instrumented", runner="busybox",
+         args=["--stress", "30", "--workers", "2"], exit=[0, 3],
          requires=["--stress", "--workers"], timeout=240, vm=["--append", LOG_BUF],
          checks=['verdict in ["NOT_REPRODUCED", "SUSPECTED"]', "injections >= 1", "inject_by_balance_tid",
                  "suspected_names_overlap"]),
-    dict(name="natural-stock", kernel="bzImage-stock", args=["--enospc", "natural"], exit=0, requires=["--enospc"],
+    dict(name="natural-stock", kernel="kernels/bzImage-stock", runner="busybox",
+         args=["--enospc", "natural"], exit=0, requires=["--enospc"],
          vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "reclaim_errors >= 1", 'failure_path == "natural"', "console_clean"]),
-    dict(name="debug-kmemleak", kernel="bzImage-debug-instrumented", args=[], exit=0,
+    dict(name="debug-kmemleak", kernel="kernels/bzImage-debug-instrumented", runner="busybox", args=[], exit=0,
          vm=["--mem", "3072", "--append", "acpi=noirq " + LOG_BUF], requires_keys=["kmemleak"], timeout=420,
          checks=["verdict == NOT_REPRODUCED", "kmemleak == 0", "injections >= 1", "console_clean"]),
     # The aarch64 binary on the arm64 twins of the stock and instrumented
@@ -89,30 +100,35 @@ ROWS = [
     # 16 injections); arm64-natural-stock 16.7 / 16.3 / 16.7 s (payload
     # 13.2 / 13.3 / 13.4 s, 10 relocations failed with a real ENOSPC). The
     # whole tier, 9 rows, strict: 264 s.
-    dict(name="arm64-instrumented", arch="aarch64", kernel="Image-instrumented", args=[], exit=0, timeout=240,
+    dict(name="arm64-instrumented", arch="aarch64", kernel="arm64/kernels/Image-instrumented", runner="busybox",
+         args=[], exit=0, timeout=240,
          vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", "reloc_puts >= 1", "reclaim_puts >= 1",
                  "reclaim_errors >= 1", "inject_reloc_reclaim_same_pid", "console_clean"]),
-    dict(name="arm64-stock", arch="aarch64", kernel="Image-stock", args=[], exit=0, timeout=300,
+    dict(name="arm64-stock", arch="aarch64", kernel="arm64/kernels/Image-stock", runner="busybox",
+         args=[], exit=0, timeout=300,
          vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "relocation_failures >= 1", 'failure_path == "natural"', "console_clean"]),
     # No btrfs-progs in the guest (busybox only): the built-in mkfs is all
     # the binary needs.
-    dict(name="busybox-only", kernel="bzImage-instrumented", initramfs="busybox-only", args=[], exit=0,
+    dict(name="busybox-only", kernel="kernels/bzImage-instrumented", runner="busybox",
+         initramfs="busybox-only", args=[], exit=0,
          vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
-    dict(name="arm64-busybox-only", arch="aarch64", kernel="Image-instrumented", initramfs="busybox-only", args=[],
+    dict(name="arm64-busybox-only", arch="aarch64", kernel="arm64/kernels/Image-instrumented", runner="busybox",
+         initramfs="busybox-only", args=[],
          exit=0, timeout=240, vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
     # The retry-list hunt (issue 16): the real historic bug (48f091fd50b2
     # undone) is found; its fixed control stays clean although the hunt
     # opened the race window. Measured: first evidence 1.5-13 s.
-    dict(name="hunt-real-retry-bug", kernel="bzImage-real-retry-bug-instrumented",
+    dict(name="hunt-real-retry-bug", kernel="kernels/bzImage-real-retry-bug-instrumented", runner="busybox",
          args=["--stress", "300", "--until-reproduced", "--seed", "11"], exit=1, requires=["--reclaim"],
          vm=["--append", LOG_BUF], timeout=420,
          checks=["verdict == REPRODUCED", r"evidence ~ refcount_t: underflow; use-after-free\.", 'mode == "hunt"',
                  'reclaim == "threshold=75"', "mount_options contains nodiscard"]),
-    dict(name="hunt-control", kernel="bzImage-instrumented", args=["--stress", "120", "--seed", "3"], exit=0,
+    dict(name="hunt-control", kernel="kernels/bzImage-instrumented", runner="busybox",
+         args=["--stress", "120", "--seed", "3"], exit=0,
          requires=["--reclaim"], requires_keys=["race_windows"], vm=["--append", LOG_BUF], timeout=300,
          checks=["verdict == NOT_REPRODUCED", "race_windows >= 1", "hunt_rounds_failing >= 1", "console_clean"]),
     # Debian 6.1.192 (../shared/vm/kernels-6.1/): only the static

@@ -167,12 +167,15 @@ class Table(unittest.TestCase):
         names = [r["name"] for r in rows.ROWS]
         self.assertEqual(len(names), len(set(names)), "row names are unique")
         for r in rows.ROWS:
-            self.assertTrue(set(r) <= {"name", "kernel", "arch", "initramfs", "args", "exit", "checks", "requires",
-                                       "requires_keys", "vm", "disk", "timeout"}, r["name"])
+            self.assertTrue(set(r) <= {"name", "kernel", "runner", "arch", "initramfs", "args", "exit", "checks",
+                                       "requires", "requires_keys", "vm", "disk", "timeout"}, r["name"])
+            self.assertIn(r.get("runner"), vmtest.RUNNERS, f"{r['name']}: every row names its runner")
             self.assertIn(r.get("arch", "x86_64"), vmtest.ARCHES, r["name"])
             self.assertIn(r.get("initramfs", "btrfs-progs"), vmtest.INITRAMFS, r["name"])
-            # the kernel naming of each architecture's folder: bzImage-* (x86_64), Image-* (arm64)
-            self.assertRegex(r["kernel"], {"x86_64": r"^bzImage-", "aarch64": r"^Image-"}[r.get("arch", "x86_64")],
+            # relative to the shared vm/ folder, in a kernels folder of the
+            # row's arch: kernels*/bzImage-* (x86_64), arm64/kernels*/Image-*
+            self.assertRegex(r["kernel"], {"x86_64": r"^kernels[^/]*/bzImage-[^/]+$",
+                                           "aarch64": r"^arm64/kernels[^/]*/Image-[^/]+$"}[r.get("arch", "x86_64")],
                              r["name"])
             self.assertRegex(r["name"], r"^[a-z0-9][a-z0-9-]*$")
             self.assertTrue(r["checks"], r["name"])
@@ -196,8 +199,8 @@ class Command(unittest.TestCase):
         vm_dir, dist, payload = "/vm", "/dist", "/src/vmtest/payload.sh"
 
     def test_x86_64_row(self):
-        row = dict(name="r", kernel="bzImage-stock", args=["--enospc", "natural"], exit=0, checks=["x == 1"],
-                   vm=["--mem", "3072"])
+        row = dict(name="r", kernel="kernels/bzImage-stock", runner="busybox", args=["--enospc", "natural"], exit=0,
+                   checks=["x == 1"], vm=["--mem", "3072"])
         c = vmtest.vm_command(row, self.A, "/logs/r.log", 180)
         self.assertEqual(c[:3], ["/vm/run-vm", "--kernel", "/vm/kernels/bzImage-stock"])
         self.assertEqual(c[c.index("--file") + 1], "/dist/btrfs-reclaim-repro-x86_64")
@@ -208,14 +211,32 @@ class Command(unittest.TestCase):
         self.assertEqual(c[c.index("--mem"):c.index("--mem") + 2], ["--mem", "3072"])
 
     def test_aarch64_busybox_only_row(self):
-        row = dict(name="r", arch="aarch64", initramfs="busybox-only", kernel="Image-instrumented", args=[], exit=0,
-                   checks=["x == 1"], timeout=240)
+        row = dict(name="r", arch="aarch64", initramfs="busybox-only", kernel="arm64/kernels/Image-instrumented",
+                   runner="busybox", args=[], exit=0, checks=["x == 1"], timeout=240)
         c = vmtest.vm_command(row, self.A, "/logs/r.log", 240)
         self.assertEqual(c[:3], ["/vm/arm64/run-vm-arm64", "--kernel", "/vm/arm64/kernels/Image-instrumented"])
         self.assertEqual(c[c.index("--file") + 1], "/dist/btrfs-reclaim-repro-aarch64")
         self.assertEqual(c[c.index("--") + 1:], ["/src/vmtest/payload.sh", "btrfs-reclaim-repro-aarch64"])
         self.assertIn("--no-btrfs-progs", c[:c.index("--")])
         self.assertEqual(c[c.index("--timeout") + 1], "240")
+
+    def test_a_kernel_in_another_folder_of_vm(self):
+        row = dict(name="r", kernel="kernels-6.1/bzImage-6.1-stock", runner="busybox", args=[], exit=0,
+                   checks=["x == 1"])
+        c = vmtest.vm_command(row, self.A, "/logs/r.log", 180)
+        self.assertEqual(c[:3], ["/vm/run-vm", "--kernel", "/vm/kernels-6.1/bzImage-6.1-stock"])
+
+    def test_the_runner_decides_the_command(self):
+        row = dict(name="r", kernel="kernels/bzImage-stock", runner="elsewhere", args=[], exit=0, checks=["x == 1"])
+        saved = dict(vmtest.RUNNERS)
+        try:
+            vmtest.RUNNERS["elsewhere"] = lambda row, a, log, timeout: ["other", row["kernel"], log, str(timeout)]
+            self.assertEqual(vmtest.vm_command(row, self.A, "/l", 9), ["other", "kernels/bzImage-stock", "/l", "9"])
+        finally:
+            vmtest.RUNNERS.clear()
+            vmtest.RUNNERS.update(saved)
+        with self.assertRaises(KeyError):
+            vmtest.vm_command(row, self.A, "/l", 9)
 
     def test_arm64_trouble_lines(self):
         log = console(json.dumps(VERDICT)).replace("reboot: Power down", "Internal error: Oops: 0000000096000005")

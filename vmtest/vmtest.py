@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Host side of the VM test tier (`make vm-test`).
 
-For each row of vmtest/rows.py: boot the row's kernel with its architecture's
-runner (../shared/vm/run-vm for x86_64, ../shared/vm/arm64/run-vm-arm64 for
-aarch64), run vmtest/payload.sh (which runs that architecture's static binary,
-dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda),
+For each row of vmtest/rows.py: boot the row's kernel (a path relative to
+../shared/vm) the way its runner says (RUNNERS; "busybox": the architecture's
+shared script, ../shared/vm/run-vm for x86_64 or ../shared/vm/arm64/run-vm-arm64
+for aarch64, runs vmtest/payload.sh, which runs that architecture's static
+binary, dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda),
 keep the console log as target/vm-logs/<row>.log, cut the verdict JSON and the
 exit code out of it (between the payload's marker lines) and check the row's
 expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
@@ -44,11 +45,11 @@ RUN_VM_STATUS = {250: "VM timeout", 251: "VM died before the payload finished (p
                  252: "run-vm usage/setup error", 253: "run-vm --fail-on-warn"}
 DEFAULT_TIMEOUT = 180
 
-# Per architecture: the runner (relative to --vm-dir), its kernels folder, and
-# the binary's name in --dist. The runners share options, markers and codes.
+# Per architecture: the busybox runner's script (relative to --vm-dir) and the
+# binary's name in --dist. The scripts share options, markers and codes.
 ARCHES = {
-    "x86_64": dict(runner="run-vm", kernels="kernels", binary="btrfs-reclaim-repro-x86_64"),
-    "aarch64": dict(runner="arm64/run-vm-arm64", kernels="arm64/kernels", binary="btrfs-reclaim-repro-aarch64"),
+    "x86_64": dict(script="run-vm", binary="btrfs-reclaim-repro-x86_64"),
+    "aarch64": dict(script="arm64/run-vm-arm64", binary="btrfs-reclaim-repro-aarch64"),
 }
 # A row's initramfs: the runners' default (busybox, mkfs.btrfs, btrfs) or
 # busybox alone (--no-btrfs-progs: no mkfs.btrfs, no glibc in the guest).
@@ -59,22 +60,41 @@ def row_arch(row):
     return row.get("arch", "x86_64")
 
 
-def vm_command(row, a, log_path, timeout):
-    """The runner command line for one row.
+def kernel_path(row, a):
+    """The row's kernel image: its `kernel`, relative to the shared vm/ folder."""
+    return os.path.join(a.vm_dir, row["kernel"])
+
+
+def busybox_command(row, a, log_path, timeout):
+    """The busybox runner: the arch's shared script boots the kernel with its
+    busybox initramfs, the binary as a file in it, and runs vmtest/payload.sh.
 
     >>> class A: vm_dir, dist, payload = "/vm", "/d", "/p.sh"
-    >>> vm_command(dict(kernel="Image-stock", arch="aarch64", initramfs="busybox-only", args=["--x"]), A, "/l", 99)[:4]
+    >>> row = dict(kernel="arm64/kernels/Image-stock", arch="aarch64", initramfs="busybox-only", args=["--x"])
+    >>> busybox_command(row, A, "/l", 99)[:4]
     ['/vm/arm64/run-vm-arm64', '--kernel', '/vm/arm64/kernels/Image-stock', '--disk-size']
-    >>> c = vm_command(dict(kernel="bzImage-stock", args=[]), A, "/l", 99)
-    >>> c[0], c[c.index("--file") + 1], c[-2:], "--no-btrfs-progs" in c
-    ('/vm/run-vm', '/d/btrfs-reclaim-repro-x86_64', ['/p.sh', 'btrfs-reclaim-repro-x86_64'], False)
+    >>> c = busybox_command(dict(kernel="kernels-6.1/bzImage-6.1-stock", args=[]), A, "/l", 99)
+    >>> c[0], c[2], c[c.index("--file") + 1], c[-2:], "--no-btrfs-progs" in c
+    ('/vm/run-vm', '/vm/kernels-6.1/bzImage-6.1-stock', '/d/btrfs-reclaim-repro-x86_64', ['/p.sh', 'btrfs-reclaim-repro-x86_64'], False)
     """
     arch = ARCHES[row_arch(row)]
     binary = os.path.join(a.dist, arch["binary"])
-    return [os.path.join(a.vm_dir, arch["runner"]), "--kernel", os.path.join(a.vm_dir, arch["kernels"], row["kernel"]),
+    return [os.path.join(a.vm_dir, arch["script"]), "--kernel", kernel_path(row, a),
             "--disk-size", row.get("disk", "3G"), "--log", log_path, "--timeout", str(int(timeout)), "--no-devargs",
             "--file", binary, *INITRAMFS[row.get("initramfs", "btrfs-progs")], *row.get("vm", []),
             "--", a.payload, arch["binary"], *row.get("args", [])]
+
+
+# A row's `runner`: how its VM boots and runs the binary. Each takes (row,
+# args, console log path, timeout) and returns the command line, which exits
+# with the payload's status or one of RUN_VM_STATUS and leaves the console
+# log, verdict markers included, at the log path.
+RUNNERS = {"busybox": busybox_command}
+
+
+def vm_command(row, a, log_path, timeout):
+    """The command line for one row, from its runner."""
+    return RUNNERS[row["runner"]](row, a, log_path, timeout)
 
 
 class ExtractError(Exception):
@@ -416,11 +436,16 @@ def main():
     if a.print_binaries:
         print(" ".join(ARCHES[x]["binary"] for x in needed))
         return 0
-    for x in needed:
-        runner = os.path.join(a.vm_dir, ARCHES[x]["runner"])
-        if not os.access(runner, os.X_OK):
-            print(f"vmtest: {runner} not found: the {x} rows need it (is ../shared/vm there?)", file=sys.stderr)
+    unknown = sorted({r.get("runner") for r in rows} - set(RUNNERS), key=str)
+    if unknown:
+        print(f"vmtest: unknown runner(s) {unknown} in vmtest/rows.py; runners: {' '.join(RUNNERS)}", file=sys.stderr)
+        return 2
+    for x in sorted({row_arch(r) for r in rows if r["runner"] == "busybox"}):
+        script = os.path.join(a.vm_dir, ARCHES[x]["script"])
+        if not os.access(script, os.X_OK):
+            print(f"vmtest: {script} not found: the {x} rows need it (is ../shared/vm there?)", file=sys.stderr)
             return 2
+    for x in needed:
         if not os.access(os.path.join(a.dist, ARCHES[x]["binary"]), os.X_OK):
             print(f"vmtest: {a.dist}/{ARCHES[x]['binary']} not found: build it (make vm-test does)", file=sys.stderr)
             return 2
@@ -431,7 +456,7 @@ def main():
     t_start = time.monotonic()
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
-        label = f"{name} [{row_arch(row)} {row['kernel']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        label = f"{name} [{row_arch(row)} {row['kernel']}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
@@ -455,6 +480,9 @@ def main():
         absent = [o for o in row.get("requires", []) if o not in options]
         if absent:
             skip(f"the binary's --help has no {', '.join(absent)} (feature not in this binary yet)")
+            continue
+        if not os.path.isfile(kernel_path(row, a)):
+            fail([f"kernel {kernel_path(row, a)} not found (a row's kernel is relative to --vm-dir)"])
             continue
         left = a.budget - (time.monotonic() - t_start)
         if left < 60:
