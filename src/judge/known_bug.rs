@@ -28,13 +28,7 @@ impl KnownBug {
     }
 }
 
-/// An RCU stall or hung task: the kernel stopped making progress, which a
-/// bug causes and a slow machine can too. It names no bug by itself.
-pub fn is_stall(line: &str) -> bool {
-    line.contains("self-detected stall on CPU")
-        || line.contains("detected stalls on CPUs/tasks")
-        || (line.trim_start().starts_with("INFO: task ") && line.contains(" blocked for more than "))
-}
+pub use crate::kernel::kmsg::events::is_stall;
 
 /// Which catalogued bug the evidence shows, if any. `trouble_context`: the
 /// first trouble line and its stack frames; `relocation_failed`: a reclaim

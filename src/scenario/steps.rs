@@ -262,11 +262,15 @@ impl Run<'_> {
             let started = Instant::now();
             // A fixed kernel with only the static threshold retries each
             // failed group on every cleaner run, and each commit of ours
-            // wakes the cleaner: there a retry is no news, only a success
-            // or a group failing for the first time is.
+            // wakes the cleaner: there a retry is no news, only a group
+            // failing for the first time is (attempts and errors come from
+            // lines rate-limited apart, so no success count is exact).
             let retries_forever = r.facts.offered == Some(Offered::StaticThreshold);
             let news = |r: &mut Run, (c, e): (u64, u64)| match (retries_forever, &r.watch) {
-                (true, Some(w)) => (c.saturating_sub(e), w.log.failed_groups_since(0)),
+                (true, Some(w)) => match w.log.failed_groups_since(0) {
+                    0 => (c, 0),
+                    failed => (0, failed),
+                },
                 _ => (c, e),
             };
             let first = r.count_reclaims(fs, &base)?;

@@ -54,6 +54,16 @@ pub fn is_trouble(text: &str) -> bool {
     STARTS.iter().any(|p| t.starts_with(p)) || CONTAINS.iter().any(|p| t.contains(p))
 }
 
+/// An RCU stall or hung-task report: the kernel stopped making progress,
+/// which a bug causes and a slow machine (TCG, KASAN, a loaded host) can
+/// too. It names no bug by itself.
+pub fn is_stall(text: &str) -> bool {
+    let t = text.trim_start();
+    t.contains("self-detected stall on CPU")
+        || t.contains("detected stalls on CPUs/tasks")
+        || (t.starts_with("INFO: task ") && t.contains(" blocked for more than "))
+}
+
 fn bo_line(text: &str) -> Option<Line> {
     let rest = text.strip_prefix("BO: ")?;
     let (pid, what) = rest.split_once(' ')?;
@@ -306,8 +316,20 @@ impl Tracker {
 
     /// The trouble line to quote first: what went wrong (refcount_t, KASAN,
     /// Oops) rather than where (`WARNING: CPU: N PID: N at file:line`).
+    /// A stall comes after anything that names a bug.
     pub fn headline(&self) -> Option<&str> {
-        self.trouble.iter().find(|t| !t.starts_with("WARNING: ")).or(self.trouble.first()).map(String::as_str)
+        let what = |t: &&String| !t.starts_with("WARNING: ");
+        self.trouble
+            .iter()
+            .find(|t| what(t) && !is_stall(t))
+            .or(self.trouble.iter().find(what))
+            .or(self.trouble.first())
+            .map(String::as_str)
+    }
+
+    /// Every trouble line is a stall report (none names a bug).
+    pub fn only_stalls(&self) -> bool {
+        !self.trouble.is_empty() && self.trouble.iter().all(|t| is_stall(t))
     }
 
     /// Block groups whose relocation failed (an error line or an injection)

@@ -24,7 +24,7 @@ pub const LOOP_EVENTS: [&str; 3] =
 /// when dropped.
 pub struct Tracing {
     dir: PathBuf,
-    events: &'static [&'static str],
+    events: Vec<&'static str>,
 }
 
 impl Tracing {
@@ -47,7 +47,7 @@ impl Tracing {
         else {
             return Ok(None);
         };
-        let t = Tracing { dir, events };
+        let t = Tracing { dir, events: events.to_vec() };
         // A burst of BO: lines between two reads must fit: 4 MiB a CPU.
         t.write("buffer_size_kb", "4096")?;
         for e in events {
@@ -56,6 +56,15 @@ impl Tracing {
         t.write("tracing_on", "1")?;
         t.clear()?;
         Ok(Some(t))
+    }
+
+    /// Enables one more event where the kernel has it; whether it did.
+    pub fn also(&mut self, event: &'static str) -> bool {
+        let on = self.dir.join("events").join(event).join("enable").exists() && self.write(&format!("events/{event}/enable"), "1").is_ok();
+        if on {
+            self.events.push(event);
+        }
+        on
     }
 
     fn write(&self, file: &str, value: &str) -> io::Result<()> {
@@ -80,7 +89,7 @@ impl Tracing {
 
 impl Drop for Tracing {
     fn drop(&mut self) {
-        for e in self.events {
+        for e in &self.events {
             let _ = self.write(&format!("events/{e}/enable"), "0");
         }
     }
