@@ -66,6 +66,7 @@ pub fn run(cfg: &Config) -> Outcome {
         formats: 0,
         settled: None,
         loop_trace: None,
+        cached_groups: Vec::new(),
     };
     let started = run.started;
     for i in 1..=cfg.iterations {

@@ -97,6 +97,8 @@ pub(super) struct Run<'a> {
     pub(super) settled: Option<(&'static str, f64)>,
     /// tracefs while the endless-loop watch runs (trigger and settle).
     pub(super) loop_trace: Option<Tracing>,
+    /// Data block groups of the pass under way with a v1 cache inode.
+    pub(super) cached_groups: Vec<u64>,
 }
 
 /// What a pass's filesystem is laid out for.

@@ -65,6 +65,9 @@ pub enum End {
     /// retry list), and each commit of ours wakes the cleaner: it never
     /// stays idle for two commits.
     RetriesOnly,
+    /// `--enospc auto`'s injected pass: a group with a v1 cache inode got
+    /// past the injection site, so this kernel does not inject.
+    NoInjection,
 }
 
 impl End {
@@ -75,6 +78,7 @@ impl End {
             End::Deadline => "timeout",
             End::ReclaimLoop => "reclaim loop",
             End::RetriesOnly => "only retries",
+            End::NoInjection => "no injection",
         }
     }
 }

@@ -151,6 +151,8 @@ pub struct Overlap {
 
 /// How many log lines follow the first trouble line in the evidence.
 const TROUBLE_CONTEXT: usize = 10;
+/// Relocation starts kept: only the first few matter.
+const MAX_STARTS: usize = 64;
 
 /// Distinct overlaps kept: the first one already makes the verdict
 /// SUSPECTED; on a hostile log (thousands of pids putting one group) the
@@ -169,6 +171,10 @@ pub struct Tracker {
     /// reclaim_count exists (before 6.11). Rate-limited by the kernel
     /// (btrfs_printk: 100 per 5 s), so a lower bound.
     pub reclaiming_chunks: u64,
+    /// The first groups (up to MAX_STARTS) that printed `relocating block
+    /// group`: their relocation got past its setup, where the instrumented
+    /// kernel injects.
+    pub relocation_starts: Vec<u64>,
     /// Every line recognised as kernel trouble.
     pub trouble: Vec<String>,
     /// The first trouble line and the lines right after it (stack frames).
@@ -242,6 +248,9 @@ impl Tracker {
                 self.pending_chunk = Some(bg);
             }
             Line::RelocatingBg { bg } => {
+                if self.relocation_starts.len() < MAX_STARTS && !self.relocation_starts.contains(&bg) {
+                    self.relocation_starts.push(bg);
+                }
                 self.pending_chunk = Some(bg);
                 *self.relocating.entry(bg).or_insert(0) += 1;
             }
