@@ -359,6 +359,12 @@ impl Run<'_> {
                     r.facts.longest_busy_secs = busy_since.map(|since| (at_ - since).as_secs_f64());
                     break (End::ReclaimLoop, counts);
                 }
+                if let Some(bg) = r.past_injection_site() {
+                    r.progress.say(&format!(
+                        "settle: block group {bg} (v1 cache) is being relocated past delete_block_group_cache(): no injection in this kernel"
+                    ));
+                    break (End::NoInjection, counts);
+                }
                 if at_ >= next_look {
                     next_look = at_ + LOOP_LOOK_EVERY;
                     if r.look_for_loop(fs)? {
