@@ -285,6 +285,7 @@ impl Run<'_> {
             phases,
             settle_end: self.settled.map(|(end, _)| end),
             settle_tail_seconds: self.settled.map(|(_, tail)| tail),
+            counters_from_log: self.facts.counters_from_log,
         });
     }
 

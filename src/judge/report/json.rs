@@ -155,8 +155,8 @@ fn pass(p: &PassRecord) -> String {
     let mut o = Object::new();
     o.str("layout", p.layout)
         .num("fill_percent", p.fill_percent)
-        .int("reclaim_count", p.reclaim_count)
-        .int("reclaim_errors", p.reclaim_errors)
+        .raw("reclaim_count", if p.counters_from_log { "null".into() } else { p.reclaim_count.to_string() })
+        .raw("reclaim_errors", if p.counters_from_log { "null".into() } else { p.reclaim_errors.to_string() })
         .int("injections", p.injections)
         .int("relocation_failures", p.relocation_failures)
         .raw("phases", phases.finish())
