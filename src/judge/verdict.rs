@@ -210,7 +210,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     // The endless loop is decisive; a stall it causes comes second.
     let looped = f.reclaim_loop.as_ref().map(|l| {
         let mut s = l.describe();
-        if let Some(b) = f.longest_busy_secs.filter(|b| *b >= 1.0) {
+        if let Some(b) = f.longest_busy_secs.filter(|b| *b >= 1.0 && l.pid.is_some()) {
             s.push_str(&format!("; exclusive_operation read balance for {b:.1} s without a break"));
         }
         s.push_str(match f.loop_stopped {

@@ -20,6 +20,7 @@ use crate::base::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
 use super::settle::{End, Next, Seen, Settle};
+use crate::kernel::kmsg::events::EventKind;
 use crate::kernel::kmsg::reclaim_loop;
 use crate::kernel::kmsg::trace::{Tracing, LOOP_EVENTS};
 
@@ -314,6 +315,7 @@ impl Run<'_> {
                 // Nothing to wait for: the unmount lets the relocation under
                 // way finish, and the worker then drops the rest.
                 r.settled = Some((End::NoInjection.name(), 0.0));
+                r.loop_trace = None;
                 return Ok(());
             }
             // A fixed kernel with only the static threshold retries each
@@ -335,6 +337,8 @@ impl Run<'_> {
                 settle = settle.retrying();
             }
             let mut busy_since: Option<Duration> = None;
+            // Without tracefs: the kernel log's events when the busy run began.
+            let mut busy_from_event = 0;
             let mut next_look = Duration::ZERO;
             let mut loop_seen: Option<Duration> = None;
             let (end, (c, e)) = loop {
@@ -344,10 +348,28 @@ impl Run<'_> {
                 let at_ = started.elapsed();
                 // exclusive_operation held without a break: one worker run
                 // (settle forces no commit while it is held).
+                if busy_since.is_none() {
+                    busy_from_event = r.watch.as_ref().map_or(0, |w| w.log.events.len());
+                }
                 busy_since = match busy {
                     Some(true) => Some(busy_since.unwrap_or(at_)),
                     _ => None,
                 };
+                if let (true, None, None, Some(since), Some(w)) =
+                    (retries_forever, &r.loop_trace, &loop_seen, busy_since, &r.watch)
+                {
+                    let failed: Vec<u64> = w.log.events[busy_from_event.min(w.log.events.len())..]
+                        .iter()
+                        .filter(|e| e.kind == EventKind::RelocError)
+                        .filter_map(|e| e.bg)
+                        .collect();
+                    if let Some(found) = reclaim_loop::from_busy_span(&failed, (at_ - since).as_secs_f64()) {
+                        r.progress.say(&format!("settle: {}", found.describe()));
+                        r.facts.longest_busy_secs = Some((at_ - since).as_secs_f64());
+                        r.facts.reclaim_loop = Some(found);
+                        break (End::ReclaimLoop, counts);
+                    }
+                }
                 if let Some(seen) = loop_seen {
                     // Watched a little longer, forcing no commit: how many
                     // more attempts, and whether the worker ever let go.
@@ -395,6 +417,8 @@ impl Run<'_> {
     /// threshold, where 7e2718099438 shipped). Without it the loop is not
     /// looked for, and a note says so.
     fn start_loop_watch(&mut self) {
+        // The last pass's first: its drop disables the very same events.
+        self.loop_trace = None;
         match Tracing::start_events(&LOOP_EVENTS) {
             Ok(Some(t)) => self.loop_trace = Some(t),
             Ok(None) => self.note_once("tracefs lacks btrfs_reclaim_block_group/btrfs_add_reclaim_block_group: the endless reclaim loop was not looked for".into()),

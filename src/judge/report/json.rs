@@ -50,7 +50,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     if let Some(l) = &f.reclaim_loop {
         let mut lo = Object::new();
         lo.int("bg", l.bg)
-            .int("pid", l.pid)
+            .raw("pid", opt_int(l.pid))
             .int("failed_attempts", l.failed_attempts)
             .int("readds", l.readds)
             .num("seconds", l.seconds)

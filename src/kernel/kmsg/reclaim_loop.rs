@@ -72,8 +72,8 @@ fn parse(line: &str, fsid: &str) -> Option<Ev> {
 pub struct Loop {
     /// The looping block group (its start).
     pub bg: u64,
-    /// The worker's task id.
-    pub pid: i32,
+    /// The worker's task id (None: seen without tracefs).
+    pub pid: Option<i32>,
     /// Failed attempts of `bg` seen (error lines; with none, the re-adds).
     pub failed_attempts: u64,
     /// Times the worker put `bg` back on reclaim_bgs right after failing it.
@@ -93,11 +93,50 @@ pub const EVIDENCE_LINES: usize = 9;
 impl Loop {
     /// One line: which group, how often, how fast, what showed it.
     pub fn describe(&self) -> String {
-        format!(
-            "the reclaim worker (pid {}) kept relocating block group {} within one run: {} failed attempts in {:.1} s, re-added to reclaim_bgs by the worker itself after {} of them (tracefs btrfs_add_reclaim_block_group)",
-            self.pid, self.bg, self.failed_attempts, self.seconds, self.readds
-        )
+        match self.pid {
+            Some(pid) => format!(
+                "the reclaim worker (pid {pid}) kept relocating block group {} within one run: {} failed attempts in {:.1} s, re-added to reclaim_bgs by the worker itself after {} of them (tracefs btrfs_add_reclaim_block_group)",
+                self.bg, self.failed_attempts, self.seconds, self.readds
+            ),
+            None => format!(
+                "the reclaim worker kept relocating block group {} within one run: {} failed attempts in {:.1} s while exclusive_operation read balance without a break and no commit was forced (error relocating chunk lines; no tracefs)",
+                self.bg, self.failed_attempts, self.seconds
+            ),
+        }
     }
+}
+
+/// Without tracefs: how long exclusive_operation must read `balance`
+/// without a break (the worker's one run; no commit forced meanwhile), and
+/// how often one group must fail in it. A fixed kernel fails a group once
+/// per run, and a healthy relocation fails none.
+pub const BUSY_SPAN_MIN: f64 = 15.0;
+pub const BUSY_FAILURES_MIN: u64 = 5;
+
+/// The loop as the kernel log and exclusive_operation show it: `failed`,
+/// the groups of the `error relocating chunk` lines seen while
+/// exclusive_operation read `balance` for `busy_secs` without a break.
+pub fn from_busy_span(failed: &[u64], busy_secs: f64) -> Option<Loop> {
+    if busy_secs < BUSY_SPAN_MIN {
+        return None;
+    }
+    let mut counts: Vec<(u64, u64)> = Vec::new();
+    for bg in failed {
+        match counts.iter_mut().find(|(g, _)| g == bg) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*bg, 1)),
+        }
+    }
+    let (bg, n) = counts.into_iter().max_by_key(|(g, n)| (*n, std::cmp::Reverse(*g)))?;
+    (n >= BUSY_FAILURES_MIN).then(|| Loop {
+        bg,
+        pid: None,
+        failed_attempts: n,
+        readds: 0,
+        seconds: busy_secs,
+        first_secs: 0.0,
+        lines: Vec::new(),
+    })
 }
 
 #[derive(Default)]
@@ -151,7 +190,7 @@ pub fn detect(trace: &str, fsid: &str) -> Option<Loop> {
                         let first = g.first_fail.unwrap_or(ev.secs);
                         found = Some(Loop {
                             bg: ev.bg,
-                            pid: found.as_ref().map_or(ev.pid, |l| l.pid),
+                            pid: found.as_ref().map_or(Some(ev.pid), |l| l.pid),
                             failed_attempts: g.failures.max(g.readds),
                             readds: g.readds,
                             seconds: (ev.secs - first).max(0.0),
@@ -197,7 +236,7 @@ mod tests {
         // each put back by kworker/u4:0-8 right after its failure.
         let trace = include_str!("../../../tests/fixtures/6.1-reclaim-loop-natural-trace.txt");
         let l = detect(trace, "ad958560-6238-4f96-88d3-e39ac5400128").unwrap();
-        assert_eq!((l.bg, l.pid), (3041918976, 8));
+        assert_eq!((l.bg, l.pid), (3041918976, Some(8)));
         assert!(l.readds >= MIN_READDS && l.failed_attempts >= l.readds, "{l:?}");
         assert!((l.first_secs - 56.257339).abs() < 1e-6);
         assert!(l.seconds > 0.2 && l.seconds < 1.0, "{}", l.seconds);
@@ -244,7 +283,7 @@ mod tests {
     #[test]
     fn the_worker_re_adding_the_group_it_failed_is_the_loop() {
         let l = detect(&looping(3), "F").unwrap();
-        assert_eq!((l.bg, l.pid, l.readds, l.failed_attempts), (500, 24, 3, 3));
+        assert_eq!((l.bg, l.pid, l.readds, l.failed_attempts), (500, Some(24), 3, 3));
         assert!((l.seconds - 0.021).abs() < 1e-6, "{}", l.seconds);
         assert!(l.describe().contains("block group 500") && l.describe().contains("3 failed attempts"));
         // The rest of the trace counts too.
@@ -277,6 +316,30 @@ mod tests {
         }
         let l = detect(&t, "F").unwrap();
         assert_eq!((l.bg, l.readds, l.failed_attempts), (9, 3, 3));
+    }
+
+    #[test]
+    fn without_tracefs_one_group_failing_again_and_again_in_one_busy_run_is_the_loop() {
+        // The loop kernel's error lines in the order it printed them.
+        let trace = include_str!("../../../tests/fixtures/6.1-reclaim-loop-natural-trace.txt");
+        let failed: Vec<u64> =
+            trace.lines().filter(|l| l.contains(" console: ")).filter_map(|l| number_after(l, "error relocating chunk ")).collect();
+        assert_eq!(failed.len(), 35);
+        // 35 failures of 10 groups: each failed 3-4 times, under 5.
+        assert_eq!(from_busy_span(&failed, 20.0), None);
+        let mut twice = failed.clone();
+        twice.extend(&failed);
+        let l = from_busy_span(&twice, 20.0).unwrap();
+        assert!(l.failed_attempts >= BUSY_FAILURES_MIN && l.describe().contains("exclusive_operation read balance"), "{l:?}");
+        assert_eq!(from_busy_span(&twice, 10.0), None, "a run of 10 s may be one slow relocation");
+        // A fixed kernel's run: each group once.
+        let stock = include_str!("../../../tests/fixtures/6.1-stock-natural-retries-trace.txt");
+        let one_run: Vec<u64> = stock
+            .lines()
+            .filter_map(|l| number_after(l, "error relocating chunk "))
+            .take(10)
+            .collect();
+        assert_eq!(from_busy_span(&one_run, 60.0), None);
     }
 
     #[test]
