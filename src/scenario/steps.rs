@@ -414,15 +414,16 @@ impl Run<'_> {
     }
 
     /// tracefs for the endless-loop watch (kernels with only the static
-    /// threshold, where 7e2718099438 shipped). Without it the loop is not
-    /// looked for, and a note says so.
+    /// threshold, where 7e2718099438 shipped). Without it the loop is
+    /// looked for in exclusive_operation and the kernel log only
+    /// (reclaim_loop::from_busy_span), and a note says so.
     fn start_loop_watch(&mut self) {
         // The last pass's first: its drop disables the very same events.
         self.loop_trace = None;
         match Tracing::start_events(&LOOP_EVENTS) {
             Ok(Some(t)) => self.loop_trace = Some(t),
-            Ok(None) => self.note_once("tracefs lacks btrfs_reclaim_block_group/btrfs_add_reclaim_block_group: the endless reclaim loop was not looked for".into()),
-            Err(e) => self.note_once(format!("tracefs: {e}: the endless reclaim loop was not looked for")),
+            Ok(None) => self.note_once("tracefs lacks btrfs_reclaim_block_group/btrfs_add_reclaim_block_group: the endless reclaim loop is looked for only through exclusive_operation and the kernel log (a 15 s run)".into()),
+            Err(e) => self.note_once(format!("tracefs: {e}: the endless reclaim loop is looked for only through exclusive_operation and the kernel log (a 15 s run)")),
         }
     }
 
