@@ -18,6 +18,8 @@ mod testing;
 
 use std::io::Write;
 
+use judge::verdict::ExitCode;
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let code = match std::panic::catch_unwind(|| run(&argv)) {
@@ -26,7 +28,7 @@ fn main() {
             // The guards unwound (unmounted, detached); a bug of ours is no
             // verdict on the kernel: bisect must skip.
             eprintln!("btrfs-reclaim-repro: internal error (panic above); nothing left mounted or attached. Please report it.");
-            125
+            ExitCode::SKIP
         }
     };
     std::process::exit(code);
@@ -52,7 +54,7 @@ fn run(argv: &[String]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("btrfs-reclaim-repro: {e}");
-            return 2;
+            return ExitCode::REFUSED;
         }
     };
     if cfg.check_only {
@@ -60,7 +62,7 @@ fn run(argv: &[String]) -> i32 {
     }
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
-        return 125;
+        return ExitCode::SKIP;
     }
     let outcome = scenario::run(&cfg);
     let mut out = std::io::stdout().lock();
@@ -74,5 +76,5 @@ fn run(argv: &[String]) -> i32 {
         let _ = out.write_all(outcome.text.as_bytes());
     }
     let _ = out.flush();
-    outcome.verdict.exit_code
+    outcome.verdict.exit_code()
 }

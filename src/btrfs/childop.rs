@@ -9,14 +9,14 @@ use std::time::Duration;
 use crate::kernel::host;
 use crate::base::phase::Phase;
 use crate::sys;
-use crate::sys::process::ChildEnd;
+use crate::sys::process::{ChildEnd, Signal};
 
 #[derive(Debug)]
 pub enum OpError {
     /// The operation returned an error (the syscall, its target and the errno).
     Failed(io::Error),
     /// The kernel killed the child with this signal.
-    Killed(i32),
+    Killed(Signal),
     /// No return within the timeout: stuck in the kernel.
     Hung,
 }
@@ -75,7 +75,7 @@ mod tests {
         let OpError::Failed(e) = e else { panic!() };
         assert_eq!(e.to_string(), "umount2 /nowhere: Device or resource busy (EBUSY)");
         assert!(outcome(ChildEnd::Returned(0), "x", "y").is_ok());
-        assert!(matches!(outcome(ChildEnd::Killed(9), "x", "y"), Err(OpError::Killed(9))));
+        assert!(matches!(outcome(ChildEnd::Killed(Signal::KILL), "x", "y"), Err(OpError::Killed(Signal::KILL))));
         assert!(matches!(outcome(ChildEnd::Hung, "x", "y"), Err(OpError::Hung)));
     }
 

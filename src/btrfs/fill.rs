@@ -38,7 +38,7 @@ pub struct Filled {
     /// written / (written + f_bavail), after syncfs.
     pub percent: f64,
     pub hit_enospc: bool,
-    pub interrupted: Option<i32>,
+    pub interrupted: Option<sys::process::Signal>,
 }
 
 fn is_enospc(e: &io::Error) -> bool {

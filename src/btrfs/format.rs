@@ -32,7 +32,7 @@ impl Mkfs {
 
 #[derive(Debug)]
 pub enum FormatError {
-    Interrupted(i32),
+    Interrupted(crate::sys::process::Signal),
     /// One line: what failed, on what.
     Failed(String),
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::sys::process::{kill, pending_signal};
+use crate::sys::process::{kill, pending_signal, Pid, Signal};
 
 use crate::btrfs::mkfs::LABEL;
 
@@ -61,7 +61,7 @@ pub fn version_of(mkfs: &Path) -> Option<(u32, u32)> {
 pub enum MkfsError {
     /// mkfs ran and failed: its stderr, last lines.
     Failed(String),
-    Interrupted(i32),
+    Interrupted(Signal),
     Spawn(String),
 }
 
@@ -91,7 +91,7 @@ pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<(
     });
     let status = loop {
         if let Some(sig) = pending_signal() {
-            let _ = kill(child.id() as i32, libc::SIGTERM);
+            let _ = kill(Pid(child.id() as i32), Signal::TERM);
             let _ = child.wait();
             return Err(MkfsError::Interrupted(sig));
         }

@@ -92,7 +92,7 @@ impl Drop for Mounted {
             Err(OpError::Killed(sig)) => eprintln!(
                 "btrfs-reclaim-repro: the kernel killed the unmount of {} ({}): the system may need a reboot",
                 self.mnt.display(),
-                sys::process::signal_name(sig)
+                sig.name()
             ),
             Err(OpError::Hung) => eprintln!(
                 "btrfs-reclaim-repro: unmounting {} hung in the kernel: the system may need a reboot",

@@ -9,6 +9,7 @@ use argh::FromArgs;
 use crate::base::size::parse_size;
 use crate::btrfs::fill::FillMode;
 use crate::btrfs::reclaim::Reclaim;
+use crate::judge::verdict::ExitCode;
 use crate::scenario::config::{hunts, Config, Enospc};
 
 pub const EXAMPLES: &str = "\
@@ -245,7 +246,7 @@ pub fn parse(argv: &[String]) -> Result<Args, (i32, String)> {
             format!("btrfs-reclaim-repro [options] <dev> <mnt>\n\n{EXAMPLES}\n\n{EXIT_CODES}\n\n{}\n", early.output.trim_end()),
         ),
         // argh lists missing positionals one per line: the refusal is one line.
-        Err(()) => (2, format!("{} (see --help)", early.output.split_whitespace().collect::<Vec<_>>().join(" "))),
+        Err(()) => (ExitCode::REFUSED, format!("{} (see --help)", early.output.split_whitespace().collect::<Vec<_>>().join(" "))),
     })
 }
 
@@ -334,6 +335,19 @@ mod tests {
         assert!(!cfg(&["d", "m"]).unwrap().describe().contains("enospc"));
         assert!(cfg(&["--enospc", "injected", "d", "m"]).unwrap().describe().ends_with(" enospc=injected"));
         assert!(cfg(&["--enospc", "natural", "d", "m"]).unwrap().describe().ends_with(" enospc=natural"));
+    }
+
+    #[test]
+    fn the_help_names_the_exit_codes_the_verdicts_return() {
+        for (code, verdict) in [
+            (ExitCode::NOT_REPRODUCED, "NOT REPRODUCED"),
+            (ExitCode::REPRODUCED, "REPRODUCED"),
+            (ExitCode::REFUSED, "REFUSED"),
+            (ExitCode::SUSPECTED, "SUSPECTED"),
+            (ExitCode::SKIP, "INCONCLUSIVE"),
+        ] {
+            assert!(EXIT_CODES.contains(&format!(" {code} {verdict}")), "{code} {verdict}");
+        }
     }
 
     #[test]

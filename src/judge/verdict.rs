@@ -5,6 +5,27 @@ use crate::btrfs::fs::Offered;
 use crate::kernel::kmsg::events::Tracker;
 use crate::judge::known_bug::{self, KnownBug};
 use crate::base::phase::Phase;
+use crate::sys::process::Signal;
+
+/// The exit codes, named once: `git bisect run` reads 0 as good, 1 as bad,
+/// 125 as skip and anything above 127 as abort.
+pub struct ExitCode;
+
+impl ExitCode {
+    pub const NOT_REPRODUCED: i32 = 0;
+    pub const REPRODUCED: i32 = 1;
+    /// A usage error or a safety refusal: nothing was touched.
+    pub const REFUSED: i32 = 2;
+    pub const SUSPECTED: i32 = 3;
+    /// INCONCLUSIVE, and our own failures (a panic, a handler we could not
+    /// install): no verdict on the kernel, so bisect skips the commit.
+    pub const SKIP: i32 = 125;
+
+    /// 128 + the signal, as a shell reports a process the signal ended.
+    pub fn interrupted(sig: Signal) -> i32 {
+        128 + sig.0
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -13,10 +34,22 @@ pub enum Kind {
     NotReproduced,
     Inconclusive,
     Refused,
-    Interrupted,
+    Interrupted(Signal),
 }
 
 impl Kind {
+    /// The one place a verdict becomes an exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::NotReproduced => ExitCode::NOT_REPRODUCED,
+            Kind::Reproduced => ExitCode::REPRODUCED,
+            Kind::Refused => ExitCode::REFUSED,
+            Kind::Suspected => ExitCode::SUSPECTED,
+            Kind::Inconclusive => ExitCode::SKIP,
+            Kind::Interrupted(sig) => ExitCode::interrupted(sig),
+        }
+    }
+
     pub fn json_name(self) -> &'static str {
         match self {
             Kind::Reproduced => "REPRODUCED",
@@ -24,7 +57,7 @@ impl Kind {
             Kind::NotReproduced => "NOT_REPRODUCED",
             Kind::Inconclusive => "INCONCLUSIVE",
             Kind::Refused => "REFUSED",
-            Kind::Interrupted => "INTERRUPTED",
+            Kind::Interrupted(_) => "INTERRUPTED",
         }
     }
     pub fn human_name(self) -> &'static str {
@@ -48,7 +81,7 @@ pub struct Facts {
     /// Set when the environment failed mid-run: names the step and errno.
     pub setup_failure: Option<String>,
     pub refused: Option<String>,
-    pub interrupted: Option<i32>,
+    pub interrupted: Option<Signal>,
     /// "v1" / "v2" as found in mountinfo.
     pub space_cache: Option<String>,
     pub v1_cache_block_groups: Option<u64>,
@@ -60,7 +93,7 @@ pub struct Facts {
     /// False with --keep-mounted: close_ctree() was not observed.
     pub unmount_observed: bool,
     /// A kernel operation's child was killed (signal) or hung (None).
-    pub killed_in: Option<(Phase, Option<i32>)>,
+    pub killed_in: Option<(Phase, Option<Signal>)>,
     pub op_timeout_secs: u64,
     /// Unreferenced btrfs objects kmemleak found after the unmount; None:
     /// no kmemleak in this kernel.
@@ -86,15 +119,33 @@ pub struct Facts {
     pub longest_busy_secs: Option<f64>,
 }
 
-/// Which failure path the log shows: "injected" (BO: inject lines),
-/// "natural" (relocations failed without them) or "none".
-pub fn failure_path(f: &Facts, log: &Tracker) -> &'static str {
+/// Which failure path the log shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePath {
+    /// The instrumentation's BO: inject lines.
+    Injected,
+    /// Relocations failed without them: a real ENOSPC.
+    Natural,
+    None,
+}
+
+impl FailurePath {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailurePath::Injected => "injected",
+            FailurePath::Natural => "natural",
+            FailurePath::None => "none",
+        }
+    }
+}
+
+pub fn failure_path(f: &Facts, log: &Tracker) -> FailurePath {
     if log.injections > 0 {
-        "injected"
+        FailurePath::Injected
     } else if relocation_failures(f, log) > 0 {
-        "natural"
+        FailurePath::Natural
     } else {
-        "none"
+        FailurePath::None
     }
 }
 
@@ -113,7 +164,6 @@ pub fn relocation_failures(f: &Facts, log: &Tracker) -> u64 {
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub kind: Kind,
-    pub exit_code: i32,
     pub reason: String,
     /// INCONCLUSIVE: why, so that `next_step` can say what to do.
     pub cause: Option<Cause>,
@@ -122,6 +172,10 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    pub fn exit_code(&self) -> i32 {
+        self.kind.exit_code()
+    }
+
     /// What to do next (INCONCLUSIVE only).
     pub fn next_step(&self) -> Option<&'static str> {
         self.cause.map(Cause::advice)
@@ -195,15 +249,14 @@ fn taint_letters(bits: u64) -> String {
 }
 
 pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
-    let v = |kind: Kind, exit_code: i32, reason: String| Verdict { kind, exit_code, reason, cause: None, known_bug: None };
-    let inconclusive =
-        |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, exit_code: 125, reason, cause: Some(cause), known_bug: None };
+    let v = |kind: Kind, reason: String| Verdict { kind, reason, cause: None, known_bug: None };
+    let inconclusive = |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, reason, cause: Some(cause), known_bug: None };
     if let Some(why) = &f.refused {
-        return v(Kind::Refused, 2, why.clone());
+        return v(Kind::Refused, why.clone());
     }
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
     let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
-        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), crate::sys::process::signal_name(*sig)),
+        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), sig.name()),
         None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
     });
     let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
@@ -240,11 +293,11 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         None
     };
     if let Some(sig) = f.interrupted {
-        let mut reason = format!("interrupted by {}", crate::sys::process::signal_name(sig));
+        let mut reason = format!("interrupted by {}", sig.name());
         if let Some(t) = &trouble {
             reason.push_str(&format!(" (after {t})"));
         }
-        return v(Kind::Interrupted, 128 + sig, reason);
+        return v(Kind::Interrupted(sig), reason);
     }
     // A stall alone: the machine may just be slow (measured: TCG and KASAN
     // relocating a group stalled the CPU for 21 s on a clean kernel).
@@ -264,7 +317,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         };
         let failed = relocation_failures(f, log) > 0 || log.injections > 0;
         let known_bug = known_bug::name(&log.trouble_context, failed, f.reclaim_loop.is_some());
-        return Verdict { known_bug, ..v(Kind::Reproduced, 1, format!("{t}{bg}")) };
+        return Verdict { known_bug, ..v(Kind::Reproduced, format!("{t}{bg}")) };
     }
     if let Some(why) = &f.setup_failure {
         if f.offered == Some(Offered::Nothing) {
@@ -275,7 +328,6 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     if let Some(o) = log.overlaps.first() {
         return v(
             Kind::Suspected,
-            3,
             format!(
                 "block group {}: reloc put (pid {}) and reclaim loop put (pid {}) overlap",
                 o.bg, o.reloc_pid, o.reclaim_pid
@@ -284,16 +336,16 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     }
     let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
     let exercised = match failure_path(f, log) {
-        "injected" => Some(format!(
+        FailurePath::Injected => Some(format!(
             "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
             log.injections
         )),
-        "natural" => Some(format!(
+        FailurePath::Natural => Some(format!(
             "failure path exercised (natural ENOSPC, no injection): {} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
             relocation_failures(f, log),
             log.errors_before_move
         )),
-        _ => None,
+        FailurePath::None => None,
     };
     if let Some(reason) = exercised {
         // A clean log with holes in it is no proof: the splat may have been
@@ -307,7 +359,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
                 ),
             );
         }
-        return v(Kind::NotReproduced, 0, reason);
+        return v(Kind::NotReproduced, reason);
     }
     let (cause, reason) = if f.natural_enospc && f.reclaim_count > 0 {
         (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
@@ -385,7 +437,7 @@ mod tests {
     fn the_endless_loop_is_reproduced_and_names_the_fix_the_kernel_lacks() {
         let f = Facts { reclaim_loop: Some(a_loop()), loop_stopped: Some(true), longest_busy_secs: Some(3.4), ..base() };
         let v = judge(&f, &lines_log(&["BTRFS error (device vda): error relocating chunk 3041918976"], 1));
-        assert_eq!((v.kind, v.exit_code, v.known_bug), (Kind::Reproduced, 1, Some(KnownBug::ReclaimLoop)));
+        assert_eq!((v.kind, v.exit_code(), v.known_bug), (Kind::Reproduced, 1, Some(KnownBug::ReclaimLoop)));
         assert!(v.reason.starts_with("the reclaim worker (pid 8) kept relocating block group 3041918976"), "{}", v.reason);
         assert!(v.reason.contains("exclusive_operation read balance for 3.4 s") && v.reason.ends_with("the unmount then stopped it"));
         // A stall it causes comes second.
@@ -414,7 +466,7 @@ mod tests {
         let stall = fixture_log(include_str!("../../tests/fixtures/real-retry-bug-rcu-stall.txt"));
         assert!(stall.only_stalls());
         let v = judge(&base(), &stall);
-        assert_eq!((v.kind, v.exit_code, v.cause), (Kind::Inconclusive, 125, Some(Cause::StallOnly)));
+        assert_eq!((v.kind, v.exit_code(), v.cause), (Kind::Inconclusive, 125, Some(Cause::StallOnly)));
         assert!(v.reason.contains("rcu: INFO: rcu_sched self-detected stall on CPU"), "{}", v.reason);
         assert!(v.next_step().unwrap().contains("a stall alone is no evidence"));
         // A stall first, then a line that names the bug: that line is quoted first.
@@ -432,7 +484,7 @@ mod tests {
     fn a_kernel_without_any_reclaim_trigger_is_inconclusive_with_a_next_step() {
         let f = Facts { offered: Some(Offered::Nothing), setup_failure: Some("kernel has neither ...".into()), ..base() };
         let v = judge(&f, &Tracker::default());
-        assert_eq!((v.kind, v.exit_code, v.cause), (Kind::Inconclusive, 125, Some(Cause::NoReclaimTrigger)));
+        assert_eq!((v.kind, v.exit_code(), v.cause), (Kind::Inconclusive, 125, Some(Cause::NoReclaimTrigger)));
         assert!(v.next_step().unwrap().contains("5.19"));
     }
 
@@ -451,7 +503,7 @@ mod tests {
             l.feed(&Record { seq: 1000 + i as u64, ..r });
         }
         let v = judge(&base(), &l);
-        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("BUG: KASAN: slab-use-after-free"), "{}", v.reason);
         assert!(v.reason.contains("634388480"), "names the block group: {}", v.reason);
     }
@@ -460,7 +512,7 @@ mod tests {
     fn a_new_warning_taint_alone_is_reproduced() {
         let f = Facts { taint_gained: TAINT_WARN, ..base() };
         let v = judge(&f, &log("instrumented"));
-        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("taint W"));
         // Other taints (e.g. O, out-of-tree module = bit 12) are not trouble.
         let f = Facts { taint_gained: 1 << 12, ..base() };
@@ -482,33 +534,33 @@ mod tests {
         assert_eq!(judge(&base(), &l).kind, Kind::NotReproduced);
         let l = lines_log(["BO: 5678 inject enospc... bg 1234567890"].iter().chain(lines.iter()), 1);
         let v = judge(&base(), &l);
-        assert_eq!((v.kind, v.exit_code), (Kind::Suspected, 3));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Suspected, 3));
         assert!(v.reason.contains("1234567890") && v.reason.contains("1234") && v.reason.contains("5678"));
     }
 
     #[test]
     fn injections_without_trouble_are_not_reproduced() {
         let v = judge(&base(), &log("instrumented"));
-        assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
+        assert_eq!((v.kind, v.exit_code()), (Kind::NotReproduced, 0));
         assert!(v.reason.contains("8 injected ENOSPC"));
     }
 
     #[test]
     fn failed_reclaim_relocations_without_injection_are_not_reproduced() {
         let v = judge(&Facts { reclaim_errors: 3, ..base() }, &stock_log());
-        assert_eq!((v.kind, v.exit_code), (Kind::NotReproduced, 0));
+        assert_eq!((v.kind, v.exit_code()), (Kind::NotReproduced, 0));
         assert!(v.reason.contains("3 reclaim relocation(s) failed"));
         assert!(v.reason.contains("natural ENOSPC"));
-        assert_eq!(failure_path(&Facts { reclaim_errors: 3, ..base() }, &stock_log()), "natural");
-        assert_eq!(failure_path(&base(), &log("instrumented")), "injected");
-        assert_eq!(failure_path(&Facts { reclaim_errors: 0, ..base() }, &stock_log()), "none");
+        assert_eq!(failure_path(&Facts { reclaim_errors: 3, ..base() }, &stock_log()), FailurePath::Natural);
+        assert_eq!(failure_path(&base(), &log("instrumented")), FailurePath::Injected);
+        assert_eq!(failure_path(&Facts { reclaim_errors: 0, ..base() }, &stock_log()), FailurePath::None);
     }
 
     #[test]
     fn stock_kernel_with_successful_reclaim_is_inconclusive() {
         let f = Facts { reclaim_errors: 0, reclaim_count: 4, ..base() };
         let v = judge(&f, &stock_log());
-        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Inconclusive, 125));
         assert!(v.reason.contains("reclaim ran but no relocation failed"), "{}", v.reason);
     }
 
@@ -521,7 +573,7 @@ mod tests {
         assert!(judge(&no_inode, &empty).reason.contains("no data block group has a v1 cache inode"));
         let no_reclaim = Facts { reclaim_count: 0, reclaim_errors: 0, ..base() };
         let v = judge(&no_reclaim, &empty);
-        assert_eq!(v.exit_code, 125);
+        assert_eq!(v.exit_code(), 125);
         assert!(v.reason.contains("reclaim never fired within 60 s"));
     }
 
@@ -546,7 +598,7 @@ mod tests {
     fn setup_failure_is_inconclusive_so_bisect_skips() {
         let f = Facts { setup_failure: Some("mount /dev/loop0: EINVAL".into()), ..base() };
         let v = judge(&f, &Tracker::default());
-        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Inconclusive, 125));
         assert!(v.reason.starts_with("setup failed: mount"));
         // ... unless the kernel got into trouble first.
         assert_eq!(judge(&f, &log("kasan")).kind, Kind::Reproduced);
@@ -555,18 +607,18 @@ mod tests {
     #[test]
     fn refusal_and_interruption_have_their_own_codes() {
         let f = Facts { refused: Some("refusing /dev/vdb: mounted on /home".into()), ..base() };
-        assert_eq!(judge(&f, &log("kasan")).exit_code, 2);
-        for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        assert_eq!(judge(&f, &log("kasan")).exit_code(), 2);
+        for (sig, code) in [(Signal::INT, 130), (Signal::TERM, 143), (Signal::HUP, 129)] {
             let v = judge(&Facts { interrupted: Some(sig), ..base() }, &log("instrumented"));
-            assert_eq!((v.kind, v.exit_code), (Kind::Interrupted, code));
+            assert_eq!((v.kind, v.exit_code()), (Kind::Interrupted(sig), code));
         }
     }
 
     #[test]
     fn a_killed_or_hung_kernel_operation_is_reproduced() {
-        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGSEGV))), ..base() };
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(Signal::SEGV))), ..base() };
         let v = judge(&f, &Tracker::default());
-        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("killed the unmount task (SIGSEGV)"), "{}", v.reason);
         let f = Facts { killed_in: Some((Phase::Settle, None)), op_timeout_secs: 300, ..base() };
         assert!(judge(&f, &Tracker::default()).reason.contains("hung in settle (no return within 300 s)"));
@@ -574,10 +626,10 @@ mod tests {
         // 20 s op timeout: the run stops with a verdict, clean log or not.
         let f = Facts { killed_in: Some((Phase::Hunt, None)), op_timeout_secs: 20, ..base() };
         let v = judge(&f, &Tracker::default());
-        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("hung in hunt (no return within 20 s)"), "{}", v.reason);
         // With the oops in the log, both are said.
-        let f = Facts { killed_in: Some((Phase::Unmount, Some(libc::SIGKILL))), ..base() };
+        let f = Facts { killed_in: Some((Phase::Unmount, Some(Signal::KILL))), ..base() };
         let v = judge(&f, &log("kasan"));
         assert!(v.reason.contains("killed the unmount task") && v.reason.contains("KASAN"), "{}", v.reason);
     }
@@ -585,7 +637,7 @@ mod tests {
     #[test]
     fn leaked_btrfs_objects_are_reproduced_and_none_is_fine() {
         let v = judge(&Facts { kmemleak: Some(16), ..base() }, &log("instrumented"));
-        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("kmemleak: 16 unreferenced btrfs objects"));
         assert_eq!(judge(&Facts { kmemleak: Some(0), ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
         assert_eq!(judge(&Facts { kmemleak: None, ..base() }, &log("instrumented")).kind, Kind::NotReproduced);
@@ -605,7 +657,7 @@ mod tests {
         let l = track(&instrumented_with_gap(20..25));
         assert_eq!(l.lost, 5);
         let v = judge(&base(), &l);
-        assert_eq!((v.kind, v.exit_code), (Kind::Inconclusive, 125));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Inconclusive, 125));
         assert!(v.reason.starts_with("5 kernel log records were lost during the run; the evidence may have been among them"), "{}", v.reason);
         assert!(v.reason.contains("log_buf_len=16M"), "{}", v.reason);
         assert!(v.reason.ends_with("without them: failure path exercised: 8 injected ENOSPC, puts balanced, no kernel trouble"), "{}", v.reason);
@@ -631,7 +683,7 @@ mod tests {
         assert_eq!(l.lost, 5 + 99);
         assert!(l.trouble.iter().any(|t| t.starts_with("refcount_t: ")));
         let v = judge(&Facts { kmsg_lost: 7, ..base() }, &l);
-        assert_eq!((v.kind, v.exit_code), (Kind::Reproduced, 1));
+        assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("refcount_t") || v.reason.contains("KASAN"), "{}", v.reason);
         // Overlapping puts stay SUSPECTED.
         let lines = [

@@ -72,7 +72,7 @@ pub(super) struct Shared {
     busy: AtomicU64,
     failed: AtomicU64,
     relocations: AtomicU64,
-    balance_tid: Mutex<Option<i32>>,
+    balance_tid: Mutex<Option<sys::process::Pid>>,
     /// When the running balance is due to be cancelled.
     cancel_at: Mutex<Option<Instant>>,
     errors: Mutex<Vec<String>>,

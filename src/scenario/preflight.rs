@@ -11,6 +11,7 @@ use std::path::Path;
 use crate::btrfs::format::Mkfs;
 use crate::btrfs::{mkfs_progs, mount};
 use super::config::Config;
+use crate::judge::verdict::ExitCode;
 use crate::device::{self, safety, DevKind};
 use crate::kernel::host;
 use crate::base::size::human;
@@ -201,9 +202,9 @@ pub fn findings(cfg: &Config) -> Vec<(Status, String)> {
 /// The exit code for a list of findings.
 pub fn exit_code(items: &[(Status, String)]) -> i32 {
     if items.iter().any(|(s, _)| *s == Status::Refuse) {
-        2
+        ExitCode::REFUSED
     } else if items.iter().any(|(s, _)| *s == Status::Cannot) {
-        125
+        ExitCode::SKIP
     } else {
         0
     }
@@ -217,11 +218,12 @@ pub fn report_all(cfg: &Config) -> i32 {
     for (s, line) in &items {
         text.push_str(&format!("{} {line}\n", s.word()));
     }
-    text.push_str(match code {
-        0 => "preflight: a run would go ahead (exit 0)\n",
-        2 => "preflight: a run would be refused (exit 2)\n",
-        _ => "preflight: this kernel cannot test the bug (exit 125)\n",
-    });
+    let outlook = match code {
+        0 => "a run would go ahead",
+        ExitCode::REFUSED => "a run would be refused",
+        _ => "this kernel cannot test the bug",
+    };
+    text.push_str(&format!("preflight: {outlook} (exit {code})\n"));
     print!("{text}");
     code
 }

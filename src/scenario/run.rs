@@ -17,7 +17,7 @@ use crate::base::phase::Phase;
 use super::preflight;
 use crate::base::progress::Progress;
 use crate::judge::report::{self, PassRecord, Report};
-use crate::sys::process::pending_signal;
+use crate::sys::process::{pending_signal, Signal};
 use crate::judge::verdict::{judge, Facts};
 
 use super::Outcome;
@@ -26,7 +26,7 @@ use super::Outcome;
 pub enum Stop {
     Refused(String),
     Setup(String),
-    Interrupted(i32),
+    Interrupted(Signal),
     /// A kernel operation's child was killed or hung: `Facts::killed_in`
     /// says which. Evidence, not an error; the run ends.
     Killed,

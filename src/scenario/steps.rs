@@ -482,7 +482,7 @@ impl Run<'_> {
             r.progress.say(&format!(
                 "unmount: {}",
                 match killed {
-                    Some(sig) => format!("the kernel killed the unmounting task ({})", crate::sys::process::signal_name(sig)),
+                    Some(sig) => format!("the kernel killed the unmounting task ({})", sig.name()),
                     None => format!("hung in the kernel for {} s", cfg.op_timeout_secs),
                 }
             ));

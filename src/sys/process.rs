@@ -1,9 +1,50 @@
 //! Process-level calls: identity, signals.
 
+use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::check;
+
+/// A signal number, as the kernel delivers it and `waitpid` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal(pub i32);
+
+impl Signal {
+    pub const HUP: Signal = Signal(libc::SIGHUP);
+    pub const INT: Signal = Signal(libc::SIGINT);
+    pub const KILL: Signal = Signal(libc::SIGKILL);
+    pub const SEGV: Signal = Signal(libc::SIGSEGV);
+    pub const TERM: Signal = Signal(libc::SIGTERM);
+
+    /// SIGINT, SIGKILL, ...; "signal" for one we do not name.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            libc::SIGHUP => "SIGHUP",
+            libc::SIGINT => "SIGINT",
+            libc::SIGQUIT => "SIGQUIT",
+            libc::SIGILL => "SIGILL",
+            libc::SIGABRT => "SIGABRT",
+            libc::SIGBUS => "SIGBUS",
+            libc::SIGFPE => "SIGFPE",
+            libc::SIGKILL => "SIGKILL",
+            libc::SIGSEGV => "SIGSEGV",
+            libc::SIGPIPE => "SIGPIPE",
+            libc::SIGTERM => "SIGTERM",
+            _ => "signal",
+        }
+    }
+}
+
+/// A process or thread id (what the kernel prints as `current->pid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pid(pub i32);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and takes no arguments.
@@ -11,9 +52,9 @@ pub fn euid() -> u32 {
 }
 
 /// The calling thread's id: what the kernel prints as `current->pid`.
-pub fn gettid() -> i32 {
+pub fn gettid() -> Pid {
     // SAFETY: gettid cannot fail and takes no arguments.
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    Pid(unsafe { libc::syscall(libc::SYS_gettid) as i32 })
 }
 
 static PENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -27,7 +68,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// signal. No SA_RESTART: blocking calls return EINTR so the phase loops see
 /// the request promptly and the cleanup guards can run.
 pub fn install_interrupt_handlers() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    for sig in [Signal::INT, Signal::TERM, Signal::HUP].map(|s| s.0) {
         // SAFETY: sigaction is plain old data; zero is a valid initial value.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
@@ -42,34 +83,17 @@ pub fn install_interrupt_handlers() -> io::Result<()> {
 }
 
 /// The first SIGINT/SIGTERM/SIGHUP received, if any.
-pub fn pending_signal() -> Option<i32> {
+pub fn pending_signal() -> Option<Signal> {
     match PENDING_SIGNAL.load(Ordering::SeqCst) {
         0 => None,
-        s => Some(s),
-    }
-}
-
-pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => "signal",
+        s => Some(Signal(s)),
     }
 }
 
 /// kill(2), used to stop a child we started (mkfs) when interrupted.
-pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+pub fn kill(pid: Pid, sig: Signal) -> io::Result<()> {
     // SAFETY: kill takes no pointers.
-    let ret = unsafe { libc::kill(pid, sig) };
+    let ret = unsafe { libc::kill(pid.0, sig.0) };
     check(ret as libc::c_long, "kill", &format!("pid {pid}")).map(|_| ())
 }
 
@@ -79,7 +103,7 @@ pub enum ChildEnd {
     /// The operation returned: 0, or the errno it failed with.
     Returned(i32),
     /// The kernel (or we, for a test) killed it with this signal.
-    Killed(i32),
+    Killed(Signal),
     /// Still running at the deadline: stuck in the kernel. Left alone.
     Hung,
 }
@@ -144,8 +168,8 @@ unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl
             // returns for a raised one: restore the default action first.
             // SAFETY: plain signal disposition change and raise in the child.
             unsafe {
-                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
-                libc::raise(libc::SIGSEGV);
+                libc::signal(Signal::SEGV.0, libc::SIG_DFL);
+                libc::raise(Signal::SEGV.0);
             }
         }
         let code = op();
@@ -153,7 +177,7 @@ unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl
         // handlers or unwinding into shared state.
         unsafe { libc::_exit(code.clamp(0, 255)) };
     }
-    wait_until(pid, std::time::Instant::now() + timeout)
+    wait_until(Pid(pid), std::time::Instant::now() + timeout)
 }
 
 /// A long-lived helper process (the hunt's sync and unlink loops): forked
@@ -162,7 +186,7 @@ unsafe fn run_in_child(timeout: std::time::Duration, crash_first: bool, op: impl
 /// verdict. A thread in that state could never be joined.
 #[derive(Debug)]
 pub struct Helper {
-    pub pid: i32,
+    pub pid: Pid,
 }
 
 /// Forks a helper that runs `op` until it returns (its exit status) or is
@@ -184,14 +208,14 @@ pub fn spawn_helper(threads: Option<u64>, op: impl FnOnce() -> i32) -> io::Resul
             libc::_exit(code.clamp(0, 255));
         }
     }
-    Ok(Helper { pid })
+    Ok(Helper { pid: Pid(pid) })
 }
 
 impl Helper {
     /// SIGKILL; a helper inside the kernel dies when it gets back to user
     /// space, which a wedged kernel may never let it do.
     pub fn kill(&self) -> io::Result<()> {
-        kill(self.pid, libc::SIGKILL)
+        kill(self.pid, Signal::KILL)
     }
 
     /// Waits up to `timeout` for the helper to end; `Hung` when it is still
@@ -201,14 +225,15 @@ impl Helper {
     }
 }
 
-fn wait_until(pid: i32, deadline: std::time::Instant) -> io::Result<ChildEnd> {
+fn wait_until(pid: Pid, deadline: std::time::Instant) -> io::Result<ChildEnd> {
+    let pid = pid.0;
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: status is a valid out pointer; pid is our child.
         let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if ret == pid {
             if libc::WIFSIGNALED(status) {
-                return Ok(ChildEnd::Killed(libc::WTERMSIG(status)));
+                return Ok(ChildEnd::Killed(Signal(libc::WTERMSIG(status))));
             }
             return Ok(ChildEnd::Returned(libc::WEXITSTATUS(status)));
         }
@@ -256,7 +281,7 @@ mod tests {
         // no lock and allocate nothing.
         unsafe {
             assert_eq!(run_in_child(Duration::from_secs(5), false, || libc::EBUSY).unwrap(), ChildEnd::Returned(libc::EBUSY));
-            assert_eq!(run_in_child(Duration::from_secs(5), true, || 0).unwrap(), ChildEnd::Killed(libc::SIGSEGV));
+            assert_eq!(run_in_child(Duration::from_secs(5), true, || 0).unwrap(), ChildEnd::Killed(Signal::SEGV));
             let hung = run_in_child(Duration::from_millis(100), false, || {
                 drop_inherited_files();
                 libc::sleep(3);
@@ -283,7 +308,7 @@ mod tests {
         .unwrap();
         assert_eq!(h.reap(Duration::from_millis(100)).unwrap(), ChildEnd::Hung);
         h.kill().unwrap();
-        assert_eq!(h.reap(Duration::from_secs(5)).unwrap(), ChildEnd::Killed(libc::SIGKILL));
+        assert_eq!(h.reap(Duration::from_secs(5)).unwrap(), ChildEnd::Killed(Signal::KILL));
         let quick = spawn_helper(Some(1), || 7).unwrap();
         assert_eq!(quick.reap(Duration::from_secs(5)).unwrap(), ChildEnd::Returned(7));
     }

@@ -11,7 +11,7 @@ use super::{evidence, notes, per_minute, PassRecord, Report};
 pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     let mut o = Object::new();
     o.str("verdict", v.kind.json_name())
-        .int("exit_code", v.exit_code)
+        .int("exit_code", v.exit_code())
         .str("reason", &v.reason)
         .raw("next_step", opt_str(v.next_step()))
         .str("version", &r.version)
@@ -60,7 +60,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     }
     o
         .str("mount_options", &r.mount_options)
-        .str("failure_path", crate::judge::verdict::failure_path(f, log))
+        .str("failure_path", crate::judge::verdict::failure_path(f, log).name())
         .int("relocation_failures", crate::judge::verdict::relocation_failures(f, log))
         .int("relocation_failures_before_move", log.errors_before_move);
     match f.kmemleak {
@@ -70,7 +70,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     match &f.killed_in {
         Some((phase, sig)) => {
             let mut k = Object::new();
-            k.str("step", phase.name()).raw("signal", opt_int(*sig));
+            k.str("step", phase.name()).raw("signal", opt_int(sig.map(|s| s.0)));
             o.raw("killed_in", k.finish())
         }
         None => o.raw("killed_in", "null".into()),
@@ -108,7 +108,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             .int("balance_relocations", st.balance_relocations)
             .int("failed_groups", st.failed_groups)
             .raw("failed_groups_per_minute", opt_num(per_minute(st.failed_groups, st.seconds as f64)))
-            .raw("balance_tid", opt_int(st.balance_tid))
+            .raw("balance_tid", opt_int(st.balance_tid.map(|t| t.0)))
             .raw("race_windows", opt_int(st.race_windows));
     }
     let mut phases = Object::new();

@@ -100,7 +100,7 @@ pub struct StressStats {
     pub balances_failed: u64,
     pub balance_relocations: u64,
     /// gettid() of the balance thread: its BO: lines carry it.
-    pub balance_tid: Option<i32>,
+    pub balance_tid: Option<crate::sys::process::Pid>,
     pub worker_errors: Vec<String>,
     /// Why the last failed balance failed.
     pub balance_last_error: Option<String>,
@@ -466,7 +466,7 @@ mod golden {
     fn golden_reproduced_at_unmount() {
         let log = track(&records_from_console(include_str!("../../../tests/fixtures/kasan-refcount-oops-at-unmount.txt")));
         let mut f = facts();
-        f.killed_in = Some((Phase::Unmount, Some(11)));
+        f.killed_in = Some((Phase::Unmount, Some(crate::sys::process::Signal::SEGV)));
         let r = report();
         let v = judge(&f, &log);
         compare("reproduced.txt", &text(&r, &v, &log, &f));
@@ -499,7 +499,7 @@ mod golden {
             balances_busy: 1,
             balances_failed: 1,
             balance_relocations: 3,
-            balance_tid: Some(1234),
+            balance_tid: Some(crate::sys::process::Pid(1234)),
             worker_errors: vec![],
             balance_last_error: Some("ENOSPC".into()),
             failed_groups: 3,
@@ -554,7 +554,7 @@ mod golden {
         let v = judge(&f, &log);
         compare("refused.txt", &text(&report(), &v, &log, &f));
         let mut f = facts();
-        f.interrupted = Some(2);
+        f.interrupted = Some(crate::sys::process::Signal::INT);
         let v = judge(&f, &log);
         compare("interrupted.json", &json(&report(), &v, &log, &f));
         let mut f = facts();

@@ -51,7 +51,7 @@ fn passes_summary(passes: &[PassRecord]) -> String {
 
 pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     let mut out = Vec::new();
-    out.push(format!("== btrfs-reclaim-repro {}: {} (exit {}) ==", r.version, v.kind.human_name(), v.exit_code));
+    out.push(format!("== btrfs-reclaim-repro {}: {} (exit {}) ==", r.version, v.kind.human_name(), v.exit_code()));
     out.push(format!("reason:   {}", v.reason));
     if let Some(k) = v.known_bug {
         out.push(format!("known:    {}", k.line()));
