@@ -229,7 +229,7 @@ impl Cause {
             Cause::NotStarved => "run again (a different --seed changes the fill), or give a smaller device so metadata fills sooner",
             Cause::NoV1Cache => "drop --space-cache v2: the injection site and the natural recipe need the v1 cache (the default)",
             Cause::NoV1CacheInode => "give a larger device (over 960 MiB, 3 GiB is good): data block groups under 100 MiB get no v1 cache inode",
-            Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim exist in /sys/fs/btrfs/<fsid>/allocation/data",
+            Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim (6.11 on) or bg_reclaim_threshold (5.19 on) exist in /sys/fs/btrfs/<fsid>/allocation/data",
             Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
             Cause::StallOnly => "a stall alone is no evidence: run again on a less loaded machine (no other VMs or CPU hogs) and see whether a line that names a bug comes; --log keeps the kernel log",
             Cause::NoReclaimTrigger => "boot a kernel from 5.19 on (bg_reclaim_threshold) or 6.11 on (dynamic/periodic reclaim): this one cannot test the bug, git bisect skips it",
