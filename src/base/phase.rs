@@ -1,6 +1,86 @@
-//! The phases of a pass, by name: the JSON `phases` keys, the progress
+//! A pass and its phases, by name: the JSON `phases` keys, the progress
 //! lines, `killed_in`, and the test hooks (`BRR_TEST_PAUSE`,
-//! `BRR_TEST_CRASH_IN`) all spell them the same way, from here.
+//! `BRR_TEST_CRASH_IN`) all spell them the same way, from here; so do the
+//! pass records of the report (which passes a run asks for, which kind each
+//! pass is, how its settle ended).
+
+/// Which relocation failure a run drives reclaim into: which passes it makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enospc {
+    /// The injected pass; where reclaim ran and no relocation failed (a
+    /// kernel without the instrumentation), a natural pass follows.
+    #[default]
+    Auto,
+    Injected,
+    Natural,
+}
+
+impl Enospc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Enospc::Auto => "auto",
+            Enospc::Injected => "injected",
+            Enospc::Natural => "natural",
+        }
+    }
+}
+
+/// Which failure path a pass lays its filesystem out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PassKind {
+    /// Metadata DUP, 16 KiB nodes, --fill: reclaim relocates and the
+    /// instrumented kernel injects ENOSPC in delete_block_group_cache().
+    #[default]
+    Injected,
+    /// Metadata SINGLE with 4 KiB nodes, data filled to ENOSPC, metadata
+    /// starved: relocation fails with a real ENOSPC on any kernel.
+    Natural,
+}
+
+impl PassKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PassKind::Injected => "injected",
+            PassKind::Natural => "natural",
+        }
+    }
+}
+
+/// Why the wait for reclaim ended (scenario/settle.rs decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleEnd {
+    /// The worker idle, and the commits after it started nothing new.
+    WorkerIdle,
+    /// No exclusive_operation file: the counters stood still for 2 s.
+    Quiet,
+    /// The --timeout ran out first (a retry list keeps the worker busy).
+    Deadline,
+    /// The worker kept relocating one failing group (kmsg::reclaim_loop):
+    /// it would never go idle.
+    ReclaimLoop,
+    /// Static threshold only: for a while nothing but retries of groups
+    /// that had failed already, after the worker went idle once. A fixed
+    /// kernel retries a failed group on every cleaner run (its retry list),
+    /// and each commit of ours wakes the cleaner: it never stays idle for
+    /// two commits.
+    RetriesOnly,
+    /// `--enospc auto`'s injected pass: a group with a v1 cache inode got
+    /// past the injection site, so this kernel does not inject.
+    NoInjection,
+}
+
+impl SettleEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            SettleEnd::WorkerIdle => "worker idle",
+            SettleEnd::Quiet => "counters quiet 2 s",
+            SettleEnd::Deadline => "timeout",
+            SettleEnd::ReclaimLoop => "reclaim loop",
+            SettleEnd::RetriesOnly => "only retries",
+            SettleEnd::NoInjection => "no injection",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

@@ -11,8 +11,9 @@ use crate::sys::process::pending_signal;
 
 /// How the fill makes a file: fallocate (extents without data, fast) or
 /// write (real data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FillMode {
+    #[default]
     Fallocate,
     Write,
 }

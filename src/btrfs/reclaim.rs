@@ -2,9 +2,10 @@
 //! allocation/data/ a run writes after the fill, and in which order.
 
 /// Which reclaim the knobs turn on after the fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reclaim {
     /// dynamic_reclaim=1 periodic_reclaim=1: the bug report's setting.
+    #[default]
     Periodic,
     /// dynamic_reclaim=1 periodic_reclaim=0: failed relocations are retried
     /// (btrfs_reclaim_bgs_work's retry list is live only without periodic).

@@ -6,25 +6,8 @@ use std::path::PathBuf;
 use crate::btrfs::fill::FillMode;
 use crate::btrfs::reclaim::Reclaim;
 
-/// Which relocation failure the run drives reclaim into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enospc {
-    /// The injected pass; where reclaim ran and no relocation failed (a
-    /// kernel without the instrumentation), a natural pass follows.
-    Auto,
-    Injected,
-    Natural,
-}
-
-impl Enospc {
-    pub fn name(self) -> &'static str {
-        match self {
-            Enospc::Auto => "auto",
-            Enospc::Injected => "injected",
-            Enospc::Natural => "natural",
-        }
-    }
-}
+/// --enospc; the report names it, so it lives with the passes it asks for.
+pub use crate::base::phase::Enospc;
 
 /// What one invocation asks for, validated by the command line before
 /// anything touches the device.

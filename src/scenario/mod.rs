@@ -45,10 +45,10 @@ pub fn run(cfg: &Config) -> Outcome {
             version: host::version(),
             kernel: host::kernel_release(),
             device: cfg.dev.display().to_string(),
-            fill_mode: cfg.fill_mode.name().to_string(),
+            fill_mode: cfg.fill_mode,
             seed: cfg.seed,
-            enospc_mode: cfg.enospc.name(),
-            reclaim: cfg.reclaim.name(),
+            enospc_mode: cfg.enospc,
+            reclaim: cfg.reclaim,
             ..Report::default()
         },
         facts: Facts {

@@ -13,7 +13,8 @@ use crate::kernel::host;
 use crate::kernel::kmemleak;
 use crate::kernel::kmsg::trace::Tracing;
 use crate::kernel::kmsg::watch::Watch;
-use crate::base::phase::Phase;
+pub(super) use crate::base::phase::PassKind;
+use crate::base::phase::{Phase, SettleEnd};
 use super::preflight;
 use crate::base::progress::Progress;
 use crate::judge::report::{self, PassRecord, Report};
@@ -94,31 +95,11 @@ pub(super) struct Run<'a> {
     pub(super) formats: u32,
     /// How the pass under way's settle ended, and how long after the last
     /// relocation result.
-    pub(super) settled: Option<(&'static str, f64)>,
+    pub(super) settled: Option<(SettleEnd, f64)>,
     /// tracefs while the endless-loop watch runs (trigger and settle).
     pub(super) loop_trace: Option<Tracing>,
     /// Data block groups of the pass under way with a v1 cache inode.
     pub(super) cached_groups: Vec<u64>,
-}
-
-/// What a pass's filesystem is laid out for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PassKind {
-    /// Metadata DUP, 16 KiB nodes, --fill: reclaim relocates and the
-    /// instrumented kernel injects ENOSPC in delete_block_group_cache().
-    Injected,
-    /// Metadata SINGLE with 4 KiB nodes, data filled to ENOSPC, metadata
-    /// starved: relocation fails with a real ENOSPC on any kernel.
-    Natural,
-}
-
-impl PassKind {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            PassKind::Injected => "injected",
-            PassKind::Natural => "natural",
-        }
-    }
 }
 
 impl Run<'_> {
@@ -246,7 +227,7 @@ impl Run<'_> {
         let log = self.watch.as_ref().map(|w| (w.log.injections, crate::judge::verdict::relocation_failures(&self.facts, &w.log)));
         let (injections, relocation_failures) = log.unwrap_or((0, self.facts.reclaim_errors));
         PassRecord {
-            layout: self.pass.name(),
+            layout: self.pass,
             fill_percent: self.report.fill_percent,
             reclaim_count: self.facts.reclaim_count,
             reclaim_errors: self.facts.reclaim_errors,

@@ -16,6 +16,10 @@
 
 use std::time::Duration;
 
+/// Why the wait ended (WorkerIdle: after `IDLE_SYNCS` idle commits); the
+/// report names it, so it lives with the phases.
+pub use crate::base::phase::SettleEnd as End;
+
 /// How often a busy worker is looked at: its result is seen this late at most.
 const BUSY_POLL: Duration = Duration::from_millis(20);
 /// Commits in a row that start no reclaim work before the wait ends.
@@ -47,41 +51,6 @@ pub(super) enum Next {
     Done(End),
 }
 
-/// Why the wait ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The worker idle and `IDLE_SYNCS` commits started nothing new.
-    WorkerIdle,
-    /// No exclusive_operation file: the counters stood still for 2 s.
-    Quiet,
-    /// The --timeout ran out first (a retry list keeps the worker busy).
-    Deadline,
-    /// The worker kept relocating one failing group (kmsg::reclaim_loop):
-    /// it would never go idle.
-    ReclaimLoop,
-    /// Static threshold only: for `RETRY_QUIET` nothing but retries of
-    /// groups that had failed already, after the worker went idle once.
-    /// A fixed kernel retries a failed group on every cleaner run (its
-    /// retry list), and each commit of ours wakes the cleaner: it never
-    /// stays idle for two commits.
-    RetriesOnly,
-    /// `--enospc auto`'s injected pass: a group with a v1 cache inode got
-    /// past the injection site, so this kernel does not inject.
-    NoInjection,
-}
-
-impl End {
-    pub fn name(self) -> &'static str {
-        match self {
-            End::WorkerIdle => "worker idle",
-            End::Quiet => "counters quiet 2 s",
-            End::Deadline => "timeout",
-            End::ReclaimLoop => "reclaim loop",
-            End::RetriesOnly => "only retries",
-            End::NoInjection => "no injection",
-        }
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct Settle {

@@ -173,7 +173,7 @@ impl Run<'_> {
     /// on its retry list.
     pub(super) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
         let reclaim = self.reclaim_to_run();
-        self.report.reclaim = reclaim.name();
+        self.report.reclaim = reclaim;
         // Before 6.11 the dynamic/periodic files do not exist: their "off"
         // is the only state there is.
         let offered = self.facts.offered;
@@ -314,7 +314,7 @@ impl Run<'_> {
             if r.past_injection_site().is_some() {
                 // Nothing to wait for: the unmount lets the relocation under
                 // way finish, and the worker then drops the rest.
-                r.settled = Some((End::NoInjection.name(), 0.0));
+                r.settled = Some((End::NoInjection, 0.0));
                 r.loop_trace = None;
                 return Ok(());
             }
@@ -407,7 +407,7 @@ impl Run<'_> {
             };
             r.loop_trace = None;
             let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
-            r.settled = Some((end.name(), tail));
+            r.settled = Some((end, tail));
             r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
             Ok(())
         })

@@ -22,7 +22,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .raw("space_cache", opt_str(f.space_cache.as_deref()))
         .raw("data_block_group_bytes", opt_int(r.data_block_group_bytes))
         .raw("v1_cache_block_groups", opt_int(f.v1_cache_block_groups))
-        .str("fill_mode", &r.fill_mode)
+        .str("fill_mode", r.fill_mode.name())
         .num("fill_percent", r.fill_percent)
         .raw("reclaim_count", counter(f, f.reclaim_count))
         .raw("reclaim_errors", counter(f, f.reclaim_errors))
@@ -38,7 +38,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     if let Some(k) = v.known_bug {
         o.str("known_bug", k.line());
     }
-    o.str("enospc_mode", r.enospc_mode).str("reclaim", &r.reclaim);
+    o.str("enospc_mode", r.enospc_mode.name()).str("reclaim", &r.reclaim.name());
     // Only where the kernel lacks dynamic/periodic reclaim: elsewhere
     // `reclaim` alone says it (and the output stays as it was).
     if let Some(offered) = f.offered.filter(|o| *o != Offered::DynamicPeriodic) {
@@ -153,14 +153,14 @@ fn pass(p: &PassRecord) -> String {
         phases.num(phase.name(), *secs);
     }
     let mut o = Object::new();
-    o.str("layout", p.layout)
+    o.str("layout", p.layout.name())
         .num("fill_percent", p.fill_percent)
         .raw("reclaim_count", if p.counters_from_log { "null".into() } else { p.reclaim_count.to_string() })
         .raw("reclaim_errors", if p.counters_from_log { "null".into() } else { p.reclaim_errors.to_string() })
         .int("injections", p.injections)
         .int("relocation_failures", p.relocation_failures)
         .raw("phases", phases.finish())
-        .raw("settle_end", opt_str(p.settle_end))
+        .raw("settle_end", opt_str(p.settle_end.map(|e| e.name())))
         .raw("settle_tail_seconds", opt_num(p.settle_tail_seconds));
     o.finish()
 }

@@ -6,7 +6,9 @@ pub mod json;
 pub mod text;
 
 use crate::kernel::kmsg::events::Tracker;
-use crate::base::phase::Phase;
+use crate::base::phase::{Enospc, PassKind, Phase, SettleEnd};
+use crate::btrfs::fill::FillMode;
+use crate::btrfs::reclaim::Reclaim;
 
 /// How many evidence lines the text block shows (all are in --json/--log).
 pub(super) const EVIDENCE_LINES: usize = 8;
@@ -21,7 +23,7 @@ pub struct Report {
     /// "builtin" or "mkfs.btrfs v6.2": what formatted the device.
     pub mkfs: String,
     pub data_block_group_bytes: Option<u64>,
-    pub fill_mode: String,
+    pub fill_mode: FillMode,
     pub fill_percent: f64,
     pub bytes_written: u64,
     pub seed: u64,
@@ -44,14 +46,14 @@ pub struct Report {
     pub stress: Option<StressStats>,
     /// Things a reader must know: lazy unmounts, what is left mounted.
     pub notes: Vec<String>,
-    /// --enospc as asked: auto, injected or natural.
-    pub enospc_mode: &'static str,
+    /// --enospc as asked.
+    pub enospc_mode: Enospc,
     /// Each pass of each iteration, in order.
     pub passes: Vec<PassRecord>,
     /// The retry-list hunt's counts.
     pub hunt: Option<HuntStats>,
     /// --reclaim as run: periodic, dynamic or threshold=N.
-    pub reclaim: String,
+    pub reclaim: Reclaim,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
     /// The trace lines that showed the endless reclaim loop.
@@ -70,17 +72,17 @@ pub struct IterationRecord {
 /// and what it saw (counts of this pass alone).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PassRecord {
-    /// "injected" (metadata DUP, 16 KiB nodes, --fill) or "natural" (metadata
+    /// Injected (metadata DUP, 16 KiB nodes, --fill) or Natural (metadata
     /// SINGLE, 4 KiB nodes, data to ENOSPC, metadata starved).
-    pub layout: &'static str,
+    pub layout: PassKind,
     pub fill_percent: f64,
     pub reclaim_count: u64,
     pub reclaim_errors: u64,
     pub injections: u64,
     pub relocation_failures: u64,
     pub phases: Vec<(Phase, f64)>,
-    /// How its settle ended ("worker idle", ...), if it settled.
-    pub settle_end: Option<&'static str>,
+    /// How its settle ended, if it settled.
+    pub settle_end: Option<SettleEnd>,
     /// Seconds from the last relocation result seen to the end of settle.
     pub settle_tail_seconds: Option<f64>,
     /// No sysfs counters (before 6.11): reclaim_count and reclaim_errors
@@ -236,7 +238,7 @@ mod tests {
             device: "/dev/vda".into(),
             device_bytes: 3 << 30,
             data_block_group_bytes: Some(320 << 20),
-            fill_mode: "fallocate".into(),
+            fill_mode: FillMode::Fallocate,
             fill_percent: 90.2,
             bytes_written: 2 << 30,
             seed: 42,
@@ -305,7 +307,7 @@ mod tests {
     #[test]
     fn many_passes_fit_one_short_line() {
         let (mut r, v, log, facts) = sample();
-        let pass = |n: u64| PassRecord { layout: "injected", reclaim_count: 6, relocation_failures: n, injections: 0, ..PassRecord::default() };
+        let pass = |n: u64| PassRecord { layout: PassKind::Injected, reclaim_count: 6, relocation_failures: n, injections: 0, ..PassRecord::default() };
         r.iterations = 100;
         r.passes = (0..100).map(|i| pass(i % 2)).collect();
         let t = text(&r, &v, &log, &facts);
@@ -326,7 +328,7 @@ mod tests {
     #[test]
     fn race_windows_are_null_and_not_counted_without_tracefs() {
         let (mut r, v, log, facts) = sample();
-        r.reclaim = "threshold=75".into();
+        r.reclaim = Reclaim::Threshold(75);
         r.hunt = Some(HuntStats { rounds: 4, rounds_failing: 3, ..HuntStats::default() });
         let j = json(&r, &v, &log, &facts);
         assert!(j.contains("\"hunt_rounds\": 4, \"hunt_rounds_failing\": 3, \"race_windows\": null, \"race_windows_per_minute\": null, \"rounds_with_window\": 0"), "{j}");
@@ -342,8 +344,8 @@ mod tests {
     #[test]
     fn a_static_threshold_kernel_has_null_counters_and_says_its_trigger() {
         let (mut r, v, log, mut facts) = sample();
-        r.reclaim = "threshold=75".into();
-        r.passes = vec![PassRecord { layout: "natural", reclaim_count: 5, reclaim_errors: 5, counters_from_log: true, ..PassRecord::default() }];
+        r.reclaim = crate::btrfs::reclaim::Reclaim::Threshold(75);
+        r.passes = vec![PassRecord { layout: PassKind::Natural, reclaim_count: 5, reclaim_errors: 5, counters_from_log: true, ..PassRecord::default() }];
         facts.offered = Some(crate::btrfs::fs::Offered::StaticThreshold);
         facts.counters_from_log = true;
         let j = json(&r, &v, &log, &facts);
@@ -423,7 +425,7 @@ mod golden {
             device_bytes: 3 << 30,
             mkfs: "builtin".into(),
             data_block_group_bytes: Some(320 << 20),
-            fill_mode: "fallocate".into(),
+            fill_mode: FillMode::Fallocate,
             fill_percent: 90.2,
             bytes_written: 2 << 30,
             seed: 42,
@@ -434,8 +436,8 @@ mod golden {
             peak_rss_kib: 4600,
             iterations: 1,
             notes: vec!["left mounted on /mnt/test (--keep-mounted)".into()],
-            enospc_mode: "injected",
-            reclaim: "periodic".into(),
+            enospc_mode: Enospc::Injected,
+            reclaim: Reclaim::Periodic,
             mount_options: "noatime,space_cache=v1".into(),
             ..Report::default()
         }
@@ -487,7 +489,7 @@ mod golden {
         f.natural_enospc = true;
         f.reclaim_errors = 3;
         let mut r = report();
-        r.enospc_mode = "natural";
+        r.enospc_mode = Enospc::Natural;
         r.iterations = 2;
         r.phases.push((Phase::Stress, 30.0));
         r.stress = Some(StressStats {
@@ -520,23 +522,23 @@ mod golden {
         f.reclaim_count = 11;
         f.reclaim_errors = 3;
         let mut r = report();
-        r.enospc_mode = "auto";
+        r.enospc_mode = Enospc::Auto;
         r.passes = vec![
             PassRecord {
-                layout: "injected",
+                layout: PassKind::Injected,
                 fill_percent: 90.2,
                 reclaim_count: 8,
                 phases: vec![(Phase::Mkfs, 0.1), (Phase::Trigger, 0.3)],
                 ..PassRecord::default()
             },
             PassRecord {
-                layout: "natural",
+                layout: PassKind::Natural,
                 fill_percent: 100.0,
                 reclaim_count: 3,
                 reclaim_errors: 3,
                 relocation_failures: 3,
                 phases: vec![(Phase::Starve, 3.8), (Phase::Settle, 2.0)],
-                settle_end: Some("worker idle"),
+                settle_end: Some(SettleEnd::WorkerIdle),
                 settle_tail_seconds: Some(0.12),
                 ..PassRecord::default()
             },

@@ -42,7 +42,7 @@ fn passes_summary(passes: &[PassRecord]) -> String {
         format!("{what} ({} relocated, {} failed, {} injected)", sum(|p| p.reclaim_count), sum(|p| p.relocation_failures), sum(|p| p.injections))
     };
     let shown = if passes.len() > SHOWN + 1 { SHOWN } else { passes.len() };
-    let mut each: Vec<String> = passes[..shown].iter().map(|p| counts(p.layout, std::slice::from_ref(p))).collect();
+    let mut each: Vec<String> = passes[..shown].iter().map(|p| counts(p.layout.name(), std::slice::from_ref(p))).collect();
     if shown < passes.len() {
         each.push(counts(&format!("{} more passes", passes.len() - shown), &passes[shown..]));
     }
@@ -73,7 +73,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         out.push(format!(
             "fill:     {:.1}% ({}, {} written), seed {}",
             r.fill_percent,
-            r.fill_mode,
+            r.fill_mode.name(),
             human(r.bytes_written),
             r.seed
         ));
@@ -90,7 +90,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             out.push(format!("reclaim:  {} relocated, {} errors; kmemleak: {kmemleak}", f.reclaim_count, f.reclaim_errors));
         }
         if let Some(offered) = f.offered.filter(|o| *o != Offered::DynamicPeriodic) {
-            out.push(format!("trigger:  the kernel offers {} only; ran {}", offered.name(), r.reclaim));
+            out.push(format!("trigger:  the kernel offers {} only; ran {}", offered.name(), r.reclaim.name()));
         }
         out.push(format!(
             "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",
@@ -121,7 +121,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             };
             out.push(format!(
                 "hunt:     {} rounds ({} with failing relocations), {windows}, reclaim {}",
-                h.rounds, h.rounds_failing, r.reclaim
+                h.rounds, h.rounds_failing, r.reclaim.name()
             ));
         }
         if let Some(st) = &r.stress {
