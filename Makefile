@@ -10,7 +10,7 @@ MNT      ?= /tmp/btrfs-reclaim-repro.mnt
 SOURCES  := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs $(wildcard .git/logs/HEAD)
 BIN_AARCH64 := dist/btrfs-reclaim-repro-aarch64
 
-.PHONY: all run test unit-test integration-test static-check script-test clean dist deps-run deps-test deps-vm-test deps-bench
+.PHONY: all run test unit-test integration-test static-check script-test ktap-test clean dist deps-run deps-test deps-vm-test deps-bench
 
 all: $(BIN)
 
@@ -50,7 +50,7 @@ run: deps-run
 	@mk/run.sh $(BIN) $(IMG) $(MNT)
 
 test: deps-test
-	@$(MAKE) --no-print-directory $(BIN) $(BIN_AARCH64) static-check script-test unit-test integration-test
+	@$(MAKE) --no-print-directory $(BIN) $(BIN_AARCH64) static-check script-test unit-test integration-test ktap-test
 
 # The Makefile's own scripts: the dependency step and `make run`'s wrapper,
 # on stand-ins (no package is installed, no device touched).
@@ -71,6 +71,16 @@ unit-test:
 # shipped static binary.
 integration-test: $(BIN) $(BIN_AARCH64)
 	BRR_BIN=$(CURDIR)/$(BIN) BRR_BIN_AARCH64=$(CURDIR)/$(BIN_AARCH64) $(CARGO) test --locked --test '*' -- --test-threads=1
+
+# KTAP as kernel CI reads it: our golden KTAP through the kernel's own parser
+# (kunit.py parse) and tappy, then the shipped binary three times under
+# kselftest's runner.sh on image files (root, host kernel); contrib/'s LAVA
+# definition and TuxRun example on stand-ins, its config fragments merged
+# onto x86_64 and arm64 defconfig. The GPL tools come from Debian's
+# linux-source-6.12 at test time (mk/kernel-tools.sh, into target/).
+ktap-test: $(BIN)
+	@start=$$(date +%s); mk/test-ktap.sh && mk/test-kselftest.sh $(BIN) && mk/test-contrib.sh && \
+	echo "ktap-test: $$(( $$(date +%s) - start )) s"
 
 clean:
 	$(CARGO) clean

@@ -29,6 +29,11 @@ for set in "$@"; do
 		cmds+=("mkfs.btrfs btrfs-progs" "btrfs btrfs-progs" "mkfs.ext4 e2fsprogs"
 			"mkfs.xfs xfsprogs" "sfdisk fdisk" "file file" "losetup mount"
 			"qemu-aarch64-static qemu-user-static")
+		# mk/test-ktap.sh and mk/test-contrib.sh: the kernel's KTAP parser
+		# and kselftest runner (python3), tappy and PyYAML, unpacking
+		# linux-source-6.12 (xz) and its `make defconfig` (gcc, flex, bison).
+		cmds+=("python3 python3" "python3:tap python3-tap" "python3:yaml python3-yaml"
+			"xz xz-utils" "gcc gcc" "flex flex" "bison bison")
 		targets+=("$MUSL_X86" "$MUSL_ARM") ;;
 	vm-test)
 		# ../shared/vm/run-vm and build-initramfs.sh: a *static* busybox, the
@@ -52,7 +57,15 @@ done
 # A static busybox found through PATH: ldd succeeds only on a dynamic
 # executable, so Debian's (dynamic) busybox package is not enough.
 have() {
-	if [ "$1" = busybox:static ]; then
+	if [ "${1%%:*}" = python3 ] && [ "$1" != python3 ]; then
+		# A python module: a python3 first in PATH (pyenv, a venv) may not
+		# see Debian's python3-* packages; /usr/bin/python3 does.
+		local py
+		for py in python3 /usr/bin/python3; do
+			command -v "$py" >/dev/null 2>&1 && "$py" -c "import ${1#python3:}" 2>/dev/null && return 0
+		done
+		return 1
+	elif [ "$1" = busybox:static ]; then
 		local bb
 		bb=$(command -v busybox) || return 1
 		! ldd "$bb" >/dev/null 2>&1

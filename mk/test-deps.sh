@@ -16,12 +16,12 @@ ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "     | $l"; done; }
 
 ALL_CMDS="mkfs.btrfs btrfs mkfs.ext4 mkfs.xfs sfdisk file losetup qemu-aarch64-static
-qemu-system-x86_64 qemu-system-aarch64 busybox cpio python3 fallocate findmnt"
+qemu-system-x86_64 qemu-system-aarch64 busybox cpio python3 fallocate findmnt xz gcc flex bison"
 # Which package brings which commands, for the stand-in apt-get.
 PKG_CMDS="btrfs-progs:mkfs.btrfs,btrfs e2fsprogs:mkfs.ext4 xfsprogs:mkfs.xfs fdisk:sfdisk file:file
 mount:losetup qemu-user-static:qemu-aarch64-static qemu-system-x86:qemu-system-x86_64
 qemu-system-arm:qemu-system-aarch64 busybox-static:busybox cpio:cpio python3:python3
-util-linux:fallocate,findmnt"
+util-linux:fallocate,findmnt xz-utils:xz gcc:gcc flex:flex bison:bison"
 
 # setup NAME [hide=CMD...] [notarget=T...] [uid=N] [noapt] [aptfail-combined]
 setup() {

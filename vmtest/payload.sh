@@ -6,14 +6,20 @@
 # The kernel console runs at loglevel=7, so everything the host must parse is
 # printed between marker lines after `dmesg -n 1` has quietened the console:
 #   ===BRR-PROGRESS-BEGIN=== ... ===BRR-PROGRESS-END===   (stderr of the run)
-#   ===BRR-VERDICT-BEGIN===  ... ===BRR-VERDICT-END===    (the --json verdict)
+#   ===BRR-VERDICT-BEGIN===  ... ===BRR-VERDICT-END===    (the --json verdict,
+#                                                          or with --ktap its KTAP)
 #   ===BRR-EXIT-CODE=<n>===
 # The host side (vmtest/vmtest.py) cuts these out of the console log.
 BIN=./$1
 shift
 
-echo "===BRR-ARGS=== $BIN --json $* /dev/vda /mnt/test"
-"$BIN" --json "$@" /dev/vda /mnt/test >/tmp/verdict.json 2>/tmp/progress.txt
+# A row that asks for --ktap reads KTAP: --json would be refused with it.
+format=--json
+for a in "$@"; do
+	[ "$a" = --ktap ] && format=
+done
+echo "===BRR-ARGS=== $BIN $format $* /dev/vda /mnt/test"
+"$BIN" $format "$@" /dev/vda /mnt/test >/tmp/verdict.json 2>/tmp/progress.txt
 rc=$?
 
 dmesg -n 1

@@ -15,7 +15,10 @@ Keys of an entry:
             arm64/run-vm-arm64: TCG either way)
   initramfs (busybox runner) btrfs-progs (default: busybox, mkfs.btrfs, btrfs) or busybox-only
             (the runners' --no-btrfs-progs: no mkfs.btrfs, no glibc)
-  args      the binary's options (the payload adds --json and /dev/vda /mnt/test)
+  args      the binary's options (the payload adds --json and /dev/vda /mnt/test;
+            with --ktap among them, no --json: the checks then read the KTAP
+            as vmtest.extract_ktap turns it into keys: result ("ok"/"not ok"),
+            name, directive, diagnostics (the `# ` lines), verdict, reason)
   exit      the binary's exit code, or a list of accepted ones; checked in the
             JSON (exit_code), in the payload's marker line and as run-vm's status
   checks    what the verdict JSON must show; each check is a string:
@@ -80,6 +83,19 @@ ROWS = [
          vm=["--append", LOG_BUF],
          checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "next_step contains --space-cache v2",
                  "console_clean"]),
+    # --ktap (kernel CI's format) on the same two kernels: ok on the healthy
+    # instrumented one, not ok with the splat among the diagnostics on the
+    # buggy one; the kselftest exit codes. Measured (2 shared cores, TCG): 5.9 s
+    # and 7.5 s, boot included.
+    dict(name="ktap-instrumented", kernel="kernels/bzImage-instrumented", runner="busybox", args=["--ktap"], exit=0,
+         requires=["--ktap"], vm=["--append", LOG_BUF],
+         checks=['result == "ok"', 'name == "btrfs_reclaim_repro"', 'directive == ""', 'verdict == "NOT REPRODUCED"',
+                 "diagnostics ~ inject enospc", "console_clean"]),
+    dict(name="ktap-buggy-extra-put", kernel="kernels/bzImage-buggy-extra-put", runner="busybox",
+         args=["--ktap", "--op-timeout", "45"], exit=1,
+         requires=["--ktap"], vm=["--append", LOG_BUF],
+         checks=['result == "not ok"', 'name == "btrfs_reclaim_repro"', 'directive == ""', "verdict == REPRODUCED",
+                 r"diagnostics ~ refcount_t: .* use-after-free\."]),
     # Features being implemented: skipped (SKIP) until the binary has them.
     dict(name="stress", kernel="kernels/bzImage-instrumented", runner="busybox",
          args=["--stress", "30", "--workers", "2"], exit=[0, 3],

@@ -5,6 +5,7 @@ boots: python3 -m unittest discover -s vmtest -p 'test_*.py'
 
 import doctest
 import json
+import os
 import unittest
 
 import hunt_summary
@@ -160,6 +161,52 @@ class Checks(unittest.TestCase):
         self.assertEqual(vmtest.evaluate(row, VERDICT, 0, 0, ""), ([], []))
         self.assertTrue(vmtest.evaluate(row, VERDICT, 0, 251, "")[0], "run-vm disagreeing is a failure")
         self.assertTrue(vmtest.evaluate(row, dict(VERDICT, exit_code=1), 1, 1, "")[0])
+
+
+GOLDEN_KTAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden", "ktap")
+
+
+class ExtractKtap(unittest.TestCase):
+    """--ktap rows: the golden KTAP documents (the formatter's own output),
+    inside the payload's markers of a console log."""
+
+    def doc(self, name):
+        with open(os.path.join(GOLDEN_KTAP, name + ".ktap")) as f:
+            return f.read().rstrip("\n")
+
+    def test_reproduced_is_not_ok_with_the_splat_among_the_diagnostics(self):
+        k, code = vmtest.extract_ktap(console(self.doc("reproduced"), exit_code=1))
+        self.assertEqual((k["result"], k["name"], k["directive"], k["verdict"], code, k["exit_code"]),
+                         ("not ok", "btrfs_reclaim_repro", "", "REPRODUCED", 1, 1))
+        self.assertTrue(vmtest.run_check(r"diagnostics ~ refcount_t: .* use-after-free\.", k)[0])
+        self.assertTrue(k["reason"].startswith("the kernel killed the unmount task"), k["reason"])
+
+    def test_skip_and_error_directives(self):
+        k, _ = vmtest.extract_ktap(console(self.doc("inconclusive-v2"), exit_code=4))
+        self.assertEqual((k["result"], k["verdict"]), ("ok", "INCONCLUSIVE"))
+        self.assertTrue(k["directive"].startswith("SKIP no data block group"), k["directive"])
+        k, _ = vmtest.extract_ktap(console(self.doc("interrupted"), exit_code=143))
+        self.assertEqual((k["result"], k["directive"]), ("not ok", "ERROR interrupted by SIGTERM"))
+
+    def test_a_kernel_line_inside_the_block_is_dropped(self):
+        lines = self.doc("not-reproduced").split("\n")
+        lines.insert(4, "[    7.123456] BTRFS info (device vda): relocating block group")
+        k, _ = vmtest.extract_ktap(console("\n".join(lines)))
+        self.assertEqual((k["result"], k["verdict"]), ("ok", "NOT REPRODUCED"))
+        self.assertTrue(vmtest.run_check("diagnostics ~ inject enospc", k)[0])
+
+    def test_what_is_not_one_ktap_document_fails_loudly(self):
+        doc = self.doc("not-reproduced")
+        for bad in [doc.replace("1..1\n", ""),                      # no plan
+                    doc.rsplit("\n", 1)[0],                          # a plan without a result (the kernel died)
+                    doc.replace("# kernel:", "kernel:"),             # a stray line between plan and result
+                    json.dumps(VERDICT)]:                            # JSON, not KTAP
+            with self.assertRaises(vmtest.ExtractError):
+                vmtest.extract_ktap(console(bad))
+
+    def test_ktap_rows_are_the_ones_with_ktap_in_their_args(self):
+        ktap = [r["name"] for r in rows.ROWS if vmtest.ktap_row(r)]
+        self.assertEqual(sorted(ktap), ["ktap-buggy-extra-put", "ktap-instrumented"])
 
 
 class Table(unittest.TestCase):

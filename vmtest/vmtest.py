@@ -5,10 +5,11 @@ For each row of vmtest/rows.py: boot the row's kernel (a path relative to
 ../shared/vm) the way its runner says (RUNNERS; "busybox": the architecture's
 shared script, ../shared/vm/run-vm for x86_64 or ../shared/vm/arm64/run-vm-arm64
 for aarch64, runs vmtest/payload.sh, which runs that architecture's static
-binary, dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda),
-keep the console log as target/vm-logs/<row>.log, cut the verdict JSON and the
-exit code out of it (between the payload's marker lines) and check the row's
-expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
+binary, dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda, or with
+--ktap when the row's args have it), keep the console log as
+target/vm-logs/<row>.log, cut the verdict JSON (or the KTAP, read into a dict:
+extract_ktap) and the exit code out of it (between the payload's marker lines)
+and check the row's expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
 alone on the last line; exits 1 when a row failed.
 
 The guest has only busybox: everything JSON happens here, with python3's json.
@@ -149,6 +150,55 @@ def extract(text):
     if len(codes) != 1:
         raise ExtractError(f"{len(codes)} '===BRR-EXIT-CODE=<n>===' marker lines in the log (want exactly 1)")
     return verdict, int(codes[0])
+
+
+KTAP_RESULT_RE = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)(?: # (.*))?$")
+
+
+def extract_ktap(text):
+    """Cut a --ktap run's KTAP out of a console log, as (dict, exit code); the
+    dict has what the checks read: version, plan, result ("ok"/"not ok"),
+    number, name, directive ("" or "SKIP ..."/"ERROR ..."), diagnostics (the
+    `# ` lines, prefix removed), verdict and reason (from those lines) and
+    exit_code (the payload's marker). ExtractError when the block is not one
+    KTAP document: version, plan 1..1, `# ` lines, one result line.
+
+    >>> log = "===BRR-VERDICT-BEGIN===\\r\\nKTAP version 1\\r\\n1..1\\r\\n# btrfs-reclaim-repro 0.1.0: REPRODUCED\\r\\n"
+    >>> log += "# reason:   refcount_t: underflow\\r\\n[ 9.1] late console line\\r\\nnot ok 1 btrfs_reclaim_repro\\r\\n"
+    >>> log += "===BRR-VERDICT-END===\\r\\n===BRR-EXIT-CODE=1===\\r\\n"
+    >>> k, code = extract_ktap(log)
+    >>> k["result"], k["name"], k["directive"], k["verdict"], k["reason"], code
+    ('not ok', 'btrfs_reclaim_repro', '', 'REPRODUCED', 'refcount_t: underflow', 1)
+    """
+    lines = console_lines(text)
+    body = [line for line in section(lines, VERDICT_BEGIN, VERDICT_END) if not KERNEL_LINE_RE.match(line)]
+    while body and not body[-1].strip():
+        body.pop()
+    if len(body) < 3 or body[0] != "KTAP version 1" or body[1] != "1..1":
+        raise ExtractError(f"not a KTAP document (version line, plan 1..1 first): {body[:3]!r}")
+    m = KTAP_RESULT_RE.match(body[-1])
+    if not m:
+        raise ExtractError(f"the last line is no KTAP result: {body[-1]!r}")
+    middle = body[2:-1]
+    stray = [line for line in middle if not (line == "#" or line.startswith("# "))]
+    if stray:
+        raise ExtractError(f"lines between the plan and the result that are not diagnostics: {stray[:3]!r}")
+    diagnostics = [line[2:] for line in middle]
+    k = dict(version=body[0], plan=body[1], result=m.group(1), number=int(m.group(2)), name=m.group(3).strip(),
+             directive=m.group(4) or "", diagnostics=diagnostics)
+    head = re.match(r"btrfs-reclaim-repro .*: ([A-Z ]+)$", diagnostics[0]) if diagnostics else None
+    k["verdict"] = head.group(1) if head else None
+    k["reason"] = next((d.split(":", 1)[1].strip() for d in diagnostics if d.startswith("reason:")), None)
+    codes = [m.group(1) for m in (EXIT_RE.fullmatch(line.strip()) for line in lines) if m]
+    if len(codes) != 1:
+        raise ExtractError(f"{len(codes)} '===BRR-EXIT-CODE=<n>===' marker lines in the log (want exactly 1)")
+    k["exit_code"] = int(codes[0])
+    return k, int(codes[0])
+
+
+def ktap_row(row):
+    """A row whose binary prints KTAP (--ktap in its args) instead of JSON."""
+    return "--ktap" in row.get("args", [])
 
 
 def progress(text):
@@ -492,7 +542,7 @@ def main():
             continue
         status, log, wall = run_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
         try:
-            verdict, exit_marker = extract(log)
+            verdict, exit_marker = (extract_ktap if ktap_row(row) else extract)(log)
         except ExtractError as e:
             what = RUN_VM_STATUS.get(status, f"payload exit {status}")
             fail([f"run-vm status {status} ({what})", f"no verdict: {e}"], wall, progress(log)[-15:])

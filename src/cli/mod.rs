@@ -31,7 +31,11 @@ pub const EXIT_CODES: &str = "\
 Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED,
   2 REFUSED (usage/safety), 3 SUSPECTED (overlapping puts), 125 INCONCLUSIVE
   (bisect skips), 128+N INTERRUPTED by signal N.
-Output: progress on stderr; the verdict on stdout (--json: one JSON object).
+With --ktap (kselftest's codes, for kernel CI): 0 ok (NOT REPRODUCED),
+  1 not ok (REPRODUCED, SUSPECTED, REFUSED), 4 skip (INCONCLUSIVE; not root),
+  128+N INTERRUPTED. Never use --ktap under git bisect run: 4 reads as bad.
+Output: progress on stderr; the verdict on stdout (--json: one JSON object;
+--ktap: KTAP version 1, one test, the verdict as # lines).
 The kernel log of the run goes to --log FILE (every /dev/kmsg record, with a
 header: version, kernel, options, seed); the verdict quotes the evidence.";
 
@@ -66,6 +70,10 @@ pub struct Args {
     /// print the verdict as one JSON object on stdout
     #[argh(switch)]
     pub json: bool,
+    /// print KTAP version 1 for kernel CI on stdout, with kselftest's exit
+    /// codes (0 ok, 1 not ok, 4 skip; not for git bisect run)
+    #[argh(switch)]
+    pub ktap: bool,
     /// write every kernel log record of the run to FILE
     #[argh(option)]
     pub log: Option<String>,
@@ -179,6 +187,12 @@ pub fn config(a: Args) -> Result<Config, String> {
     if op_timeout == 0 || op_timeout > 24 * 3600 {
         return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
     }
+    if a.ktap && a.json {
+        return Err("--ktap and --json both print on stdout: give one of them".into());
+    }
+    if a.ktap && a.check {
+        return Err("--ktap reports a run, --check only a preflight: drop one of them".into());
+    }
     if a.iterations == 0 {
         return Err("bad --iterations 0: give 1 or more".into());
     }
@@ -213,6 +227,7 @@ pub fn config(a: Args) -> Result<Config, String> {
         timeout_secs: a.timeout,
         seed: a.seed.unwrap_or_else(|| fastrand::u64(..)),
         json: a.json,
+        ktap: a.ktap,
         log: a.log.map(PathBuf::from),
         keep_mounted: a.keep_mounted,
         create_size,
@@ -297,6 +312,8 @@ mod tests {
             &["--reclaim", "Periodic", "d", "m"],
             &["--reclaim", "dynamic", "--enospc", "natural", "d", "m"],
             &["--stress", "10", "--workers", "2", "--reclaim", "dynamic", "d", "m"],
+            &["--ktap", "--json", "d", "m"],
+            &["--ktap", "--check", "d", "m"],
         ] {
             let err = cfg(args).expect_err(&format!("{args:?} must be refused"));
             assert!(!err.trim().is_empty() && err.trim().lines().count() == 1, "{args:?}: {err}");

@@ -75,12 +75,31 @@ pub const TAINT_DIE: u64 = 1 << 7;
 pub const TAINT_WARN: u64 = 1 << 9;
 pub const TROUBLE_TAINTS: u64 = TAINT_BAD_PAGE | TAINT_DIE | TAINT_WARN;
 
+/// Why a run would not start, before anything was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The host lacks what any run needs (root, CAP_SYS_ADMIN): kernel CI
+    /// reads that as "not applicable here", like kselftest's skips.
+    Unprivileged(String),
+    /// Bad arguments or an unsafe device: a configuration error.
+    Unsafe(String),
+}
+
+impl Refusal {
+    /// The one line a person reads.
+    pub fn why(&self) -> &str {
+        match self {
+            Refusal::Unprivileged(why) | Refusal::Unsafe(why) => why,
+        }
+    }
+}
+
 /// What the run found out, apart from the kernel log.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// Set when the environment failed mid-run: names the step and errno.
     pub setup_failure: Option<String>,
-    pub refused: Option<String>,
+    pub refused: Option<Refusal>,
     pub interrupted: Option<Signal>,
     /// "v1" / "v2" as found in mountinfo.
     pub space_cache: Option<String>,
@@ -252,7 +271,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
     let v = |kind: Kind, reason: String| Verdict { kind, reason, cause: None, known_bug: None };
     let inconclusive = |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, reason, cause: Some(cause), known_bug: None };
     if let Some(why) = &f.refused {
-        return v(Kind::Refused, why.clone());
+        return v(Kind::Refused, why.why().to_string());
     }
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
     let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
@@ -590,7 +609,7 @@ mod tests {
         // A judged run names the cause and the advice; other verdicts none.
         let v = judge(&Facts { space_cache: Some("v2".into()), reclaim_count: 3, unmount_observed: true, ..Facts::default() }, &Tracker::default());
         assert_eq!((v.cause, v.next_step()), (Some(Cause::NoV1Cache), Some(Cause::NoV1Cache.advice())));
-        let refused = judge(&Facts { refused: Some("x".into()), ..Facts::default() }, &Tracker::default());
+        let refused = judge(&Facts { refused: Some(Refusal::Unsafe("x".into())), ..Facts::default() }, &Tracker::default());
         assert_eq!(refused.next_step(), None);
     }
 
@@ -606,7 +625,7 @@ mod tests {
 
     #[test]
     fn refusal_and_interruption_have_their_own_codes() {
-        let f = Facts { refused: Some("refusing /dev/vdb: mounted on /home".into()), ..base() };
+        let f = Facts { refused: Some(Refusal::Unsafe("refusing /dev/vdb: mounted on /home".into())), ..base() };
         assert_eq!(judge(&f, &log("kasan")).exit_code(), 2);
         for (sig, code) in [(Signal::INT, 130), (Signal::TERM, 143), (Signal::HUP, 129)] {
             let v = judge(&Facts { interrupted: Some(sig), ..base() }, &log("instrumented"));

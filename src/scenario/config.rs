@@ -22,6 +22,8 @@ pub struct Config {
     pub timeout_secs: u64,
     pub seed: u64,
     pub json: bool,
+    /// --ktap: KTAP on stdout, kselftest exit codes.
+    pub ktap: bool,
     pub log: Option<PathBuf>,
     pub keep_mounted: bool,
     pub create_size: Option<u64>,

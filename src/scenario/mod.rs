@@ -31,12 +31,18 @@ pub struct Outcome {
     pub verdict: Verdict,
     pub text: String,
     pub json: String,
+    /// The KTAP diagnostics and result line (after `ktap::HEADER`), and
+    /// the kselftest exit code that goes with them.
+    pub ktap: String,
+    pub ktap_exit_code: i32,
 }
 
 /// Runs the single pass (or the stress run) `--iterations` times, each on a
 /// fresh filesystem, and judges them together. Never leaves anything mounted
 /// or attached: the guards live in `pass`/`stress` and `setup_and_pass`.
-pub fn run(cfg: &Config) -> Outcome {
+/// `on_start` is called once, when the first preflight has passed and
+/// before anything is written (the KTAP plan goes out then).
+pub fn run(cfg: &Config, on_start: &mut dyn FnMut()) -> Outcome {
     let mut run = Run {
         cfg,
         progress: Progress::new(),
@@ -74,7 +80,7 @@ pub fn run(cfg: &Config) -> Outcome {
             run.progress.say(&format!("iteration {i}/{}", cfg.iterations));
         }
         let began = Instant::now();
-        let result = iteration(&mut run);
+        let result = iteration(&mut run, on_start);
         // Guards have run by now: the unmount and the detach are inside the
         // judging window.
         if let Some(w) = &mut run.watch {
@@ -117,10 +123,11 @@ pub fn run(cfg: &Config) -> Outcome {
     run.finish()
 }
 
-fn iteration(run: &mut Run) -> Result<(), Stop> {
+fn iteration(run: &mut Run, on_start: &mut dyn FnMut()) -> Result<(), Stop> {
     let cfg = run.cfg;
     let checked = preflight::check(cfg)?;
     if run.report.iterations == 0 {
+        on_start();
         // After preflight: a refusal stays one line.
         run.progress.say(&format!(
             "btrfs-reclaim-repro {} on kernel {}, seed {}",

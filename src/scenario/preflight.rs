@@ -22,6 +22,8 @@ pub enum Status {
     Warn,
     /// A run would be refused (exit 2).
     Refuse,
+    /// A run would be refused (exit 2): not root, or without CAP_SYS_ADMIN.
+    Unprivileged,
     /// This kernel cannot test the bug (exit 125).
     Cannot,
 }
@@ -31,7 +33,7 @@ impl Status {
         match self {
             Status::Ok => "ok  ",
             Status::Warn => "warn",
-            Status::Refuse | Status::Cannot => "fail",
+            Status::Refuse | Status::Unprivileged | Status::Cannot => "fail",
         }
     }
 }
@@ -40,6 +42,8 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blocked {
     Refused(String),
+    /// Not root, or no CAP_SYS_ADMIN: a missing prerequisite.
+    Unprivileged(String),
     CannotTest(String),
 }
 
@@ -61,6 +65,7 @@ impl Findings {
     fn note(&mut self, status: Status, line: String) -> Result<(), Blocked> {
         match status {
             Status::Refuse if !self.all => Err(Blocked::Refused(line)),
+            Status::Unprivileged if !self.all => Err(Blocked::Unprivileged(line)),
             Status::Cannot if !self.all => Err(Blocked::CannotTest(line)),
             _ => {
                 self.items.push((status, line));
@@ -75,9 +80,9 @@ impl Findings {
 fn rules(cfg: &Config, f: &mut Findings) -> Result<Option<Checked>, Blocked> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     match (host::euid_is_root(), host::has_cap_sys_admin(&status)) {
-        (false, _) => f.note(Status::Refuse, "refusing to run: not root (mkfs, mount and loop devices need CAP_SYS_ADMIN; use sudo)".into())?,
+        (false, _) => f.note(Status::Unprivileged, "refusing to run: not root (mkfs, mount and loop devices need CAP_SYS_ADMIN; use sudo)".into())?,
         (true, Some(false)) => f.note(
-            Status::Refuse,
+            Status::Unprivileged,
             "refusing to run: root without CAP_SYS_ADMIN (a restricted container?): mount and loop devices need it (run with full privileges, e.g. docker run --privileged)"
                 .into(),
         )?,
@@ -186,7 +191,7 @@ fn device_rules(cfg: &Config, f: &mut Findings) -> Result<Option<(DevKind, u64)>
 pub fn check(cfg: &Config) -> Result<Checked, Blocked> {
     let mut f = Findings { all: false, items: Vec::new() };
     let r = rules(cfg, &mut f).map(|c| c.expect("every rule passed, so the device and mkfs are known"));
-    if let Err(Blocked::Refused(why)) = &r {
+    if let Err(Blocked::Refused(why) | Blocked::Unprivileged(why)) = &r {
         eprintln!("btrfs-reclaim-repro: {why}");
     }
     r
@@ -201,7 +206,7 @@ pub fn findings(cfg: &Config) -> Vec<(Status, String)> {
 
 /// The exit code for a list of findings.
 pub fn exit_code(items: &[(Status, String)]) -> i32 {
-    if items.iter().any(|(s, _)| *s == Status::Refuse) {
+    if items.iter().any(|(s, _)| matches!(s, Status::Refuse | Status::Unprivileged)) {
         ExitCode::REFUSED
     } else if items.iter().any(|(s, _)| *s == Status::Cannot) {
         ExitCode::SKIP
@@ -351,5 +356,6 @@ mod tests {
         assert_eq!(exit_code(&[ok.clone(), (Status::Warn, String::new())]), 0);
         assert_eq!(exit_code(&[ok.clone(), (Status::Cannot, String::new())]), 125);
         assert_eq!(exit_code(&[(Status::Cannot, String::new()), (Status::Refuse, String::new())]), 2);
+        assert_eq!(exit_code(&[(Status::Cannot, String::new()), (Status::Unprivileged, String::new())]), 2);
     }
 }

@@ -17,15 +17,16 @@ pub(super) use crate::base::phase::PassKind;
 use crate::base::phase::{Phase, SettleEnd};
 use super::preflight;
 use crate::base::progress::Progress;
+use crate::judge::report::ktap::Test;
 use crate::judge::report::{self, PassRecord, Report};
 use crate::sys::process::{pending_signal, Signal};
-use crate::judge::verdict::{judge, Facts};
+use crate::judge::verdict::{judge, Facts, Refusal};
 
 use super::Outcome;
 
 #[derive(Debug)]
 pub enum Stop {
-    Refused(String),
+    Refused(Refusal),
     Setup(String),
     Interrupted(Signal),
     /// A kernel operation's child was killed or hung: `Facts::killed_in`
@@ -36,7 +37,8 @@ pub enum Stop {
 impl From<preflight::Blocked> for Stop {
     fn from(b: preflight::Blocked) -> Stop {
         match b {
-            preflight::Blocked::Refused(why) => Stop::Refused(why),
+            preflight::Blocked::Refused(why) => Stop::Refused(Refusal::Unsafe(why)),
+            preflight::Blocked::Unprivileged(why) => Stop::Refused(Refusal::Unprivileged(why)),
             preflight::Blocked::CannotTest(why) => Stop::Setup(why),
         }
     }
@@ -109,10 +111,12 @@ impl Run<'_> {
         let verdict = judge(&self.facts, log);
         let text = report::text::text(&self.report, &verdict, log, &self.facts);
         let json = report::json::json(&self.report, &verdict, log, &self.facts);
+        let test = if self.cfg.stress_secs.is_some() { Test::Stress } else { Test::Single };
+        let (ktap, ktap_exit_code) = report::ktap::body(test, &self.report, &verdict, log, &self.facts);
         if let Some(w) = &mut self.watch {
             w.append_to_log(&text);
         }
-        Outcome { verdict, text, json }
+        Outcome { verdict, text, json, ktap, ktap_exit_code }
     }
 
     /// After an iteration: name what is still mounted or attached (a killed

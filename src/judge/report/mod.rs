@@ -3,6 +3,7 @@
 //! what only the printout needs; what the verdict reads is in `Facts`, once.
 
 pub mod json;
+pub mod ktap;
 pub mod text;
 
 use crate::kernel::kmsg::events::Tracker;
@@ -400,14 +401,14 @@ mod tests {
 /// code cannot change it unnoticed. `BRR_BLESS=1 cargo test --bins golden`
 /// rewrites them; the diff then goes into the commit message.
 #[cfg(test)]
-mod golden {
+pub(super) mod golden {
     use super::*;
     use super::json::json;
     use super::text::text;
     use crate::testing::{records_from_console, track};
     use crate::judge::verdict::{judge, Facts};
 
-    fn compare(name: &str, actual: &str) {
+    pub(in crate::judge::report) fn compare(name: &str, actual: &str) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name);
         if std::env::var("BRR_BLESS").is_ok_and(|v| v == "1") {
             std::fs::write(&path, actual).unwrap();
@@ -417,7 +418,7 @@ mod golden {
         assert!(expected == actual, "{} differs from the output:\n--- expected\n{expected}\n--- actual\n{actual}", path.display());
     }
 
-    fn report() -> Report {
+    pub(in crate::judge::report) fn report() -> Report {
         Report {
             version: "0.1.0 (abc)".into(),
             kernel: "6.12.117".into(),
@@ -443,7 +444,7 @@ mod golden {
         }
     }
 
-    fn facts() -> Facts {
+    pub(in crate::judge::report) fn facts() -> Facts {
         Facts {
             space_cache: Some("v1".into()),
             v1_cache_block_groups: Some(9),
@@ -552,7 +553,7 @@ mod golden {
     fn golden_refused_and_interrupted() {
         let log = Tracker::default();
         let mut f = facts();
-        f.refused = Some("refusing /dev/vdb: mounted on /home (use another device)".into());
+        f.refused = Some(crate::judge::verdict::Refusal::Unsafe("refusing /dev/vdb: mounted on /home (use another device)".into()));
         let v = judge(&f, &log);
         compare("refused.txt", &text(&report(), &v, &log, &f));
         let mut f = facts();
