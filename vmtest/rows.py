@@ -67,6 +67,8 @@ FAIL: use it once a row's feature has landed.
 # in ../shared/vm/kernel*.config): records the kernel overwrites before the
 # binary reads them make a clean run INCONCLUSIVE.
 LOG_BUF = "log_buf_len=16M"
+# The Debian 6.1.192 kernels.
+K61 = "kernels-6.1/"
 
 ROWS = [
     # Most rows run through the binary's own --vm (runner "vm": it boots the
@@ -205,4 +207,31 @@ ROWS = [
          qemu_vanishes_after=1,
          kernels=["kernels/bzImage-instrumented", "kernels/bzImage-instrumented", "kernels/bzImage-buggy-extra-put",
                   "kernels/bzImage-buggy-extra-put", "kernels/bzImage-buggy-extra-put"]),
+    # Debian 6.1.192 (../shared/vm/kernels-6.1/): only the static
+    # bg_reclaim_threshold, no reclaim_count (counted from the kernel log,
+    # the JSON's counters null). The default command on the stock kernel:
+    # relocations fail with a real ENOSPC in the natural pass, each failed
+    # group retried once per cleaner run: no loop.
+    dict(name="v61-stock", kernel=K61 + "bzImage-6.1-stock", runner="busybox", args=[], exit=0, vm=["--append", LOG_BUF], timeout=180,
+         checks=["verdict == NOT_REPRODUCED", "relocation_failures >= 1", 'reclaim == "threshold=75"',
+                 'reclaim_offered == "bg_reclaim_threshold"', "reclaim_count == null", "no_reclaim_loop",
+                 "console_clean"]),
+    dict(name="v61-instrumented", kernel=K61 + "bzImage-6.1-instrumented", runner="busybox", args=[], exit=0, vm=["--append", LOG_BUF],
+         checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'reclaim == "threshold=75"', "reclaim_errors == null",
+                 "inject_reloc_reclaim_same_pid", "no_reclaim_loop", "console_clean"]),
+    # The code of 6.1.39-6.1.95 (7e2718099438 without 4eb4e85c4f81): the
+    # natural pass's failing group goes straight back on reclaim_bgs and
+    # the worker never leaves its loop; the default finds it and unmounts.
+    dict(name="v61-reclaim-loop", kernel=K61 + "bzImage-6.1-reclaim-loop", runner="busybox", args=[], exit=1, vm=["--append", LOG_BUF],
+         timeout=180,
+         checks=["verdict == REPRODUCED", r"reason ~ kept relocating block group \d+", "known_bug contains 4eb4e85c4f81",
+                 "reclaim_loop_within_60s", "reclaim_loop_stopped"]),
+    # The retry-list bug as shipped in 6.1.96-97 (48f091fd50b2's backport
+    # undone, the injection), and its fixed control.
+    dict(name="v61-hunt-retry-bug", kernel=K61 + "bzImage-6.1-retry-bug-instrumented", runner="busybox",
+         args=["--stress", "240", "--until-reproduced", "--seed", "11"], exit=1, vm=["--append", LOG_BUF], timeout=300,
+         checks=["verdict == REPRODUCED", 'mode == "hunt"', "known_bug contains 48f091fd50b2", "no_reclaim_loop"]),
+    dict(name="v61-hunt-control", kernel=K61 + "bzImage-6.1-instrumented", runner="busybox", args=["--stress", "60", "--seed", "3"],
+         exit=0, vm=["--append", LOG_BUF], timeout=240,
+         checks=["verdict == NOT_REPRODUCED", "race_windows >= 1", "no_reclaim_loop", "console_clean"]),
 ]

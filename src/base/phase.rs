@@ -55,6 +55,18 @@ pub enum SettleEnd {
     Quiet,
     /// The --timeout ran out first (a retry list keeps the worker busy).
     Deadline,
+    /// The worker kept relocating one failing group (kmsg::reclaim_loop):
+    /// it would never go idle.
+    ReclaimLoop,
+    /// Static threshold only: for a while nothing but retries of groups
+    /// that had failed already, after the worker went idle once. A fixed
+    /// kernel retries a failed group on every cleaner run (its retry list),
+    /// and each commit of ours wakes the cleaner: it never stays idle for
+    /// two commits.
+    RetriesOnly,
+    /// `--enospc auto`'s injected pass: a group with a v1 cache inode got
+    /// past the injection site, so this kernel does not inject.
+    NoInjection,
 }
 
 impl SettleEnd {
@@ -63,6 +75,9 @@ impl SettleEnd {
             SettleEnd::WorkerIdle => "worker idle",
             SettleEnd::Quiet => "counters quiet 2 s",
             SettleEnd::Deadline => "timeout",
+            SettleEnd::ReclaimLoop => "reclaim loop",
+            SettleEnd::RetriesOnly => "only retries",
+            SettleEnd::NoInjection => "no injection",
         }
     }
 }

@@ -40,12 +40,57 @@ pub fn format_uuid(b: &[u8; 16]) -> String {
 /// reclaim (around 6.11).
 pub const RECLAIM_FILES: [&str; 4] = ["dynamic_reclaim", "periodic_reclaim", "reclaim_count", "reclaim_errors"];
 
+/// Which automatic reclaim the kernel offers, by the files of
+/// allocation/data/ on the mounted filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// dynamic_reclaim, periodic_reclaim and the reclaim_* counters (6.11 on).
+    DynamicPeriodic,
+    /// Only the static bg_reclaim_threshold (non-zoned since 5.19): a data
+    /// group whose usage drops below it on a free is marked for reclaim
+    /// (btrfs_update_block_group() -> btrfs_mark_bg_to_reclaim()). No
+    /// counters: attempts and failures are counted from the kernel log.
+    StaticThreshold,
+    /// Neither: nothing relocates a data group by itself.
+    Nothing,
+}
+
+impl Offered {
+    pub fn name(self) -> &'static str {
+        match self {
+            Offered::DynamicPeriodic => "dynamic/periodic",
+            Offered::StaticThreshold => "bg_reclaim_threshold",
+            Offered::Nothing => "none",
+        }
+    }
+
+    /// From the names present in allocation/data/.
+    pub fn from_files(has: impl Fn(&str) -> bool) -> Offered {
+        if RECLAIM_FILES.iter().all(|f| has(f)) {
+            Offered::DynamicPeriodic
+        } else if has("bg_reclaim_threshold") {
+            Offered::StaticThreshold
+        } else {
+            Offered::Nothing
+        }
+    }
+}
+
 impl Fs {
     pub fn open(mnt: &Path) -> io::Result<Fs> {
         let dir = File::open(mnt).map_err(sys::with("open", mnt))?;
         let fsid = format_uuid(&sys::btrfs::fsid(&dir, mnt)?);
         let data_sysfs = PathBuf::from(format!("/sys/fs/btrfs/{fsid}/allocation/data"));
         Ok(Fs { mnt: mnt.to_path_buf(), fsid, dir, data_sysfs })
+    }
+
+    pub fn offered(&self) -> Offered {
+        Offered::from_files(|f| self.data_sysfs.join(f).exists())
+    }
+
+    /// reclaim_count and reclaim_errors exist (6.11 on).
+    pub fn has_counters(&self) -> bool {
+        ["reclaim_count", "reclaim_errors"].iter().all(|f| self.data_sysfs.join(f).exists())
     }
 
     /// The reclaim files this kernel lacks.
@@ -132,6 +177,17 @@ impl Fs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_files_say_which_reclaim_the_kernel_offers() {
+        // ls allocation/data/ on 6.1.192 (bzImage-6.1-instrumented):
+        let v61 = "bg_reclaim_threshold bytes_may_use bytes_pinned bytes_readonly bytes_reserved bytes_used bytes_zone_unusable chunk_size disk_total disk_used flags single total_bytes";
+        let has = |list: &'static str| move |f: &str| list.split(' ').any(|x| x == f);
+        assert_eq!(Offered::from_files(has(v61)), Offered::StaticThreshold);
+        let v612 = "bg_reclaim_threshold dynamic_reclaim periodic_reclaim reclaim_count reclaim_bytes reclaim_errors";
+        assert_eq!(Offered::from_files(has(v612)), Offered::DynamicPeriodic);
+        assert_eq!(Offered::from_files(has("bytes_used flags")), Offered::Nothing);
+    }
 
     #[test]
     fn exclusive_operation_is_busy_unless_none() {

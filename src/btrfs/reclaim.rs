@@ -18,6 +18,10 @@ impl Reclaim {
     /// The retry-list hunt's setting: a static threshold that every group
     /// left with one file of ten stays under.
     pub const HUNT_DEFAULT: Reclaim = Reclaim::Threshold(75);
+    /// What periodic/dynamic become on a kernel with only the static
+    /// threshold (5.19-6.10): every other file deleted leaves each group
+    /// about half used, well under 75 %.
+    pub const STATIC_DEFAULT: Reclaim = Reclaim::Threshold(75);
 
     /// The inverse of `name`: periodic, dynamic or threshold=N (1..=99).
     pub fn parse(s: &str) -> Option<Reclaim> {

@@ -24,6 +24,7 @@ use crate::btrfs::reclaim::Reclaim;
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 use crate::kernel::host;
+use crate::kernel::kmsg::reclaim_loop;
 use crate::kernel::kmsg::trace::{self, Tracing};
 use crate::base::phase::Phase;
 use crate::judge::report::HuntStats;
@@ -46,7 +47,10 @@ pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Re
 }
 
 fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
-    let tracing = run.start_tracing();
+    let mut tracing = run.start_tracing();
+    // The endless reclaim loop's sign (kernel::kmsg::reclaim_loop): where
+    // the kernel has the event, each round's trace is looked at for it too.
+    let loop_watch = tracing.as_mut().is_some_and(|t| t.also("btrfs/btrfs_add_reclaim_block_group"));
     match &tracing {
         Some(t) => run.progress.say(&format!("hunt: counting race windows through {}", t.dir().display())),
         None => run.progress.say("hunt: no btrfs reclaim tracepoints in tracefs: race windows not counted"),
@@ -63,7 +67,7 @@ fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), 
     loop {
         n += 1;
         run.progress.say(&format!("hunt: round {n} ({} s left)", end.saturating_duration_since(Instant::now()).as_secs()));
-        let result = round(run, target, mkfs, n, tracing.as_ref());
+        let result = round(run, target, mkfs, n, tracing.as_ref(), loop_watch);
         run.report.hunt.get_or_insert_with(HuntStats::default).seconds = earlier + started.elapsed().as_secs_f64();
         // A kernel that showed trouble is corrupted: another round would
         // only hang, so the hunt ends at the first evidence.
@@ -75,7 +79,7 @@ fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), 
 
 /// One round on a fresh filesystem. `Ok(true)`: the kernel showed trouble
 /// and the filesystem was left mounted (an unmount would hang).
-fn round(run: &mut Run, target: &Target, mkfs: &Mkfs, n: u64, tracing: Option<&Tracing>) -> Result<bool, Stop> {
+fn round(run: &mut Run, target: &Target, mkfs: &Mkfs, n: u64, tracing: Option<&Tracing>, loop_watch: bool) -> Result<bool, Stop> {
     let (mounted, fs) = run.fresh_filesystem(target, mkfs)?;
     run.report.hunt.get_or_insert_with(HuntStats::default).rounds += 1;
     if let Some(t) = tracing {
@@ -94,7 +98,13 @@ fn round(run: &mut Run, target: &Target, mkfs: &Mkfs, n: u64, tracing: Option<&T
     }
     let raced = run.phase(Phase::Hunt, |r| race(r, &fs, &last));
     if let Some(t) = tracing {
-        let windows = trace::race_windows(&at("tracefs", t.read())?, &fs.fsid);
+        let text = at("tracefs", t.read())?;
+        let windows = trace::race_windows(&text, &fs.fsid);
+        if let Some(found) = loop_watch.then(|| reclaim_loop::detect(&text, &fs.fsid)).flatten() {
+            run.progress.say(&format!("hunt: round {n}: {}", found.describe()));
+            run.report.loop_evidence = found.lines.clone();
+            run.facts.reclaim_loop = Some(found);
+        }
         let stats = run.report.hunt.get_or_insert_with(HuntStats::default);
         stats.race_windows = Some(stats.race_windows.unwrap_or(0) + windows.len() as u64);
         if !windows.is_empty() {

@@ -71,6 +71,8 @@ pub fn run(cfg: &Config, on_start: &mut dyn FnMut()) -> Outcome {
         pass_start: Default::default(),
         formats: 0,
         settled: None,
+        loop_trace: None,
+        cached_groups: Vec::new(),
     };
     let started = run.started;
     for i in 1..=cfg.iterations {

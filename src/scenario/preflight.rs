@@ -239,13 +239,25 @@ pub fn parse_release(release: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// Dynamic/periodic reclaim and their sysfs knobs arrived around 6.11/6.12;
-/// only a mounted filesystem shows them for sure.
+/// Which reclaim trigger the kernel likely offers, by its release: dynamic
+/// and periodic reclaim with their counters arrived around 6.11/6.12; the
+/// static bg_reclaim_threshold (non-zoned) in 5.19, where the run triggers
+/// reclaim through it and counts from the kernel log. Only a mounted
+/// filesystem shows them for sure.
 pub fn knobs_likely(release: &str) -> (Status, String) {
     match parse_release(release) {
         Some(v) if v >= (6, 12) => (Status::Ok, format!("kernel {release}: reclaim knobs likely (they arrived around 6.11/6.12)")),
         Some(v) if v >= (6, 11) => (Status::Warn, format!("kernel {release}: reclaim knobs likely, not certain (arrived around 6.11/6.12)")),
-        Some(_) => (Status::Cannot, format!("kernel {release}: reclaim knobs unlikely (dynamic/periodic reclaim arrived around 6.11/6.12)")),
+        Some(v) if v >= (5, 19) => (
+            Status::Ok,
+            format!(
+                "kernel {release}: trigger bg_reclaim_threshold likely (dynamic/periodic reclaim arrived around 6.11): a run sets it to 75 after the fill and counts reclaim from the kernel log"
+            ),
+        ),
+        Some(_) => (
+            Status::Cannot,
+            format!("kernel {release}: no reclaim trigger likely (bg_reclaim_threshold arrived in 5.19, dynamic/periodic reclaim around 6.11)"),
+        ),
         None => (Status::Warn, format!("kernel {release}: release not understood; a run will tell")),
     }
 }
@@ -321,8 +333,11 @@ mod tests {
         assert_eq!(parse_release("garbage"), None);
         assert_eq!(knobs_likely("6.12.117").0, Status::Ok);
         assert_eq!(knobs_likely("6.11.2").0, Status::Warn);
-        assert_eq!(knobs_likely("6.6.30").0, Status::Cannot);
-        assert!(knobs_likely("6.6.30").1.contains("unlikely"));
+        assert_eq!(knobs_likely("6.1.192").0, Status::Ok);
+        assert!(knobs_likely("6.1.192").1.contains("trigger bg_reclaim_threshold"));
+        assert_eq!(knobs_likely("5.19.0").0, Status::Ok);
+        assert_eq!(knobs_likely("5.18.19").0, Status::Cannot);
+        assert!(knobs_likely("5.15.0-91-generic").1.contains("no reclaim trigger"));
     }
 
     #[test]

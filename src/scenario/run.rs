@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::btrfs::childop::{in_child, OpError};
-use crate::btrfs::fs::Fs;
+use crate::btrfs::fs::{Fs, Offered};
 use crate::btrfs::mount;
 use super::config::Config;
+use crate::btrfs::reclaim::Reclaim;
 use crate::kernel::host;
 use crate::kernel::kmemleak;
 use crate::kernel::kmsg::trace::Tracing;
@@ -97,6 +98,10 @@ pub(super) struct Run<'a> {
     /// How the pass under way's settle ended, and how long after the last
     /// relocation result.
     pub(super) settled: Option<(SettleEnd, f64)>,
+    /// tracefs while the endless-loop watch runs (trigger and settle).
+    pub(super) loop_trace: Option<Tracing>,
+    /// Data block groups of the pass under way with a v1 cache inode.
+    pub(super) cached_groups: Vec<u64>,
 }
 
 impl Run<'_> {
@@ -159,7 +164,9 @@ impl Run<'_> {
     /// taint, overlapping puts).
     pub(super) fn evidence_seen(&self) -> bool {
         let bad_taint = host::taint() & !self.taint_before & crate::judge::verdict::TROUBLE_TAINTS != 0;
-        bad_taint || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
+        bad_taint
+            || self.facts.reclaim_loop.is_some()
+            || self.watch.as_ref().is_some_and(|w| !w.log.trouble.is_empty() || !w.log.overlaps.is_empty())
     }
 
     pub(super) fn phase<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
@@ -263,6 +270,7 @@ impl Run<'_> {
             phases,
             settle_end: self.settled.map(|(end, _)| end),
             settle_tail_seconds: self.settled.map(|(_, tail)| tail),
+            counters_from_log: self.facts.counters_from_log,
         });
     }
 
@@ -275,7 +283,7 @@ impl Run<'_> {
     /// Reclaim counters of this filesystem, relative to `base`, added to what
     /// earlier iterations counted.
     pub(super) fn count_reclaims(&mut self, fs: &Fs, base: &Base) -> Result<(u64, u64), Stop> {
-        let (c, e) = at("reclaim counters", fs.reclaim_counts())?;
+        let (c, e) = self.raw_counts(fs)?;
         let now = (c.saturating_sub(base.count), e.saturating_sub(base.errors));
         self.facts.reclaim_count = base.earlier_count + now.0;
         self.facts.reclaim_errors = base.earlier_errors + now.1;
@@ -286,10 +294,44 @@ impl Run<'_> {
     }
 
     pub(super) fn reclaim_base(&mut self, fs: &Fs) -> Result<Base, Stop> {
-        let (count, errors) = at("reclaim counters", fs.reclaim_counts())?;
+        let (count, errors) = self.raw_counts(fs)?;
         Ok(Base { count, errors, earlier_count: self.facts.reclaim_count, earlier_errors: self.facts.reclaim_errors })
     }
 
+}
+
+impl Run<'_> {
+    /// (attempts, failures): the sysfs counters, or before 6.11 the kernel
+    /// log's `reclaiming chunk` and `error relocating chunk` lines.
+    fn raw_counts(&mut self, fs: &Fs) -> Result<(u64, u64), Stop> {
+        if !self.facts.counters_from_log {
+            return at("reclaim counters", fs.reclaim_counts());
+        }
+        self.drain();
+        Ok(self.watch.as_ref().map_or((0, 0), |w| (w.log.reclaiming_chunks, w.log.reloc_errors)))
+    }
+
+    /// The reclaim the knobs turn on: --reclaim, except that a kernel with
+    /// only the static threshold runs `Reclaim::STATIC_DEFAULT` for
+    /// periodic or dynamic, which it does not have.
+    pub(super) fn reclaim_to_run(&mut self) -> Reclaim {
+        match (self.facts.offered, self.cfg.reclaim) {
+            (Some(Offered::StaticThreshold), asked @ (Reclaim::Periodic | Reclaim::Dynamic)) => {
+                let run = Reclaim::STATIC_DEFAULT;
+                let note = format!(
+                    "this kernel offers only bg_reclaim_threshold (no dynamic/periodic reclaim before 6.11): --reclaim {} ran as {}",
+                    asked.name(),
+                    run.name()
+                );
+                if !self.report.notes.contains(&note) {
+                    self.progress.say(&format!("knobs: {note}"));
+                    self.report.notes.push(note);
+                }
+                run
+            }
+            (_, asked) => asked,
+        }
+    }
 }
 
 /// Reclaim counters at the start of an iteration's wait, and what earlier

@@ -31,6 +31,8 @@ const CLEANER_WAIT_MAX: Duration = Duration::from_millis(500);
 /// The fallback, for a kernel that does not show the exclusive operation.
 const FALLBACK_QUIET: Duration = Duration::from_secs(2);
 const FALLBACK_SYNC_EVERY: Duration = Duration::from_millis(200);
+/// Static threshold: retries alone this long end the wait.
+const RETRY_QUIET: Duration = Duration::from_secs(3);
 
 /// What was read from the kernel at one look, `at` from the start of the wait.
 #[derive(Debug, Clone, Copy)]
@@ -60,11 +62,31 @@ pub(super) struct Settle {
     /// After a sync: until when the cleaner is given time.
     cleaner_until: Option<Duration>,
     last_sync: Duration,
+    /// Static threshold: `counts` are (successes, groups failed so far),
+    /// so that a retry is no news (see `End::RetriesOnly`).
+    retries_forever: bool,
+    idle_after_failure: bool,
 }
 
 impl Settle {
     pub(super) fn new(counts: (u64, u64), deadline: Duration) -> Settle {
-        Settle { deadline, counts, last_result: Duration::ZERO, idle_syncs: 0, cleaner_until: None, last_sync: Duration::ZERO }
+        Settle {
+            deadline,
+            counts,
+            last_result: Duration::ZERO,
+            idle_syncs: 0,
+            cleaner_until: None,
+            last_sync: Duration::ZERO,
+            retries_forever: false,
+            idle_after_failure: false,
+        }
+    }
+
+    /// For a kernel with only the static threshold: `Seen::counts` are then
+    /// (relocations that succeeded, groups that failed so far).
+    pub(super) fn retrying(mut self) -> Settle {
+        self.retries_forever = true;
+        self
     }
 
     /// When the last relocation result was seen, from the start of the wait.
@@ -80,6 +102,12 @@ impl Settle {
         }
         if seen.at >= self.deadline {
             return Next::Done(End::Deadline);
+        }
+        if self.retries_forever && seen.counts.1 > 0 {
+            self.idle_after_failure |= seen.busy == Some(false);
+            if self.idle_after_failure && seen.at.saturating_sub(self.last_result) >= RETRY_QUIET {
+                return Next::Done(End::RetriesOnly);
+            }
         }
         match seen.busy {
             Some(true) => {
@@ -185,6 +213,47 @@ mod tests {
         let (end, at, _) = play(|_| Some(true), |t| (t / 100, 0), 10);
         assert_eq!(end, End::Deadline);
         assert_eq!(at, 60_000);
+    }
+
+    #[test]
+    fn static_threshold_retries_alone_end_the_wait_once_the_worker_was_idle() {
+        // Measured shape on 6.1.192: the worker fails the same groups again
+        // after every commit; (successes, failed groups) stand still at
+        // (0, 4) from 0.5 s, the worker idle 30 ms of every 300.
+        let busy = |t: u64| Some(t % 300 >= 30);
+        let counts = |t: u64| (0, if t < 500 { 1 } else { 4 });
+        let mut s = Settle::new(counts(0), Duration::from_secs(60)).retrying();
+        let mut now = 0u64;
+        let end = loop {
+            match s.next(Seen { at: ms(now), busy: busy(now), counts: counts(now) }) {
+                Next::Wait(d) => now += d.as_millis() as u64,
+                Next::Sync => {
+                    now += 10;
+                    s.synced(ms(now), ms(10));
+                }
+                Next::Done(end) => break end,
+            }
+        };
+        assert_eq!(end, End::RetriesOnly);
+        assert!((3500..3700).contains(&now), "ended at {now} ms");
+        // Without the static threshold the same kernel runs to the deadline.
+        let (end, _, _) = play(busy, counts, 10);
+        assert_eq!(end, End::Deadline);
+    }
+
+    #[test]
+    fn a_worker_never_idle_is_not_retrying_and_waits() {
+        // The endless loop without tracefs: busy throughout, nothing new.
+        let mut s = Settle::new((0, 3), Duration::from_secs(60)).retrying();
+        let mut now = 0u64;
+        let end = loop {
+            match s.next(Seen { at: ms(now), busy: Some(true), counts: (0, 3) }) {
+                Next::Wait(d) => now += d.as_millis() as u64,
+                Next::Sync => unreachable!("no commit while the worker is busy"),
+                Next::Done(end) => break end,
+            }
+        };
+        assert_eq!((end, now), (End::Deadline, 60_000));
     }
 
     #[test]

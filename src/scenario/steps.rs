@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::btrfs::childop::OpError;
 use crate::btrfs::fill;
-use crate::btrfs::fs::Fs;
+use crate::btrfs::fs::{Fs, Offered};
 use super::config::Enospc;
 use crate::btrfs::fill::FillMode;
 use crate::btrfs::format::{self, FormatError, Mkfs};
@@ -19,7 +19,17 @@ use crate::base::phase::Phase;
 use crate::base::size::human;
 
 use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
-use super::settle::{Next, Seen, Settle};
+use super::settle::{End, Next, Seen, Settle};
+use crate::kernel::kmsg::events::EventKind;
+use crate::kernel::kmsg::reclaim_loop;
+use crate::kernel::kmsg::trace::{Tracing, LOOP_EVENTS};
+
+/// How often the settle reads the trace for the endless loop.
+const LOOP_LOOK_EVERY: Duration = Duration::from_millis(500);
+/// Once the loop showed, how long it is watched before the unmount (no
+/// commit forced: a fixed kernel's worker would go idle in milliseconds).
+const LOOP_CONFIRM: Duration = Duration::from_secs(3);
+const BUSY_LOOK: Duration = Duration::from_millis(100);
 
 impl Run<'_> {
     /// mkfs, then mount, then check that this kernel can test the bug.
@@ -84,13 +94,20 @@ impl Run<'_> {
             Ok(m)
         })?;
         let fs = at("open filesystem", Fs::open(&cfg.mnt))?;
-        let missing = fs.missing_reclaim_files();
-        if !missing.is_empty() {
-            return Err(Stop::Setup(format!(
-                "kernel has no {} in {}: too old for this bug (dynamic/periodic reclaim arrived around 6.11)",
-                missing.join(", "),
-                fs.data_sysfs.display()
-            )));
+        let offered = fs.offered();
+        self.facts.offered = Some(offered);
+        match offered {
+            Offered::DynamicPeriodic => {}
+            // 5.19 to 6.10: the same btrfs_reclaim_bgs_work() and error path,
+            // reached through the static threshold; counted from the log.
+            Offered::StaticThreshold => self.facts.counters_from_log = !fs.has_counters(),
+            Offered::Nothing => {
+                return Err(Stop::Setup(format!(
+                    "kernel has neither {} nor bg_reclaim_threshold in {}: no automatic reclaim of data block groups (bg_reclaim_threshold arrived in 5.19)",
+                    fs.missing_reclaim_files().join(", "),
+                    fs.data_sysfs.display()
+                )));
+            }
         }
         Ok((mounted, fs))
     }
@@ -155,7 +172,16 @@ impl Run<'_> {
     /// periodic_reclaim 0 does btrfs_reclaim_bgs_work() put a failed group
     /// on its retry list.
     pub(super) fn knobs(&mut self, fs: &Fs) -> Result<(), Stop> {
-        let knobs = self.cfg.reclaim.knobs();
+        let reclaim = self.reclaim_to_run();
+        self.report.reclaim = reclaim;
+        // Before 6.11 the dynamic/periodic files do not exist: their "off"
+        // is the only state there is.
+        let offered = self.facts.offered;
+        let knobs: Vec<_> = reclaim
+            .knobs()
+            .into_iter()
+            .filter(|(name, value)| offered != Some(Offered::StaticThreshold) || *value != "0" || *name == "bg_reclaim_threshold")
+            .collect();
         self.phase(Phase::Knobs, |r| {
             for (name, value) in &knobs {
                 at("reclaim knobs", fs.write_knob(name, value))?;
@@ -186,8 +212,52 @@ impl Run<'_> {
             if with_cache == 0 {
                 r.progress.say("fragment: no v1 cache inode: the injection site cannot be reached (reclaim still runs)");
             }
+            r.cached_groups = cached.clone();
+            if r.probing() {
+                r.thin_probe_group(fs, files, &groups, &cached)?;
+            }
             Ok(())
         })
+    }
+
+    /// `--enospc auto`'s injected pass is there to learn whether the kernel
+    /// injects ENOSPC; where it does not, relocating every group of the
+    /// layout is slow (a TCG guest: 20-30 s a group on 6.1) and tells nothing.
+    pub(super) fn probing(&self) -> bool {
+        self.pass == PassKind::Injected && self.cfg.enospc == Enospc::Auto && self.cfg.space_cache_v1 && self.cfg.stress_secs.is_none()
+    }
+
+    /// One group with a v1 cache inode keeps one file: reclaim relocates the
+    /// emptiest group first (btrfs_reclaim_bgs_work sorts reclaim_bgs by
+    /// used bytes), so the answer comes from 32 MiB, not 160.
+    fn thin_probe_group(&mut self, fs: &Fs, files: &[PathBuf], groups: &[(u64, u64)], cached: &[u64]) -> Result<(), Stop> {
+        let left: Vec<&PathBuf> = files.iter().filter(|f| f.exists()).collect();
+        let mut extents = Vec::new();
+        for f in &left {
+            let file = std::fs::File::open(f).map_err(crate::sys::with("open", f))?;
+            extents.push(at("fiemap", crate::sys::fs::fiemap(&file, f))?);
+        }
+        let Some((group, delete)) = probe_plan(groups, cached, &extents) else { return Ok(()) };
+        for i in &delete {
+            std::fs::remove_file(left[*i]).map_err(crate::sys::with("unlink", left[*i]))?;
+        }
+        at("fragment", fs.syncfs())?;
+        self.progress.say(&format!(
+            "fragment: probe: block group {group} (v1 cache) thinned to one file ({} deleted): relocated first, it shows whether the kernel injects",
+            delete.len()
+        ));
+        Ok(())
+    }
+
+    /// A group with a v1 cache inode whose relocation printed `relocating
+    /// block group`: it got past delete_block_group_cache(), where the
+    /// instrumented kernel injects: this kernel does not.
+    pub(super) fn past_injection_site(&self) -> Option<u64> {
+        if !self.probing() {
+            return None;
+        }
+        let log = &self.watch.as_ref()?.log;
+        log.relocation_starts.iter().copied().find(|bg| self.cached_groups.contains(bg))
     }
 
     /// Each BTRFS_IOC_SYNC commits and wakes the cleaner; a block group is
@@ -197,11 +267,20 @@ impl Run<'_> {
     pub(super) fn trigger(&mut self, fs: &Fs) -> Result<Option<Base>, Stop> {
         let cfg = self.cfg;
         let base = self.reclaim_base(fs)?;
+        if self.facts.offered == Some(Offered::StaticThreshold) {
+            self.start_loop_watch();
+        }
         self.phase(Phase::Trigger, |r| {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             loop {
                 r.drain();
                 let (c, e) = r.count_reclaims(fs, &base)?;
+                if let Some(bg) = r.past_injection_site() {
+                    r.progress.say(&format!(
+                        "trigger: block group {bg} (v1 cache) is being relocated past delete_block_group_cache(): no injection in this kernel"
+                    ));
+                    return Ok(Some(base));
+                }
                 if c + e > 0 {
                     r.progress.say(&format!("trigger: reclaim fired ({c} relocated, {e} errors)"));
                     return Ok(Some(base));
@@ -232,14 +311,91 @@ impl Run<'_> {
         let cfg = self.cfg;
         self.phase(Phase::Settle, |r| {
             let started = Instant::now();
+            if r.past_injection_site().is_some() {
+                // Nothing to wait for: the unmount lets the relocation under
+                // way finish, and the worker then drops the rest.
+                r.settled = Some((End::NoInjection, 0.0));
+                r.loop_trace = None;
+                return Ok(());
+            }
+            // A fixed kernel with only the static threshold retries each
+            // failed group on every cleaner run, and each commit of ours
+            // wakes the cleaner: there a retry is no news, only a group
+            // failing for the first time is (attempts and errors come from
+            // lines rate-limited apart, so no success count is exact).
+            let retries_forever = r.facts.offered == Some(Offered::StaticThreshold);
+            let news = |r: &mut Run, (c, e): (u64, u64)| match (retries_forever, &r.watch) {
+                (true, Some(w)) => match w.log.failed_groups_since(0) {
+                    0 => (c, 0),
+                    failed => (0, failed),
+                },
+                _ => (c, e),
+            };
             let first = r.count_reclaims(fs, &base)?;
-            let mut settle = Settle::new(first, Duration::from_secs(cfg.timeout_secs));
+            let mut settle = Settle::new(news(r, first), Duration::from_secs(cfg.timeout_secs));
+            if retries_forever {
+                settle = settle.retrying();
+            }
+            let mut busy_since: Option<Duration> = None;
+            // Without tracefs: the kernel log's events when the busy run began.
+            let mut busy_from_event = 0;
+            let mut next_look = Duration::ZERO;
+            let mut loop_seen: Option<Duration> = None;
             let (end, (c, e)) = loop {
                 let busy = fs.exclusive_operation_busy();
                 r.drain();
                 let counts = r.count_reclaims(fs, &base)?;
+                let at_ = started.elapsed();
+                // exclusive_operation held without a break: one worker run
+                // (settle forces no commit while it is held).
+                if busy_since.is_none() {
+                    busy_from_event = r.watch.as_ref().map_or(0, |w| w.log.events.len());
+                }
+                busy_since = match busy {
+                    Some(true) => Some(busy_since.unwrap_or(at_)),
+                    _ => None,
+                };
+                if let (true, None, None, Some(since), Some(w)) =
+                    (retries_forever, &r.loop_trace, &loop_seen, busy_since, &r.watch)
+                {
+                    let failed: Vec<u64> = w.log.events[busy_from_event.min(w.log.events.len())..]
+                        .iter()
+                        .filter(|e| e.kind == EventKind::RelocError)
+                        .filter_map(|e| e.bg)
+                        .collect();
+                    if let Some(found) = reclaim_loop::from_busy_span(&failed, (at_ - since).as_secs_f64()) {
+                        r.progress.say(&format!("settle: {}", found.describe()));
+                        r.facts.longest_busy_secs = Some((at_ - since).as_secs_f64());
+                        r.facts.reclaim_loop = Some(found);
+                        break (End::ReclaimLoop, counts);
+                    }
+                }
+                if let Some(seen) = loop_seen {
+                    // Watched a little longer, forcing no commit: how many
+                    // more attempts, and whether the worker ever let go.
+                    if at_ - seen < LOOP_CONFIRM {
+                        nap(BUSY_LOOK)?;
+                        continue;
+                    }
+                    r.look_for_loop(fs)?;
+                    r.facts.longest_busy_secs = busy_since.map(|since| (at_ - since).as_secs_f64());
+                    break (End::ReclaimLoop, counts);
+                }
+                if let Some(bg) = r.past_injection_site() {
+                    r.progress.say(&format!(
+                        "settle: block group {bg} (v1 cache) is being relocated past delete_block_group_cache(): no injection in this kernel"
+                    ));
+                    break (End::NoInjection, counts);
+                }
+                if at_ >= next_look {
+                    next_look = at_ + LOOP_LOOK_EVERY;
+                    if r.look_for_loop(fs)? {
+                        loop_seen = Some(at_);
+                        continue;
+                    }
+                }
                 r.progress.update(&format!("settle: {} relocated, {} errors", counts.0, counts.1));
-                match settle.next(Seen { at: started.elapsed(), busy, counts }) {
+                match settle.next(Seen { at: at_, busy, counts: news(r, counts) }) {
                     Next::Wait(d) => nap(d)?,
                     Next::Sync => {
                         let t = Instant::now();
@@ -249,11 +405,43 @@ impl Run<'_> {
                     Next::Done(end) => break (end, counts),
                 }
             };
+            r.loop_trace = None;
             let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
             r.settled = Some((end, tail));
             r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
             Ok(())
         })
+    }
+
+    /// tracefs for the endless-loop watch (kernels with only the static
+    /// threshold, where 7e2718099438 shipped). Without it the loop is
+    /// looked for in exclusive_operation and the kernel log only
+    /// (reclaim_loop::from_busy_span), and a note says so.
+    fn start_loop_watch(&mut self) {
+        // The last pass's first: its drop disables the very same events.
+        self.loop_trace = None;
+        match Tracing::start_events(&LOOP_EVENTS) {
+            Ok(Some(t)) => self.loop_trace = Some(t),
+            Ok(None) => self.note_once("tracefs lacks btrfs_reclaim_block_group/btrfs_add_reclaim_block_group: the endless reclaim loop is looked for only through exclusive_operation and the kernel log (a 15 s run)".into()),
+            Err(e) => self.note_once(format!("tracefs: {e}: the endless reclaim loop is looked for only through exclusive_operation and the kernel log (a 15 s run)")),
+        }
+    }
+
+    fn note_once(&mut self, note: String) {
+        if !self.report.notes.contains(&note) {
+            self.report.notes.push(note);
+        }
+    }
+
+    /// Reads the trace and asks kmsg::reclaim_loop; true once it fired.
+    fn look_for_loop(&mut self, fs: &Fs) -> Result<bool, Stop> {
+        let Some(t) = &self.loop_trace else { return Ok(false) };
+        let trace = at("tracefs", t.read())?;
+        let Some(found) = reclaim_loop::detect(&trace, &fs.fsid) else { return Ok(false) };
+        self.progress.say(&format!("settle: {}", found.describe()));
+        self.report.loop_evidence = found.lines.clone();
+        self.facts.reclaim_loop = Some(found);
+        Ok(true)
     }
 
     /// close_ctree() drops the last block group references: a wrong count
@@ -270,10 +458,17 @@ impl Run<'_> {
                 return Ok(());
             }
             let timeout = Duration::from_secs(cfg.op_timeout_secs);
+            let looping = r.facts.reclaim_loop.is_some() && r.facts.loop_stopped.is_none();
+            let t = Instant::now();
             let killed = match mounted.unmount() {
                 Ok(note) => {
                     r.report.notes.extend(note);
                     r.progress.say(&format!("unmount: {}", cfg.mnt.display()));
+                    if looping {
+                        // close_ctree() waits for the worker: it let go.
+                        r.facts.loop_stopped = Some(true);
+                        r.progress.say(&format!("unmount: returned after {:.1} s: the loop stopped", t.elapsed().as_secs_f64()));
+                    }
                     return Ok(());
                 }
                 Err(OpError::Failed(e)) => return Err(Stop::Setup(format!("unmount: {e}"))),
@@ -281,6 +476,9 @@ impl Run<'_> {
                 Err(OpError::Hung) => None,
             };
             r.facts.killed_in = Some((Phase::Unmount, killed));
+            if looping {
+                r.facts.loop_stopped = Some(false);
+            }
             r.progress.say(&format!(
                 "unmount: {}",
                 match killed {
@@ -302,8 +500,48 @@ impl Run<'_> {
     }
 }
 
+/// The probe group: among groups with a v1 cache inode, the one holding the
+/// most whole files (two at least); all its files but the first go.
+/// `extents[i]` are file i's extents (FIEMAP: physical = logical on one
+/// device). Returns (group start, indexes of the files to delete).
+pub(super) fn probe_plan(groups: &[(u64, u64)], cached: &[u64], extents: &[Vec<crate::sys::fs::Extent>]) -> Option<(u64, Vec<usize>)> {
+    let inside = |e: &crate::sys::fs::Extent, (s, l): (u64, u64)| e.physical >= s && e.physical + e.length <= s + l;
+    groups
+        .iter()
+        .filter(|(s, _)| cached.contains(s))
+        .map(|&(s, l)| {
+            let files: Vec<usize> =
+                (0..extents.len()).filter(|i| !extents[*i].is_empty() && extents[*i].iter().all(|e| inside(e, (s, l)))).collect();
+            (s, files)
+        })
+        .filter(|(_, files)| files.len() >= 2)
+        .max_by_key(|(s, files)| (files.len(), std::cmp::Reverse(*s)))
+        .map(|(s, files)| (s, files[1..].to_vec()))
+}
+
 /// What tells this device from another for the fsid: its device number
 /// (the loop device of an image), never the same for two devices at once.
 fn device_identity(block: &Path) -> u64 {
     device::rdev(block).map(|(major, minor)| (u64::from(major) << 32) | u64::from(minor)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe_plan;
+    use crate::sys::fs::Extent;
+
+    #[test]
+    fn the_probe_keeps_one_file_of_the_fullest_cached_group() {
+        // Three 320 MiB groups; the first has no v1 cache inode.
+        let groups = [(0, 320), (320, 320), (640, 320)];
+        let cached = [320, 640];
+        let e = |p: u64| vec![Extent { physical: p, length: 32 }];
+        let files = vec![e(0), e(32), e(64), e(320), e(352), e(640), e(672), e(704), vec![], e(300)];
+        // Group 640 holds files 5, 6, 7; 300+32 straddles 0 and 320.
+        assert_eq!(probe_plan(&groups, &cached, &files), Some((640, vec![6, 7])));
+        // A tie goes to the lower start.
+        assert_eq!(probe_plan(&groups, &cached, &files[..7]), Some((320, vec![4])));
+        assert_eq!(probe_plan(&groups, &[], &files), None, "no cached group");
+        assert_eq!(probe_plan(&groups, &cached, &[e(320), e(640)]), None, "one file each: nothing to thin");
+    }
 }

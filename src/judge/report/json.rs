@@ -1,6 +1,7 @@
 //! The verdict as one JSON object, and the tiny writer that builds it (no
 //! serde: three crates only).
 
+use crate::btrfs::fs::Offered;
 use crate::kernel::kmsg::events::Tracker;
 use crate::base::phase::Phase;
 use crate::judge::verdict::{Facts, Verdict};
@@ -23,8 +24,8 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .raw("v1_cache_block_groups", opt_int(f.v1_cache_block_groups))
         .str("fill_mode", r.fill_mode.name())
         .num("fill_percent", r.fill_percent)
-        .int("reclaim_count", f.reclaim_count)
-        .int("reclaim_errors", f.reclaim_errors)
+        .raw("reclaim_count", counter(f, f.reclaim_count))
+        .raw("reclaim_errors", counter(f, f.reclaim_errors))
         .int("injections", log.injections)
         .int("reloc_puts", log.reloc_puts)
         .int("reclaim_puts", log.reclaim_puts)
@@ -34,8 +35,30 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         .int("kmsg_read_errors", r.kmsg_read_errors)
         .raw("kmsg_read_error", opt_str(r.kmsg_read_error.as_deref()))
         .int("seed", r.seed);
-    o.str("enospc_mode", r.enospc_mode.name())
-        .str("reclaim", &r.reclaim.name())
+    if let Some(k) = v.known_bug {
+        o.str("known_bug", k.line());
+    }
+    o.str("enospc_mode", r.enospc_mode.name()).str("reclaim", &r.reclaim.name());
+    // Only where the kernel lacks dynamic/periodic reclaim: elsewhere
+    // `reclaim` alone says it (and the output stays as it was).
+    if let Some(offered) = f.offered.filter(|o| *o != Offered::DynamicPeriodic) {
+        o.str("reclaim_offered", offered.name());
+        if f.counters_from_log {
+            o.int("reclaim_attempts_logged", log.reclaiming_chunks);
+        }
+    }
+    if let Some(l) = &f.reclaim_loop {
+        let mut lo = Object::new();
+        lo.int("bg", l.bg)
+            .raw("pid", opt_int(l.pid))
+            .int("failed_attempts", l.failed_attempts)
+            .int("readds", l.readds)
+            .num("seconds", l.seconds)
+            .raw("exclusive_operation_busy_seconds", opt_num(f.longest_busy_secs))
+            .raw("stopped_by_unmount", f.loop_stopped.map_or("null".into(), |b| b.to_string()));
+        o.raw("reclaim_loop", lo.finish());
+    }
+    o
         .str("mount_options", &r.mount_options)
         .str("failure_path", crate::judge::verdict::failure_path(f, log).name())
         .int("relocation_failures", crate::judge::verdict::relocation_failures(f, log))
@@ -117,6 +140,12 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     o.finish() + "\n"
 }
 
+/// A sysfs counter, or null where the kernel has none (before 6.11): a
+/// count from rate-limited log lines is not that counter.
+fn counter(f: &Facts, n: u64) -> String {
+    if f.counters_from_log { "null".into() } else { n.to_string() }
+}
+
 /// One entry of `passes`: the counts of that pass alone.
 fn pass(p: &PassRecord) -> String {
     let mut phases = Object::new();
@@ -126,8 +155,8 @@ fn pass(p: &PassRecord) -> String {
     let mut o = Object::new();
     o.str("layout", p.layout.name())
         .num("fill_percent", p.fill_percent)
-        .int("reclaim_count", p.reclaim_count)
-        .int("reclaim_errors", p.reclaim_errors)
+        .raw("reclaim_count", if p.counters_from_log { "null".into() } else { p.reclaim_count.to_string() })
+        .raw("reclaim_errors", if p.counters_from_log { "null".into() } else { p.reclaim_errors.to_string() })
         .int("injections", p.injections)
         .int("relocation_failures", p.relocation_failures)
         .raw("phases", phases.finish())

@@ -187,7 +187,7 @@ mod tests {
     use crate::judge::verdict::{judge, Cause};
 
     fn verdict(kind: Kind, reason: &str) -> Verdict {
-        Verdict { kind, reason: reason.into(), cause: None }
+        Verdict { kind, reason: reason.into(), cause: None, known_bug: None }
     }
 
     #[test]
@@ -232,7 +232,7 @@ mod tests {
     /// Every line of the body is a diagnostic but the last, the result.
     #[test]
     fn the_body_is_diagnostics_then_one_result() {
-        let v = Verdict { kind: Kind::Inconclusive, reason: "reclaim never fired within 60 s".into(), cause: Some(Cause::ReclaimNeverFired) };
+        let v = Verdict { kind: Kind::Inconclusive, reason: "reclaim never fired within 60 s".into(), known_bug: None, cause: Some(Cause::ReclaimNeverFired) };
         let r = Report { version: "0.1.0 (abc)".into(), kernel: "6.12.117".into(), ..Report::default() };
         let (out, code) = body(Test::Single, &r, &v, &Tracker::default(), &Facts::default());
         assert_eq!(code, 4);

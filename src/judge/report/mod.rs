@@ -57,6 +57,8 @@ pub struct Report {
     pub reclaim: Reclaim,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
+    /// The trace lines that showed the endless reclaim loop.
+    pub loop_evidence: Vec<String>,
 }
 
 /// One iteration of an `--iterations` run: how long it took and what the
@@ -84,6 +86,9 @@ pub struct PassRecord {
     pub settle_end: Option<SettleEnd>,
     /// Seconds from the last relocation result seen to the end of settle.
     pub settle_tail_seconds: Option<f64>,
+    /// No sysfs counters (before 6.11): reclaim_count and reclaim_errors
+    /// were counted from the kernel log, and the JSON shows them as null.
+    pub counters_from_log: bool,
 }
 
 /// Stress mode's counts, summed over iterations.
@@ -179,6 +184,12 @@ pub(super) fn notes(r: &Report) -> Vec<String> {
 /// frames, else the first injected block group's sequence, else the failed
 /// relocations.
 pub fn evidence(log: &Tracker, r: &Report) -> Vec<String> {
+    // The loop first, unless real trouble (not a stall it caused) came.
+    if !r.loop_evidence.is_empty() && log.headline().is_none_or(crate::judge::known_bug::is_stall) {
+        let mut lines = r.loop_evidence.clone();
+        lines.extend(log.trouble.iter().cloned());
+        return lines;
+    }
     if log.trouble.is_empty() && !r.kmemleak_evidence.is_empty() {
         return r.kmemleak_evidence.clone();
     }
@@ -327,6 +338,29 @@ mod tests {
         r.hunt = Some(HuntStats { rounds: 4, rounds_failing: 3, race_windows: Some(0), ..HuntStats::default() });
         assert!(json(&r, &v, &log, &facts).contains("\"race_windows\": 0,"));
         assert!(text(&r, &v, &log, &facts).contains("race windows 0 (in 0 rounds), reclaim threshold=75"));
+    }
+
+    /// Before 6.11 there is no reclaim_count: the counts from the kernel log
+    /// are said as such, and the JSON's counters are null, never 0.
+    #[test]
+    fn a_static_threshold_kernel_has_null_counters_and_says_its_trigger() {
+        let (mut r, v, log, mut facts) = sample();
+        r.reclaim = crate::btrfs::reclaim::Reclaim::Threshold(75);
+        r.passes = vec![PassRecord { layout: PassKind::Natural, reclaim_count: 5, reclaim_errors: 5, counters_from_log: true, ..PassRecord::default() }];
+        facts.offered = Some(crate::btrfs::fs::Offered::StaticThreshold);
+        facts.counters_from_log = true;
+        let j = json(&r, &v, &log, &facts);
+        assert!(j.contains("\"reclaim_count\": null, \"reclaim_errors\": null,"), "{j}");
+        assert!(j.contains("\"layout\": \"natural\", \"fill_percent\": 0, \"reclaim_count\": null, \"reclaim_errors\": null"), "{j}");
+        assert!(j.contains("\"reclaim\": \"threshold=75\", \"reclaim_offered\": \"bg_reclaim_threshold\", \"reclaim_attempts_logged\": "), "{j}");
+        assert!(!j.contains("known_bug") && !j.contains("reclaim_loop"), "only when found: {j}");
+        let t = text(&r, &v, &log, &facts);
+        assert!(t.contains("trigger:  the kernel offers bg_reclaim_threshold only; ran threshold=75"), "{t}");
+        assert!(t.contains("in the kernel log (no reclaim_count before 6.11"), "{t}");
+        // With the counters (6.11 on) nothing of this shows.
+        let (r, v, log, facts) = sample();
+        let j = json(&r, &v, &log, &facts);
+        assert!(!j.contains("reclaim_offered") && !j.contains("null, \"reclaim_errors\""), "{j}");
     }
 
     /// The churn stress counts race windows too: summed over iterations,

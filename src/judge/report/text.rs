@@ -1,5 +1,6 @@
 //! The mail-sized text block: verdict, reason, what ran, the evidence.
 
+use crate::btrfs::fs::Offered;
 use crate::kernel::kmsg::events::Tracker;
 use crate::base::size::human;
 use crate::judge::verdict::{Facts, Kind, Verdict};
@@ -52,6 +53,9 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     let mut out = Vec::new();
     out.push(format!("== btrfs-reclaim-repro {}: {} (exit {}) ==", r.version, v.kind.human_name(), v.exit_code()));
     out.push(format!("reason:   {}", v.reason));
+    if let Some(k) = v.known_bug {
+        out.push(format!("known:    {}", k.line()));
+    }
     if let Some(next) = v.next_step() {
         out.push(format!("next:     {next}"));
     }
@@ -73,15 +77,21 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             human(r.bytes_written),
             r.seed
         ));
-        out.push(format!(
-            "reclaim:  {} relocated, {} errors; kmemleak: {}",
-            f.reclaim_count,
-            f.reclaim_errors,
-            match f.kmemleak {
-                None => "not in this kernel (leak flavour unchecked)".to_string(),
-                Some(n) => format!("{n} btrfs objects"),
-            }
-        ));
+        let kmemleak = match f.kmemleak {
+            None => "not in this kernel (leak flavour unchecked)".to_string(),
+            Some(n) => format!("{n} btrfs objects"),
+        };
+        if f.counters_from_log {
+            out.push(format!(
+                "reclaim:  {} attempts, {} errors in the kernel log (no reclaim_count before 6.11; rate-limited lines: at least); kmemleak: {kmemleak}",
+                f.reclaim_count, f.reclaim_errors
+            ));
+        } else {
+            out.push(format!("reclaim:  {} relocated, {} errors; kmemleak: {kmemleak}", f.reclaim_count, f.reclaim_errors));
+        }
+        if let Some(offered) = f.offered.filter(|o| *o != Offered::DynamicPeriodic) {
+            out.push(format!("trigger:  the kernel offers {} only; ran {}", offered.name(), r.reclaim.name()));
+        }
         out.push(format!(
             "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",
             log.injections,

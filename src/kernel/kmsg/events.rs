@@ -54,6 +54,16 @@ pub fn is_trouble(text: &str) -> bool {
     STARTS.iter().any(|p| t.starts_with(p)) || CONTAINS.iter().any(|p| t.contains(p))
 }
 
+/// An RCU stall or hung-task report: the kernel stopped making progress,
+/// which a bug causes and a slow machine (TCG, KASAN, a loaded host) can
+/// too. It names no bug by itself.
+pub fn is_stall(text: &str) -> bool {
+    let t = text.trim_start();
+    t.contains("self-detected stall on CPU")
+        || t.contains("detected stalls on CPUs/tasks")
+        || (t.starts_with("INFO: task ") && t.contains(" blocked for more than "))
+}
+
 fn bo_line(text: &str) -> Option<Line> {
     let rest = text.strip_prefix("BO: ")?;
     let (pid, what) = rest.split_once(' ')?;
@@ -141,6 +151,8 @@ pub struct Overlap {
 
 /// How many log lines follow the first trouble line in the evidence.
 const TROUBLE_CONTEXT: usize = 10;
+/// Relocation starts kept: only the first few matter.
+const MAX_STARTS: usize = 64;
 
 /// Distinct overlaps kept: the first one already makes the verdict
 /// SUSPECTED; on a hostile log (thousands of pids putting one group) the
@@ -155,6 +167,14 @@ pub struct Tracker {
     pub reloc_puts: u64,
     pub reclaim_puts: u64,
     pub reloc_errors: u64,
+    /// `reclaiming chunk` lines: the worker's attempts, where no
+    /// reclaim_count exists (before 6.11). Rate-limited by the kernel
+    /// (btrfs_printk: 100 per 5 s), so a lower bound.
+    pub reclaiming_chunks: u64,
+    /// The first groups (up to MAX_STARTS) that printed `relocating block
+    /// group`: their relocation got past its setup, where the instrumented
+    /// kernel injects.
+    pub relocation_starts: Vec<u64>,
     /// Every line recognised as kernel trouble.
     pub trouble: Vec<String>,
     /// The first trouble line and the lines right after it (stack frames).
@@ -224,9 +244,13 @@ impl Tracker {
                 self.push(Some(pid), EventKind::Inject, Some(bg), text);
             }
             Line::ReclaimingChunk { bg } => {
+                self.reclaiming_chunks += 1;
                 self.pending_chunk = Some(bg);
             }
             Line::RelocatingBg { bg } => {
+                if self.relocation_starts.len() < MAX_STARTS && !self.relocation_starts.contains(&bg) {
+                    self.relocation_starts.push(bg);
+                }
                 self.pending_chunk = Some(bg);
                 *self.relocating.entry(bg).or_insert(0) += 1;
             }
@@ -301,8 +325,20 @@ impl Tracker {
 
     /// The trouble line to quote first: what went wrong (refcount_t, KASAN,
     /// Oops) rather than where (`WARNING: CPU: N PID: N at file:line`).
+    /// A stall comes after anything that names a bug.
     pub fn headline(&self) -> Option<&str> {
-        self.trouble.iter().find(|t| !t.starts_with("WARNING: ")).or(self.trouble.first()).map(String::as_str)
+        let what = |t: &&String| !t.starts_with("WARNING: ");
+        self.trouble
+            .iter()
+            .find(|t| what(t) && !is_stall(t))
+            .or(self.trouble.iter().find(what))
+            .or(self.trouble.first())
+            .map(String::as_str)
+    }
+
+    /// Every trouble line is a stall report (none names a bug).
+    pub fn only_stalls(&self) -> bool {
+        !self.trouble.is_empty() && self.trouble.iter().all(|t| is_stall(t))
     }
 
     /// Block groups whose relocation failed (an error line or an injection)

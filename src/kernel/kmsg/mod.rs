@@ -6,6 +6,7 @@
 
 pub mod events;
 mod groups;
+pub mod reclaim_loop;
 pub mod trace;
 pub mod watch;
 

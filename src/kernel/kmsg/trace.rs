@@ -15,36 +15,56 @@ use crate::sys;
 const EVENTS: [&str; 3] =
     ["btrfs/btrfs_reclaim_block_group", "btrfs/btrfs_add_unused_block_group", "printk/console"];
 
-/// The tracing directory with our three events enabled; disables them again
+/// What the endless-loop watch needs (kmsg::reclaim_loop): the worker's
+/// attempts, every add to reclaim_bgs, and the error lines on the same clock.
+pub const LOOP_EVENTS: [&str; 3] =
+    ["btrfs/btrfs_reclaim_block_group", "btrfs/btrfs_add_reclaim_block_group", "printk/console"];
+
+/// The tracing directory with our events enabled; disables them again
 /// when dropped.
 pub struct Tracing {
     dir: PathBuf,
+    events: Vec<&'static str>,
 }
 
 impl Tracing {
     /// None when this kernel has no tracefs or lacks one of the events:
     /// the hunt then reports `race_windows` as null ("not counted").
     pub fn start() -> io::Result<Option<Tracing>> {
-        Tracing::start_in(&[Path::new("/sys/kernel/tracing"), Path::new("/sys/kernel/debug/tracing")])
+        Tracing::start_events(&EVENTS)
     }
 
-    /// `start` on the first of `dirs` that has all three events (a test
+    /// Tracing of `events`, or None where one of them is missing.
+    pub fn start_events(events: &'static [&'static str]) -> io::Result<Option<Tracing>> {
+        Tracing::start_in(&[Path::new("/sys/kernel/tracing"), Path::new("/sys/kernel/debug/tracing")], events)
+    }
+
+    /// `start` on the first of `dirs` that has all the events (a test
     /// hands in a directory of its own).
-    fn start_in(dirs: &[&Path]) -> io::Result<Option<Tracing>> {
+    fn start_in(dirs: &[&Path], events: &'static [&'static str]) -> io::Result<Option<Tracing>> {
         let Some(dir) =
-            dirs.iter().map(|d| d.to_path_buf()).find(|d| EVENTS.iter().all(|e| d.join("events").join(e).join("enable").exists()))
+            dirs.iter().map(|d| d.to_path_buf()).find(|d| events.iter().all(|e| d.join("events").join(e).join("enable").exists()))
         else {
             return Ok(None);
         };
-        let t = Tracing { dir };
+        let t = Tracing { dir, events: events.to_vec() };
         // A burst of BO: lines between two reads must fit: 4 MiB a CPU.
         t.write("buffer_size_kb", "4096")?;
-        for e in EVENTS {
+        for e in events {
             t.write(&format!("events/{e}/enable"), "1")?;
         }
         t.write("tracing_on", "1")?;
         t.clear()?;
         Ok(Some(t))
+    }
+
+    /// Enables one more event where the kernel has it; whether it did.
+    pub fn also(&mut self, event: &'static str) -> bool {
+        let on = self.dir.join("events").join(event).join("enable").exists() && self.write(&format!("events/{event}/enable"), "1").is_ok();
+        if on {
+            self.events.push(event);
+        }
+        on
     }
 
     fn write(&self, file: &str, value: &str) -> io::Result<()> {
@@ -69,7 +89,7 @@ impl Tracing {
 
 impl Drop for Tracing {
     fn drop(&mut self) {
-        for e in EVENTS {
+        for e in &self.events {
             let _ = self.write(&format!("events/{e}/enable"), "0");
         }
     }
@@ -331,8 +351,8 @@ mod tests {
                 std::fs::write(d.join("enable"), "0").unwrap();
             }
         }
-        assert!(Tracing::start_in(&[&empty, &partial]).unwrap().is_none());
-        let t = Tracing::start_in(&[&empty, &partial, &full]).unwrap().expect("all three events");
+        assert!(Tracing::start_in(&[&empty, &partial], &EVENTS).unwrap().is_none());
+        let t = Tracing::start_in(&[&empty, &partial, &full], &EVENTS).unwrap().expect("all three events");
         assert_eq!(t.dir(), full.as_path());
         let enabled = |e: &str| std::fs::read_to_string(full.join("events").join(e).join("enable")).unwrap();
         assert!(EVENTS.iter().all(|e| enabled(e) == "1"));
