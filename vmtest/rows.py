@@ -4,7 +4,9 @@ Keys of an entry:
   name      row name: the console log goes to target/vm-logs/<name>.log
   kernel    the kernel image, as a path relative to the shared vm/ folder
             (../shared/vm): "kernels/bzImage-stock", "arm64/kernels/Image-stock",
-            "kernels-6.1/bzImage-6.1-stock"
+            "kernels-6.1/bzImage-6.1-stock"; or "repo:<path>", a kernel kept in
+            this repository: "repo:vmtest/kernels/bzImage-debug-stock"
+            (vmtest/kernels/README.md says what each is and how it was built)
   runner    how the row boots and runs the binary (vmtest.RUNNERS):
             "busybox": the shared runner of the row's arch (run-vm, or
             arm64/run-vm-arm64) boots the kernel with its busybox initramfs,

@@ -5,6 +5,7 @@ boots: python3 -m unittest discover -s vmtest -p 'test_*.py'
 
 import doctest
 import json
+import os
 import unittest
 
 import hunt_summary
@@ -173,8 +174,9 @@ class Table(unittest.TestCase):
             self.assertIn(r.get("arch", "x86_64"), vmtest.ARCHES, r["name"])
             self.assertIn(r.get("initramfs", "btrfs-progs"), vmtest.INITRAMFS, r["name"])
             # relative to the shared vm/ folder, in a kernels folder of the
-            # row's arch: kernels*/bzImage-* (x86_64), arm64/kernels*/Image-*
-            self.assertRegex(r["kernel"], {"x86_64": r"^kernels[^/]*/bzImage-[^/]+$",
+            # row's arch: kernels*/bzImage-* (x86_64), arm64/kernels*/Image-*;
+            # or one kept in this repository: repo:vmtest/kernels/bzImage-*
+            self.assertRegex(r["kernel"], {"x86_64": r"^(kernels[^/]*|repo:vmtest/kernels)/bzImage-[^/]+$",
                                            "aarch64": r"^arm64/kernels[^/]*/Image-[^/]+$"}[r.get("arch", "x86_64")],
                              r["name"])
             self.assertRegex(r["name"], r"^[a-z0-9][a-z0-9-]*$")
@@ -184,6 +186,15 @@ class Table(unittest.TestCase):
                 vmtest.run_check(c, VERDICT, {"log": ""})  # never raises
             for o in r.get("requires", []):
                 self.assertTrue(o.startswith("--"), o)
+
+    def test_repo_kernels_are_in_the_repository(self):
+        # a fresh clone has them: committed files, documented next to them
+        for r in rows.ROWS:
+            if r["kernel"].startswith(vmtest.REPO_PREFIX):
+                path = vmtest.kernel_path(r, None)
+                self.assertTrue(os.path.isfile(path), f"{r['name']}: {path}")
+                with open(os.path.join(os.path.dirname(path), "README.md"), encoding="utf-8") as f:
+                    self.assertIn(os.path.basename(path), f.read(), r["name"])
 
     def test_rows_boot_with_a_big_log_buffer(self):
         # run-vm keeps only the last --append: one, holding log_buf_len.
@@ -237,6 +248,14 @@ class Command(unittest.TestCase):
             vmtest.RUNNERS.update(saved)
         with self.assertRaises(KeyError):
             vmtest.vm_command(row, self.A, "/l", 9)
+
+    def test_a_kernel_in_the_repository(self):
+        row = dict(name="r", kernel="repo:vmtest/kernels/bzImage-debug-stock", runner="busybox", args=[], exit=0,
+                   checks=["x == 1"])
+        c = vmtest.vm_command(row, self.A, "/logs/r.log", 180)
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(vmtest.__file__)))
+        self.assertEqual(c[:3], ["/vm/run-vm", "--kernel", os.path.join(repo, "vmtest", "kernels", "bzImage-debug-stock")])
+        self.assertNotIn("/vm/repo:", " ".join(c))
 
     def test_arm64_trouble_lines(self):
         log = console(json.dumps(VERDICT)).replace("reboot: Power down", "Internal error: Oops: 0000000096000005")

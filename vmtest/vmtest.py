@@ -2,14 +2,15 @@
 """Host side of the VM test tier (`make vm-test`).
 
 For each row of vmtest/rows.py: boot the row's kernel (a path relative to
-../shared/vm) the way its runner says (RUNNERS; "busybox": the architecture's
-shared script, ../shared/vm/run-vm for x86_64 or ../shared/vm/arm64/run-vm-arm64
-for aarch64, runs vmtest/payload.sh, which runs that architecture's static
-binary, dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda),
-keep the console log as target/vm-logs/<row>.log, cut the verdict JSON and the
-exit code out of it (between the payload's marker lines) and check the row's
-expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
-alone on the last line; exits 1 when a row failed.
+../shared/vm, or repo:<path> in this repository) the way its runner says
+(RUNNERS; "busybox": the architecture's shared script, ../shared/vm/run-vm for
+x86_64 or ../shared/vm/arm64/run-vm-arm64 for aarch64, runs vmtest/payload.sh,
+which runs that architecture's static binary, dist/btrfs-reclaim-repro-<arch>,
+with --json on /dev/vda), keep the console log as target/vm-logs/<row>.log,
+cut the verdict JSON and the exit code out of it (between the payload's marker
+lines) and check the row's expectations. Prints one PASS/FAIL/SKIP line per
+row, then "N passed, M failed" alone on the last line; exits 1 when a row
+failed.
 
 The guest has only busybox: everything JSON happens here, with python3's json.
 """
@@ -23,6 +24,10 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The repository's root: a row's kernel written "repo:<path>" is a file of
+# this repository (vmtest/kernels/), not of the shared vm/ folder.
+REPO = os.path.dirname(HERE)
+REPO_PREFIX = "repo:"
 sys.path.insert(0, HERE)
 from rows import ROWS  # noqa: E402
 
@@ -61,8 +66,19 @@ def row_arch(row):
 
 
 def kernel_path(row, a):
-    """The row's kernel image: its `kernel`, relative to the shared vm/ folder."""
-    return os.path.join(a.vm_dir, row["kernel"])
+    """The row's kernel image: its `kernel`, relative to the shared vm/ folder,
+    or, written "repo:<path>", relative to this repository.
+
+    >>> class A: vm_dir = "/vm"
+    >>> kernel_path(dict(kernel="kernels-6.1/bzImage-6.1-stock"), A)
+    '/vm/kernels-6.1/bzImage-6.1-stock'
+    >>> kernel_path(dict(kernel="repo:vmtest/kernels/bzImage-x"), A) == os.path.join(REPO, "vmtest", "kernels", "bzImage-x")
+    True
+    """
+    k = row["kernel"]
+    if k.startswith(REPO_PREFIX):
+        return os.path.join(REPO, k[len(REPO_PREFIX):])
+    return os.path.join(a.vm_dir, k)
 
 
 def busybox_command(row, a, log_path, timeout):
@@ -453,7 +469,8 @@ def main():
             skip(f"the binary's --help has no {', '.join(absent)} (feature not in this binary yet)")
             continue
         if not os.path.isfile(kernel_path(row, a)):
-            fail([f"kernel {kernel_path(row, a)} not found (a row's kernel is relative to --vm-dir)"])
+            fail([f"kernel {kernel_path(row, a)} not found (a row's kernel is relative to --vm-dir, "
+                  f"or to the repository when written {REPO_PREFIX}<path>)"])
             continue
         left = a.budget - (time.monotonic() - t_start)
         if left < 60:
