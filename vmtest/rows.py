@@ -38,6 +38,9 @@ Keys of an entry:
             last --append, so all kernel arguments go into one
   disk      virtio disk size (default 3G)
   timeout   seconds before the runner kills the VM (default 180)
+  host_hogs N busy-loop processes on the host while the row runs (default 0):
+            a loaded host, as when other TCG guests share its cores; they are
+            killed when the row ends, however it ends
 
 `VMTEST_STRICT=1 make vm-test` (or vmtest.py --strict) turns every SKIP into a
 FAIL: use it once a row's feature has landed.

@@ -16,6 +16,7 @@ The guest has only busybox: everything JSON happens here, with python3's json.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -377,13 +378,45 @@ def guest_seconds(log):
     return float(b.group(1)) - float(a.group(1)) if a and b else None
 
 
+# A host CPU hog (a row's host_hogs): a busy loop, as another TCG guest on
+# the host would be. It also ends by itself once its parent is no longer the
+# vmtest process that started it (killed, even with SIGKILL: the hog is
+# reparented), so no hog outlives the tier. HOG_TAG names it in ps.
+HOG_TAG = "brr-host-hog"
+HOG_CODE = ("import os, sys\n"
+            "parent = int(sys.argv[2])\n"
+            "while os.getppid() == parent:\n"
+            "    for _ in range(100000):\n"
+            "        pass\n")
+
+
+@contextlib.contextmanager
+def host_hogs(n):
+    """N busy-loop processes on the host while the with-block runs (a list of
+    their Popen); killed and reaped on the way out, returned or raised."""
+    hogs = []
+    try:
+        for _ in range(n):
+            hogs.append(subprocess.Popen([sys.executable, "-c", HOG_CODE, HOG_TAG, str(os.getpid())],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL))
+        yield hogs
+    finally:
+        for p in hogs:
+            p.kill()
+        for p in hogs:
+            p.wait()
+
+
 def run_row(row, a, timeout):
-    """Boot the row's VM; returns (run-vm status, console log text, wall seconds)."""
+    """Boot the row's VM (its host_hogs busy on the host meanwhile); returns
+    (run-vm status, console log text, wall seconds)."""
     log_path = os.path.join(a.logs, row["name"] + ".log")
     cmd = vm_command(row, a, log_path, timeout)
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-    wall = time.monotonic() - t0
+    with host_hogs(row.get("host_hogs", 0)):
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        wall = time.monotonic() - t0
     # Keep run-vm's own summary with the console log.
     with open(log_path, "a", encoding="utf-8", errors="replace") as f:
         f.write("\n==== run-vm (host) ====\n$ " + " ".join(cmd) + "\n" + p.stdout + f"run-vm exit status {p.returncode}\n")
@@ -443,7 +476,8 @@ def main():
     t_start = time.monotonic()
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
-        label = f"{name} [{row_arch(row)} {row['kernel']}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        hogs = f" host_hogs={row['host_hogs']}" if row.get("host_hogs") else ""
+        label = f"{name} [{row_arch(row)} {row['kernel']}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}{hogs}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
