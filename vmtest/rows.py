@@ -96,6 +96,16 @@ ROWS = [
     dict(name="debug-kmemleak", kernel="kernels/bzImage-debug-instrumented", runner="busybox", args=[], exit=0,
          vm=["--mem", "3072", "--append", "acpi=noirq " + LOG_BUF], requires_keys=["kmemleak"], timeout=420,
          checks=["verdict == NOT_REPRODUCED", "kmemleak == 0", "injections >= 1", "console_clean"]),
+    # The clean debug control: stock 6.12.118 (no patch) with KASAN and
+    # kmemleak, vmtest/kernels/bzImage-debug-stock, while two busy loops
+    # load the host's two cores as other TCG guests do. Under TCG and KASAN
+    # the stock default's relocations are slow enough for RCU stall reports;
+    # a stall is no bug, so the verdict may be INCONCLUSIVE but never
+    # REPRODUCED.
+    dict(name="debug-stock-hogs", kernel="repo:vmtest/kernels/bzImage-debug-stock", runner="busybox", args=[],
+         exit=[0, 125], host_hogs=2, timeout=300,
+         vm=["--mem", "3072", "--append", "acpi=noirq " + LOG_BUF],
+         checks=["verdict != REPRODUCED", "kmemleak >= 0", "console_clean"]),
     # The aarch64 binary on the arm64 twins of the stock and instrumented
     # kernels (qemu-system-aarch64 -M virt -cpu cortex-a57, TCG). Measured
     # here (2 cores shared with other work, 3 runs each), whole row incl.
