@@ -101,11 +101,14 @@ ROWS = [
     # load the host's two cores as other TCG guests do. Under TCG and KASAN
     # the stock default's relocations are slow enough for RCU stall reports;
     # a stall is no bug, so the verdict may be INCONCLUSIVE but never
-    # REPRODUCED.
+    # REPRODUCED. No console_clean: the stall report prints a Call Trace.
+    # Measured (binary at 8b83860, 1 run): 198.5 s, settle 62.5 s, unmount
+    # 82.0 s, REPRODUCED on "rcu: INFO: rcu_sched self-detected stall on
+    # CPU" alone: the false positive the judge must stop making.
     dict(name="debug-stock-hogs", kernel="repo:vmtest/kernels/bzImage-debug-stock", runner="busybox", args=[],
          exit=[0, 125], host_hogs=2, timeout=300,
          vm=["--mem", "3072", "--append", "acpi=noirq " + LOG_BUF],
-         checks=["verdict != REPRODUCED", "kmemleak >= 0", "console_clean"]),
+         checks=["verdict != REPRODUCED", "kmemleak >= 0"]),
     # The aarch64 binary on the arm64 twins of the stock and instrumented
     # kernels (qemu-system-aarch64 -M virt -cpu cortex-a57, TCG). Measured
     # here (2 cores shared with other work, 3 runs each), whole row incl.
