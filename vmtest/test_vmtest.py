@@ -6,6 +6,10 @@ boots: python3 -m unittest discover -s vmtest -p 'test_*.py'
 import doctest
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import unittest
 
 import hunt_summary
@@ -216,7 +220,9 @@ class Table(unittest.TestCase):
         for r in rows.ROWS:
             self.assertTrue(set(r) <= {"name", "kernel", "runner", "arch", "initramfs", "args", "exit", "checks",
                                        "requires", "requires_keys", "vm", "disk", "timeout", "user", "env",
-                                       "interrupt", "kernels", "first_bad", "qemu_vanishes_after"}, r["name"])
+                                       "interrupt", "kernels", "first_bad", "qemu_vanishes_after", "host_hogs"}, r["name"])
+            hogs = r.get("host_hogs", 0)
+            self.assertTrue(isinstance(hogs, int) and not isinstance(hogs, bool) and 0 <= hogs <= 4, r["name"])
             self.assertIn(r.get("runner"), [*vmtest.RUNNERS, *vmtest.OWN_RUNNERS],
                           f"{r['name']}: every row names its runner")
             self.assertIn(r.get("arch", "x86_64"), vmtest.ARCHES, r["name"])
@@ -228,8 +234,9 @@ class Table(unittest.TestCase):
                 self.assertFalse({"vm", "initramfs", "disk"} & set(r), r["name"])
             else:
                 # relative to the shared vm/ folder, in a kernels folder of the
-                # row's arch: kernels*/bzImage-* (x86_64), arm64/kernels*/Image-*
-                self.assertRegex(r["kernel"], {"x86_64": r"^kernels[^/]*/bzImage-[^/]+$",
+                # row's arch: kernels*/bzImage-* (x86_64), arm64/kernels*/Image-*;
+                # or one kept in this repository: repo:vmtest/kernels/bzImage-*
+                self.assertRegex(r["kernel"], {"x86_64": r"^(kernels[^/]*|repo:vmtest/kernels)/bzImage-[^/]+$",
                                                "aarch64": r"^arm64/kernels[^/]*/Image-[^/]+$"}[r.get("arch", "x86_64")],
                                  r["name"])
             self.assertRegex(r["name"], r"^[a-z0-9][a-z0-9-]*$")
@@ -239,6 +246,15 @@ class Table(unittest.TestCase):
                 vmtest.run_check(c, VERDICT, {"log": ""})  # never raises
             for o in r.get("requires", []):
                 self.assertTrue(o.startswith("--"), o)
+
+    def test_repo_kernels_are_in_the_repository(self):
+        # a fresh clone has them: committed files, documented next to them
+        for r in rows.ROWS:
+            if r.get("kernel", "").startswith(vmtest.REPO_PREFIX):
+                path = vmtest.kernel_path(r, None)
+                self.assertTrue(os.path.isfile(path), f"{r['name']}: {path}")
+                with open(os.path.join(os.path.dirname(path), "README.md"), encoding="utf-8") as f:
+                    self.assertIn(os.path.basename(path), f.read(), r["name"])
 
     def test_rows_boot_with_a_big_log_buffer(self):
         # run-vm keeps only the last --append: one, holding log_buf_len.
@@ -293,9 +309,131 @@ class Command(unittest.TestCase):
         with self.assertRaises(KeyError):
             vmtest.vm_command(row, self.A, "/l", 9)
 
+    def test_a_kernel_in_the_repository(self):
+        row = dict(name="r", kernel="repo:vmtest/kernels/bzImage-debug-stock", runner="busybox", args=[], exit=0,
+                   checks=["x == 1"])
+        c = vmtest.vm_command(row, self.A, "/logs/r.log", 180)
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(vmtest.__file__)))
+        self.assertEqual(c[:3], ["/vm/run-vm", "--kernel", os.path.join(repo, "vmtest", "kernels", "bzImage-debug-stock")])
+        self.assertNotIn("/vm/repo:", " ".join(c))
+
     def test_arm64_trouble_lines(self):
         log = console(json.dumps(VERDICT)).replace("reboot: Power down", "Internal error: Oops: 0000000096000005")
         self.assertFalse(vmtest.run_check("console_clean", VERDICT, {"log": log})[0])
+
+
+def hogs_of(parent):
+    """Pids of the live host hogs (HOG_TAG in argv) whose parent is `parent`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if vmtest.HOG_TAG.encode() in argv and stat[0] != "Z" and int(stat[1]) == parent:
+            found.append(int(pid))
+    return sorted(found)
+
+
+# A fake runner's command: writes the pids of the hogs that are its siblings
+# (children of the test process) to the row's log, then fails as a VM that
+# died (251) would.
+SIBLING_HOGS = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+import test_vmtest
+with open(sys.argv[1], "w") as f:
+    f.write("hogs " + " ".join(map(str, test_vmtest.hogs_of(os.getppid()))) + "\\n")
+sys.exit(251)
+"""
+
+
+class HostHogs(unittest.TestCase):
+    class A:
+        vm_dir, dist, payload = "/vm", "/dist", "/p.sh"
+
+    def setUp(self):
+        self.assertEqual(hogs_of(os.getpid()), [], "no hog before the test")
+        self.saved = dict(vmtest.RUNNERS)
+        self.A.logs = self.logs = os.path.join(vmtest.REPO, "target", "vmtest-selftest")
+        os.makedirs(self.logs, exist_ok=True)
+
+    def tearDown(self):
+        vmtest.RUNNERS.clear()
+        vmtest.RUNNERS.update(self.saved)
+        self.assertEqual(hogs_of(os.getpid()), [], "no hog outlives the test")
+
+    def test_hogs_run_and_are_reaped(self):
+        with vmtest.host_hogs(2) as hogs:
+            self.assertEqual(len(hogs), 2)
+            self.assertEqual(hogs_of(os.getpid()), sorted(h.pid for h in hogs))
+            self.assertTrue(all(h.poll() is None for h in hogs), "hogs keep running")
+        self.assertTrue(all(h.returncode == -signal.SIGKILL for h in hogs), [h.returncode for h in hogs])
+        with vmtest.host_hogs(0) as hogs:
+            self.assertEqual(hogs, [])
+
+    def test_hogs_are_killed_when_the_block_raises(self):
+        with self.assertRaises(RuntimeError):
+            with vmtest.host_hogs(2) as hogs:
+                self.assertEqual(len(hogs_of(os.getpid())), 2)
+                raise RuntimeError("the row broke")
+        self.assertTrue(all(h.returncode is not None for h in hogs))
+
+    def test_a_failed_row_leaves_no_hog(self):
+        vmtest.RUNNERS["fake"] = lambda row, a, log, timeout: [sys.executable, "-c", SIBLING_HOGS, log, vmtest.HERE]
+        row = dict(name="hogs-row", kernel="kernels/bzImage-stock", runner="fake", exit=0, checks=["x == 1"],
+                   host_hogs=2)
+        status, log, _ = vmtest.run_row(row, self.A, 9)
+        self.assertEqual(status, 251)
+        hogs = log.split("\n")[0].split()
+        self.assertEqual(hogs[0], "hogs")
+        self.assertEqual(len(hogs[1:]), 2, "two hogs ran while the row did")
+        self.assertEqual(hogs_of(os.getpid()), [], "none after it")
+        # a row without host_hogs runs without any
+        status, log, _ = vmtest.run_row(dict(row, host_hogs=0), self.A, 9)
+        self.assertEqual(log.split("\n")[0], "hogs ")
+
+    def test_a_row_whose_runner_cannot_start_leaves_no_hog(self):
+        vmtest.RUNNERS["fake"] = lambda row, a, log, timeout: [os.path.join(self.logs, "no-such-runner")]
+        row = dict(name="hogs-row", kernel="kernels/bzImage-stock", runner="fake", exit=0, checks=["x == 1"],
+                   host_hogs=2)
+        with self.assertRaises(FileNotFoundError):
+            vmtest.run_row(row, self.A, 9)
+
+    def test_a_hog_ends_when_vmtest_is_killed(self):
+        # vmtest killed by SIGKILL runs no cleanup: the hog notices that its
+        # parent is gone and ends by itself.
+        child = subprocess.Popen([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import vmtest\n"
+                                  "with vmtest.host_hogs(1) as h:\n    print(h[0].pid, flush=True)\n"
+                                  "    sys.stdin.read()\n", vmtest.HERE],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        hog = int(child.stdout.readline())
+        self.assertEqual(hogs_of(child.pid), [hog])
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
+        # not a speed claim: a generous bound, so that a hog that never ends fails the test
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and alive(hog):
+            time.sleep(0.05)
+        self.assertFalse(alive(hog), f"hog {hog} outlived the vmtest that started it")
+
+
+def alive(pid):
+    """Whether `pid` runs and is a hog (a reaped or zombie hog is not)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            tagged = vmtest.HOG_TAG.encode() in f.read().split(b"\0")
+        with open(f"/proc/{pid}/stat") as f:
+            return tagged and f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def load_tests(loader, tests, ignore):

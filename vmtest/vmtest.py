@@ -16,6 +16,7 @@ The guest has only busybox: everything JSON happens here, with python3's json.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,10 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The repository's root: a row's kernel written "repo:<path>" is a file of
+# this repository (vmtest/kernels/), not of the shared vm/ folder.
+REPO = os.path.dirname(HERE)
+REPO_PREFIX = "repo:"
 sys.path.insert(0, HERE)
 from rows import ROWS  # noqa: E402
 
@@ -66,8 +71,19 @@ def row_arch(row):
 
 
 def kernel_path(row, a):
-    """The row's kernel image: its `kernel`, relative to the shared vm/ folder."""
-    return os.path.join(a.vm_dir, row["kernel"])
+    """The row's kernel image: its `kernel`, relative to the shared vm/ folder,
+    or, written "repo:<path>", relative to this repository.
+
+    >>> class A: vm_dir = "/vm"
+    >>> kernel_path(dict(kernel="kernels-6.1/bzImage-6.1-stock"), A)
+    '/vm/kernels-6.1/bzImage-6.1-stock'
+    >>> kernel_path(dict(kernel="repo:vmtest/kernels/bzImage-x"), A) == os.path.join(REPO, "vmtest", "kernels", "bzImage-x")
+    True
+    """
+    k = row["kernel"]
+    if k.startswith(REPO_PREFIX):
+        return os.path.join(REPO, k[len(REPO_PREFIX):])
+    return os.path.join(a.vm_dir, k)
 
 
 def busybox_command(row, a, log_path, timeout):
@@ -651,13 +667,45 @@ def guest_seconds(log):
     return float(b.group(1)) - float(a.group(1)) if a and b else None
 
 
+# A host CPU hog (a row's host_hogs): a busy loop, as another TCG guest on
+# the host would be. It also ends by itself once its parent is no longer the
+# vmtest process that started it (killed, even with SIGKILL: the hog is
+# reparented), so no hog outlives the tier. HOG_TAG names it in ps.
+HOG_TAG = "brr-host-hog"
+HOG_CODE = ("import os, sys\n"
+            "parent = int(sys.argv[2])\n"
+            "while os.getppid() == parent:\n"
+            "    for _ in range(100000):\n"
+            "        pass\n")
+
+
+@contextlib.contextmanager
+def host_hogs(n):
+    """N busy-loop processes on the host while the with-block runs (a list of
+    their Popen); killed and reaped on the way out, returned or raised."""
+    hogs = []
+    try:
+        for _ in range(n):
+            hogs.append(subprocess.Popen([sys.executable, "-c", HOG_CODE, HOG_TAG, str(os.getpid())],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL))
+        yield hogs
+    finally:
+        for p in hogs:
+            p.kill()
+        for p in hogs:
+            p.wait()
+
+
 def run_row(row, a, timeout):
-    """Boot the row's VM; returns (run-vm status, console log text, wall seconds)."""
+    """Boot the row's VM (its host_hogs busy on the host meanwhile); returns
+    (run-vm status, console log text, wall seconds)."""
     log_path = os.path.join(a.logs, row["name"] + ".log")
     cmd = vm_command(row, a, log_path, timeout)
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-    wall = time.monotonic() - t0
+    with host_hogs(row.get("host_hogs", 0)):
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        wall = time.monotonic() - t0
     # Keep run-vm's own summary with the console log.
     with open(log_path, "a", encoding="utf-8", errors="replace") as f:
         f.write("\n==== run-vm (host) ====\n$ " + " ".join(cmd) + "\n" + p.stdout + f"run-vm exit status {p.returncode}\n")
@@ -722,7 +770,8 @@ def main():
     for row in rows:
         name, log_path = row["name"], os.path.join(a.logs, row["name"] + ".log")
         kernel = " ".join(os.path.basename(k) for k in row["kernels"]) if "kernels" in row else row["kernel"]
-        label = f"{name} [{row_arch(row)} {kernel}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}]"
+        hogs = f" host_hogs={row['host_hogs']}" if row.get("host_hogs") else ""
+        label = f"{name} [{row_arch(row)} {kernel}{'' if row['runner'] == 'busybox' else ' runner ' + row['runner']}{' ' + ' '.join(row.get('args', [])) if row.get('args') else ''}{hogs}]"
         if os.path.exists(log_path):
             os.remove(log_path)  # no stale log from an earlier run for a row that is not run now
 
@@ -747,10 +796,12 @@ def main():
         if absent:
             skip(f"the binary's --help has no {', '.join(absent)} (feature not in this binary yet)")
             continue
-        missing_kernels = [k for k in row.get("kernels", [row.get("kernel")]) if not os.path.isfile(os.path.join(a.vm_dir, k))]
+        kernel_paths = ([os.path.join(a.vm_dir, k) for k in row["kernels"]] if "kernels" in row
+                        else [kernel_path(row, a)])
+        missing_kernels = [k for k in kernel_paths if not os.path.isfile(k)]
         if missing_kernels:
-            fail([f"kernel {os.path.join(a.vm_dir, k)} not found (a row's kernel is relative to --vm-dir)"
-                  for k in missing_kernels])
+            fail([f"kernel {k} not found (a row's kernel is relative to --vm-dir, "
+                  f"or to the repository when written {REPO_PREFIX}<path>)" for k in missing_kernels])
             continue
         left = a.budget - (time.monotonic() - t_start)
         if left < 60:
@@ -768,8 +819,9 @@ def main():
                 sys.stdout.flush()
             continue
         if row.get("runner") == "vm":
-            status, log, wall, verdict, out, leftovers = run_vm_mode_row(row, a, min(row.get("timeout", DEFAULT_TIMEOUT),
-                                                                                      left))
+            with host_hogs(row.get("host_hogs", 0)):
+                status, log, wall, verdict, out, leftovers = run_vm_mode_row(
+                    row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
             if row.get("checks") == ["no_verdict"]:
                 # SIGKILL of the host binary: it prints nothing; what counts is what it leaves.
                 want = row["exit"]
