@@ -1,7 +1,7 @@
 //! The retry-list hunt (`--stress` unless `--reclaim periodic`): rounds on a
 //! fresh filesystem that drive btrfs_reclaim_bgs_work() into the race that
-//! upstream fixed in 48f091fd50b2 (DOMAIN.md, "What real bug sits on this
-//! path"). A round: mount nodiscard, fallocate 32 MiB files until ~76 % of
+//! upstream fixed in 48f091fd50b2 (docs/kernel.md, "The retry-list
+//! corruption"). A round: mount nodiscard, fallocate 32 MiB files until ~76 % of
 //! the device, knobs (periodic reclaim off), delete 9 of the 10 files of
 //! every full data block group, sync until relocations fail (those groups
 //! then sit on the worker's retry list), then with two BTRFS_IOC_SYNC loops

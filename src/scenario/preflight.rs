@@ -263,7 +263,8 @@ pub fn knobs_likely(release: &str) -> (Status, String) {
 }
 
 /// The data block group size mkfs/the kernel picks: 10 % of the device,
-/// rounded up to 16 MiB, at most 1 GiB (DOMAIN.md, measured).
+/// rounded up to 16 MiB, at most 1 GiB (the 10 % cap of
+/// init_alloc_chunk_ctl_policy_regular(); measured).
 pub fn data_block_group_estimate(device_bytes: u64) -> u64 {
     let tenth = device_bytes / 10;
     let rounded = tenth.div_ceil(16 << 20) * (16 << 20);
@@ -342,7 +343,7 @@ mod tests {
 
     #[test]
     fn block_group_estimate_matches_the_measurements() {
-        // DOMAIN.md: 1 GiB -> 112 MiB, 2 GiB -> 208 MiB, 3 GiB -> 320 MiB.
+        // Measured: 1 GiB -> 112 MiB, 2 GiB -> 208 MiB, 3 GiB -> 320 MiB.
         assert_eq!(data_block_group_estimate(1 << 30), 112 << 20);
         assert_eq!(data_block_group_estimate(2 << 30), 208 << 20);
         assert_eq!(data_block_group_estimate(3 << 30), 320 << 20);

@@ -1,4 +1,4 @@
-//! Parser linearity (issue 18): every parser of kernel, system and user
+//! Parser linearity: every parser of kernel, system and user
 //! text timed on inputs of N, 10N and 100N units, as a table of time ratios
 //! (~10 and ~100 for linear work). Hostile inputs (put windows opened and
 //! never closed, relocations that never end, thousands of pids) sit next to

@@ -405,7 +405,7 @@ mod tests {
     }
 }
 
-/// The planner over 100,000 device sizes (issue 18): from 0 to u64::MAX,
+/// The planner over 100,000 device sizes: from 0 to u64::MAX,
 /// biased to the edges (the 1 GiB minimum, the 50 GiB and 10 % rules, the
 /// mirror slots, 4 KiB alignment). It never panics; a plan it accepts keeps
 /// every stripe inside the device and every tree block clear of the

@@ -26,7 +26,7 @@ pub enum Line {
     Other,
 }
 
-/// Lines that mean kernel trouble (DOMAIN.md, "real trouble"), and the
+/// Lines that mean kernel trouble (the kernel's own bug reports: refcount, list and KASAN splats), and the
 /// kernel's own "stopped making progress" reports: an RCU stall
 /// (rcu_check_gp_kthread_starvation / print_other_cpu_stall: the reclaim
 /// worker looping on a corrupted list) and the hung-task detector. Nothing of

@@ -1,7 +1,7 @@
 //! The Tracker's bookkeeping of who works on which block group, sized for
 //! hostile logs as well as real ones: every lookup is a map access and the
 //! put windows left open are bounded, so a log is judged in time linear in
-//! its records (issue 18; `make bench BENCH_ONLY=parsers` shows the ratios).
+//! its records (`make bench BENCH_ONLY=parsers` shows the ratios).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
