@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Our KTAP as kernel CI reads it (`make test`): every golden KTAP document
-# (tests/fixtures/golden/ktap/, one per verdict kind, pinned by the unit
-# tests) goes to the kernel's own parser (kunit.py parse) and to the Python
+# (tests/fixtures/golden/ktap/, one per verdict kind and one per way a --vm
+# run ends on the host, vm-*, pinned by the unit tests) goes to the kernel's own parser (kunit.py parse) and to the Python
 # `tap` library LKFT builds on; each must read as pass, fail or skip as the
 # README's --ktap table says. A plan without a result (the kernel died
 # mid-run) must read as an error to the one and as a missing result to the
@@ -14,9 +14,9 @@ PY=$(mk/python-with.sh tap)
 
 expect_of() {
 	case $1 in
-	not-reproduced | auto-stock | stress) echo pass ;;
-	reproduced | suspected | refused | interrupted | bad-arguments) echo fail ;;
-	inconclusive-v2 | not-root) echo skip ;;
+	not-reproduced | auto-stock | stress | vm-not-reproduced) echo pass ;;
+	reproduced | suspected | refused | interrupted | bad-arguments | vm-refused | vm-trouble | vm-interrupted) echo fail ;;
+	inconclusive-v2 | not-root | vm-hung | vm-init-never-ran | vm-no-btrfs) echo skip ;;
 	*) echo unknown ;;
 	esac
 }

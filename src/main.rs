@@ -18,13 +18,9 @@ mod testing;
 mod vm;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use judge::report::ktap::{self, Test};
 use judge::verdict::ExitCode;
-
-/// The KTAP plan is out: whatever follows owes it one result line.
-static KTAP_PLAN_PRINTED: AtomicBool = AtomicBool::new(false);
 
 fn main() {
     if vm::guest::is_guest() {
@@ -49,29 +45,13 @@ fn main() {
 /// Which KTAP test argv asks for, if --ktap: known even when the rest of
 /// argv does not parse, so a refusal still reads as KTAP.
 fn ktap_test(argv: &[String]) -> Option<Test> {
-    let has = |flag: &str| argv.iter().skip(1).any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-    has("--ktap").then(|| if has("--stress") { Test::Stress } else { Test::Single })
-}
-
-/// Prints `1..1` (unless already out), then the KTAP lines; flushed.
-fn ktap_print(plan: bool, lines: &str) {
-    let mut out = std::io::stdout().lock();
-    if plan && !KTAP_PLAN_PRINTED.swap(true, Ordering::SeqCst) {
-        let _ = out.write_all(ktap::HEADER.as_bytes());
-    }
-    let _ = out.write_all(lines.as_bytes());
-    let _ = out.flush();
+    ktap::asked(argv.get(1..).unwrap_or_default())
 }
 
 /// An error before or outside a verdict, as one KTAP result.
 fn ktap_error(test: Test, why: &str) -> i32 {
     let (doc, code) = ktap::early_error(test, why);
-    if KTAP_PLAN_PRINTED.load(Ordering::SeqCst) {
-        ktap_print(false, doc.strip_prefix(ktap::HEADER).unwrap_or(&doc));
-    } else {
-        ktap_print(false, &doc);
-        KTAP_PLAN_PRINTED.store(true, Ordering::SeqCst);
-    }
+    ktap::print_document(&doc);
     code
 }
 
@@ -96,6 +76,11 @@ fn run(argv: &[String]) -> i32 {
             Ok(o) => vm::host::run(&o),
             Err(e) => {
                 eprintln!("btrfs-reclaim-repro: {e}");
+                // kselftest's codes have no "abort": a refusal is a failed
+                // test, as natively.
+                if let Some(test) = ktap_asked {
+                    return ktap_error(test, &e);
+                }
                 judge::verdict::ExitCode::VM_REFUSED
             }
         };
@@ -128,11 +113,17 @@ fn run(argv: &[String]) -> i32 {
     // so a kernel that dies mid-run leaves a plan without a result.
     let outcome = scenario::run(&cfg, &mut || {
         if cfg.ktap {
-            ktap_print(true, "");
+            ktap::print(true, "");
+            // Under --vm this stdout is a file the host reads at the end:
+            // tell the host now, on stderr (the console), so that it puts
+            // its own plan out at the same moment.
+            if vm::guest::is_guest_pass() {
+                eprintln!("{}", vm::ktap::PLAN_MARKER);
+            }
         }
     });
     if cfg.ktap {
-        ktap_print(true, &outcome.ktap);
+        ktap::print(true, &outcome.ktap);
         return outcome.ktap_exit_code;
     }
     let mut out = std::io::stdout().lock();

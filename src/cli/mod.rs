@@ -314,13 +314,11 @@ fn parse_vm(name: &str, rest: &[&str], plain: Result<Args, argh::EarlyExit>) -> 
 /// the program name); every other option is checked as natively. A
 /// refusal is one line; the caller exits 255.
 pub fn vm_options(mut a: Args, user: &[String]) -> Result<crate::vm::Options, String> {
+    use crate::judge::report::ktap::Test;
     use crate::vm::qemu::AccelAsk;
     let kernel = a.vm.take().unwrap_or_default();
     if a.keep_mounted {
         return Err("--keep-mounted has no meaning with --vm (the guest powers off after the pass): drop it".into());
-    }
-    if a.ktap {
-        return Err("--ktap is not supported with --vm yet (the host's own verdicts are text or --json): drop it".into());
     }
     let accel = match a.vm_accel.as_deref() {
         None | Some("auto") => AccelAsk::Auto,
@@ -350,6 +348,7 @@ pub fn vm_options(mut a: Args, user: &[String]) -> Result<crate::vm::Options, St
         mem_mib,
         append: append.unwrap_or_default(),
         json: cfg.json,
+        ktap: cfg.ktap.then_some(if cfg.stress_secs.is_some() { Test::Stress } else { Test::Single }),
         log: cfg.log,
         disk_bytes: cfg.create_size.unwrap_or(3 << 30),
         guest_args: crate::vm::guest_args(user),
@@ -457,6 +456,17 @@ mod tests {
         ] {
             assert!(EXIT_CODES.contains(&format!(" {code} {verdict}")), "{code} {verdict}");
         }
+    }
+
+    /// --ktap with --vm: the host prints KTAP, its test named as natively;
+    /// the guest runs with --ktap too.
+    #[test]
+    fn ktap_goes_to_the_host_and_the_guest() {
+        let user: Vec<String> = ["--vm", "k/bzImage", "--ktap", "--stress", "30"].map(String::from).to_vec();
+        let argv: Vec<String> = std::iter::once("x".to_string()).chain(user.iter().cloned()).collect();
+        let o = vm_options(parse(&argv).unwrap(), &user).unwrap();
+        assert_eq!(o.ktap, Some(crate::judge::report::ktap::Test::Stress));
+        assert!(!o.json && o.guest_args.contains(&"--ktap".to_string()), "{:?}", o.guest_args);
     }
 
     #[test]

@@ -23,15 +23,34 @@ pub fn is_guest() -> bool {
     sysvm::getpid() == 1 && Path::new(super::GUEST_ARGV).exists()
 }
 
+/// Set in the pass's environment: it runs in the guest, for the host.
+const PASS_ENV: &str = "BRR_GUEST_PASS";
+
+/// Is this process the pass that the guest's init started?
+pub fn is_guest_pass() -> bool {
+    std::env::var_os(PASS_ENV).is_some_and(|v| v == "1")
+}
+
 pub fn main() -> ! {
-    let json = std::fs::read(super::GUEST_ARGV).map(|a| a.split(|&b| b == 0).any(|x| x == b"--json")).unwrap_or(false);
-    let frames = match run() {
+    let args = guest_argv();
+    let json = args.iter().any(|a| a == "--json");
+    let frames = match run(&args) {
         Ok(frames) => frames,
         Err((reason, cause)) => {
             println!("BRR-GUEST {reason}");
-            let (text, js) = super::printout(Kind::Inconclusive, reason, Some(cause), &crate::kernel::host::kernel_release(), &Tracker::default());
+            let kernel = crate::kernel::host::kernel_release();
+            let (code, out) = match crate::judge::report::ktap::asked(&args) {
+                Some(test) => {
+                    let (doc, code) = super::ktap::printout(test, Kind::Inconclusive, reason, Some(cause), &kernel, &Tracker::default(), None);
+                    (code, doc)
+                }
+                None => {
+                    let (text, js) = super::printout(Kind::Inconclusive, reason, Some(cause), &kernel, &Tracker::default());
+                    (Kind::Inconclusive.exit_code(), if json { js } else { text })
+                }
+            };
             // No pass ran: its part of the time is nil.
-            vec![("exit", b"125".to_vec()), ("stdout", if json { js } else { text }.into_bytes()), ("facts", facts(0.0))]
+            vec![("exit", code.to_string().into_bytes()), ("stdout", out.into_bytes()), ("facts", facts(0.0))]
         }
     };
     hand_over(&frames);
@@ -54,7 +73,14 @@ fn config(reason: String) -> (String, Cause) {
     (reason, Cause::VmKernelConfig)
 }
 
-fn run() -> Result<Frames, (String, Cause)> {
+/// The pass's argv (after the program name), as the host packed it.
+fn guest_argv() -> Vec<String> {
+    std::fs::read(super::GUEST_ARGV)
+        .map(|a| a.split(|&b| b == 0).filter(|x| !x.is_empty()).map(|x| String::from_utf8_lossy(x).into_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn run(argv: &[String]) -> Result<Frames, (String, Cause)> {
     for dir in ["/dev", "/proc", "/sys", "/mnt"] {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -82,14 +108,11 @@ fn run() -> Result<Frames, (String, Cause)> {
     if !wait_for(Path::new("/dev/vda"), Duration::from_secs(2)) {
         return Err(config("no /dev/vda (the virtio disk under test): the kernel needs CONFIG_VIRTIO_BLK=y and CONFIG_VIRTIO_PCI=y".into()));
     }
-    let argv: Vec<String> = std::fs::read(super::GUEST_ARGV)
-        .map(|a| a.split(|&b| b == 0).filter(|x| !x.is_empty()).map(|x| String::from_utf8_lossy(x).into_owned()).collect())
-        .unwrap_or_default();
     let stdout = std::fs::File::create("/brr/stdout").map_err(|e| (format!("create /brr/stdout: {e}"), Cause::SetupFailed))?;
     let mut cmd = Command::new("/init");
     // stderr through a pipe: on the console (a tty) the progress would
     // rewrite its lines in place with \r, which the host cannot forward.
-    cmd.args(&argv).env_clear().env("PATH", "/").env("HOME", "/").stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
+    cmd.args(argv).env_clear().env("PATH", "/").env("HOME", "/").env(PASS_ENV, "1").stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
     // Test hook: brr.test_pause=<phase> holds the pass there (BRR_TEST_PAUSE).
     if let Some(p) = arg("brr.test_pause=") {
         cmd.env("BRR_TEST_PAUSE", p);

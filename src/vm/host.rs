@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::kernel::kmsg::events::Tracker;
-use crate::judge::report::json;
+use crate::judge::report::{json, ktap};
 use crate::sys::process::{pending_signal, Pid, Signal};
 use crate::judge::verdict::{Cause, Kind};
 
@@ -48,6 +48,11 @@ pub fn run(o: &Options) -> i32 {
     };
     if let Err(e) = crate::sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
+        if let Some(test) = o.ktap {
+            let (doc, code) = ktap::early_error(test, &e.to_string());
+            ktap::print_document(&doc);
+            return code;
+        }
         return 125;
     }
     if let Some(path) = &o.console {
@@ -242,7 +247,8 @@ fn boot(o: &Options, p: &Prepared, accel: Accel) -> Result<Boot, String> {
     let err = child.stderr.take().expect("piped");
     let reader = {
         let (spoke, seen) = (spoke.clone(), seen.clone());
-        std::thread::spawn(move || read_console(out, qemu_started, &spoke, &seen, keep))
+        let ktap = o.ktap.is_some();
+        std::thread::spawn(move || read_console(out, qemu_started, &spoke, &seen, keep, ktap))
     };
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -305,8 +311,10 @@ fn kill(child: &mut Child) {
 
 /// Reads the console line by line: keeps it all, notes when the kernel
 /// started and reached /init, and forwards the guest's own lines (progress,
-/// not kernel lines, not frames) to stderr as they come.
-fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Seen>, mut keep: Option<File>) {
+/// not kernel lines, not frames) to stderr as they come. With `ktap`, the
+/// guest's word that its pass printed the plan puts the host's plan out
+/// (vm::ktap says why then).
+fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Seen>, mut keep: Option<File>, ktap: bool) {
     let mut r = BufReader::new(out);
     let mut line = Vec::new();
     let (mut ours, mut in_frame) = (false, false);
@@ -330,6 +338,10 @@ fn read_console(out: impl Read, t0: Instant, spoke: &AtomicBool, seen: &Mutex<Se
             }
         } else if text.starts_with(GUEST_START) {
             ours = true;
+        } else if ours && text.trim_end() == super::ktap::PLAN_MARKER {
+            if ktap {
+                ktap::print(true, "");
+            }
         } else if text.starts_with("===BRR-FRAME ") {
             in_frame = true;
         } else if text.starts_with("===BRR-FRAME-END ") {
@@ -412,6 +424,11 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
                 }
             }
             let text = String::from_utf8_lossy(out);
+            if o.ktap.is_some() {
+                // The guest's pass printed KTAP with kselftest's code.
+                ktap::print_document(&super::ktap::with_vm_facts(&text, &vm.1));
+                return code;
+            }
             print!("{}", super::with_vm_facts(&text, o.json, &vm.0, &vm.1));
             let _ = std::io::stdout().flush();
             return code;
@@ -433,21 +450,28 @@ fn finish(o: &Options, p: &Prepared, accel: Accel, why: &str, b: Boot, started: 
     if !b.qemu_error.trim().is_empty() {
         eprintln!("btrfs-reclaim-repro: QEMU said: {}", b.qemu_error.trim());
     }
+    let (kind, reason, cause, log) = ending_verdict(ending, &b.qemu_exit, &b.qemu_error);
+    print_made(o, kind, reason, cause, &kernel, &log, Some(vm))
+}
+
+/// The verdict of a run whose guest handed none over, from the console's
+/// ending and how QEMU ended: (kind, reason, cause, the console's kernel log).
+pub(super) fn ending_verdict(ending: Ending, qemu_exit: &str, qemu_error: &str) -> (Kind, String, Option<Cause>, Tracker) {
     match ending {
         Ending::Trouble(log) => {
             let reason = format!("kernel trouble: {} (the guest died of it before a verdict)", log.headline().unwrap_or(""));
-            print_made(o, Kind::Reproduced, reason, None, &kernel, &log, Some(vm))
+            (Kind::Reproduced, reason, None, *log)
         }
         Ending::Inconclusive(mut reason, cause) => {
             // A silent console: how QEMU ended says more (a damaged image
             // triple-faults, and -no-reboot ends QEMU at once).
-            if cause == Cause::VmNoConsole && !b.qemu_exit.is_empty() {
-                reason.push_str(&format!(" ({})", b.qemu_exit));
+            if cause == Cause::VmNoConsole && !qemu_exit.is_empty() {
+                reason.push_str(&format!(" ({qemu_exit})"));
             }
-            if let (Cause::VmNoConsole, Some(said)) = (cause, b.qemu_error.lines().rev().find(|l| !l.trim().is_empty())) {
+            if let (Cause::VmNoConsole, Some(said)) = (cause, qemu_error.lines().rev().find(|l| !l.trim().is_empty())) {
                 reason.push_str(&format!("; QEMU said: {}", said.trim()));
             }
-            print_made(o, Kind::Inconclusive, reason, Some(cause), &kernel, &Tracker::default(), Some(vm))
+            (Kind::Inconclusive, reason, Some(cause), Tracker::default())
         }
     }
 }
@@ -484,6 +508,11 @@ fn vm_facts(o: &Options, p: &Prepared, accel: Accel, why: &str, t: &Times) -> (S
 fn print_made(o: &Options, kind: Kind, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker, vm: Option<(String, String)>) -> i32 {
     if kind == Kind::VmRefused {
         eprintln!("btrfs-reclaim-repro: {reason}");
+    }
+    if let Some(test) = o.ktap {
+        let (doc, code) = super::ktap::printout(test, kind, reason, cause, kernel, log, vm.as_ref().map(|v| v.1.as_str()));
+        ktap::print_document(&doc);
+        return code;
     }
     let (text, js) = super::printout(kind, reason, cause, kernel, log);
     let (text, js) = match &vm {

@@ -9,6 +9,7 @@ pub mod frame;
 pub mod guest;
 pub mod host;
 pub mod image;
+pub mod ktap;
 pub mod qemu;
 pub mod triage;
 
@@ -32,6 +33,8 @@ pub struct Options {
     pub mem_mib: u32,
     pub append: String,
     pub json: bool,
+    /// --ktap: the test the KTAP names.
+    pub ktap: Option<crate::judge::report::ktap::Test>,
     /// --log: written on the host, from what the guest recorded.
     pub log: Option<PathBuf>,
     /// The disk under test (--size, default 3 GiB).
@@ -69,25 +72,29 @@ pub fn guest_args(user: &[String]) -> Vec<String> {
 /// got to run it, an interruption), printed as a native run prints its
 /// own: (text block, JSON object).
 pub fn printout(kind: Kind, reason: String, cause: Option<Cause>, kernel: &str, log: &Tracker) -> (String, String) {
+    let (r, v, f) = made(kind, reason, cause, kernel, crate::kernel::host::version());
+    (short_text(&r, &v, log, &f), crate::judge::report::json::json(&r, &v, log, &f))
+}
+
+/// The report, verdict and facts of a verdict made outside the pass.
+fn made(kind: Kind, reason: String, cause: Option<Cause>, kernel: &str, version: String) -> (Report, Verdict, Facts) {
     // known_bug stays None: naming a fix needs the pass's relocation facts, which a
     // verdict made outside the pass does not have.
     let v = Verdict { kind, reason, cause, known_bug: None };
-    let r = Report {
-        version: crate::kernel::host::version(),
-        kernel: kernel.to_string(),
-        device: "/dev/vda (VM)".into(),
-        ..Report::default()
-    };
+    let r = Report { version, kernel: kernel.to_string(), device: "/dev/vda (VM)".into(), ..Report::default() };
     let f = Facts { unmount_observed: true, ..Facts::default() };
-    let text = crate::judge::report::text::text(&r, &v, log, &f);
-    // Nothing ran: the block stops after the kernel, as a refusal's does,
-    // but for the evidence of a guest that died of kernel trouble.
-    let short: String = text
-        .lines()
+    (r, v, f)
+}
+
+/// A made verdict's text block: it stops after the kernel, as a refusal's
+/// does (nothing ran), but for the evidence of a guest that died of
+/// kernel trouble.
+fn short_text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
+    let text = crate::judge::report::text::text(r, v, log, f);
+    text.lines()
         .filter(|l| ["== ", "reason:", "next:", "kernel:", "evidence:", "          "].iter().any(|p| l.starts_with(p)))
         .map(|l| format!("{l}\n"))
-        .collect();
-    (short, crate::judge::report::json::json(&r, &v, log, &f))
+        .collect()
 }
 
 /// The VM facts added to a verdict: a `vm` object at the end of the JSON

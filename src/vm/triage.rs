@@ -53,7 +53,7 @@ pub fn triage(console: &[u8], timed_out: bool, garbled: bool) -> Ending {
     if garbled {
         return Ending::Inconclusive("the verdict came back garbled (length or checksum wrong on every copy), and the console shows no kernel trouble".into(), Cause::VmNoVerdict);
     }
-    let last = lines[started..].iter().rev().find(|(k, _, t)| !k && !t.trim().is_empty() && !t.starts_with("===BRR-")).map(|l| l.2.trim().to_string());
+    let last = lines[started..].iter().rev().find(|(k, _, t)| !k && !t.trim().is_empty() && !t.starts_with("===BRR-") && !t.starts_with(super::ktap::PLAN_MARKER)).map(|l| l.2.trim().to_string());
     let at = last.unwrap_or_else(|| "the start of /init".into());
     if timed_out {
         Ending::Inconclusive(format!("guest hung at {at}"), Cause::VmHung)

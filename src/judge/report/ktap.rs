@@ -10,6 +10,9 @@
 //! verdict's lines become `# ` diagnostics before the result line: parsers
 //! attach those to the result (LKFT writes them to the failing test's log).
 
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::kernel::kmsg::events::Tracker;
 use crate::judge::verdict::{ExitCode, Facts, Kind, Refusal, Verdict};
 use crate::sys::process::Signal;
@@ -40,6 +43,14 @@ impl Test {
             Test::Stress => "btrfs_reclaim_repro_stress",
         }
     }
+}
+
+/// The test `args` (argv without the program name) ask for, if --ktap:
+/// read without parsing, so that arguments that do not parse still have
+/// their KTAP answer.
+pub fn asked(args: &[String]) -> Option<Test> {
+    let has = |flag: &str| args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    has("--ktap").then(|| if has("--stress") { Test::Stress } else { Test::Single })
 }
 
 /// What the result line says.
@@ -124,15 +135,27 @@ fn diagnostics(lines: impl IntoIterator<Item = String>) -> String {
     out
 }
 
+/// A text block's lines for the diagnostics: its first line names the
+/// bisect exit code, which in KTAP mode is not the one returned, so the
+/// version and the verdict stand in its place.
+pub fn block_lines(version: &str, v: &Verdict, block: &str) -> Vec<String> {
+    let mut lines = vec![format!("btrfs-reclaim-repro {version}: {}", v.kind.human_name())];
+    lines.extend(block.lines().skip(1).map(String::from));
+    lines
+}
+
+/// The diagnostics, then the result line; and the exit code.
+pub fn result_after(test: Test, result: ResultLine, lines: impl IntoIterator<Item = String>) -> (String, i32) {
+    let code = result.exit_code();
+    (diagnostics(lines) + &result.line(test), code)
+}
+
 /// The run's diagnostics and its result line (the header went out first);
 /// the result and the exit code to return.
 pub fn body(test: Test, r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> (String, i32) {
     let result = ResultLine::of(v, f);
     let block = text(r, v, log, f);
-    // The text block's first line names the bisect exit code: in KTAP mode
-    // that is not the one returned.
-    let mut lines = vec![format!("btrfs-reclaim-repro {}: {}", r.version, v.kind.human_name())];
-    lines.extend(block.lines().skip(1).map(String::from));
+    let mut lines = block_lines(&r.version, v, &block);
     if r.passes.len() > 1 {
         lines.extend(limited(r.passes.iter().enumerate().map(|(i, p)| {
             // A fold from 0.0: an empty f64 sum is -0.0, printed "-0.0".
@@ -158,8 +181,7 @@ pub fn body(test: Test, r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> (S
             )
         })));
     }
-    let code = result.exit_code();
-    (diagnostics(lines) + &result.line(test), code)
+    result_after(test, result, lines)
 }
 
 /// The first `DETAIL_LINES` lines, then how many more there were.
@@ -170,6 +192,29 @@ fn limited(all: impl ExactSizeIterator<Item = String>) -> Vec<String> {
         out.push(format!("... {} more", n - DETAIL_LINES));
     }
     out
+}
+
+/// The plan is out: whatever follows owes it one result line.
+static PLAN_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints `HEADER` (with `plan`, unless already out), then `lines`; flushed
+/// at once, so that a run killed later leaves what was printed.
+pub fn print(plan: bool, lines: &str) {
+    let mut out = std::io::stdout().lock();
+    if plan && !PLAN_PRINTED.swap(true, Ordering::SeqCst) {
+        let _ = out.write_all(HEADER.as_bytes());
+    }
+    let _ = out.write_all(lines.as_bytes());
+    let _ = out.flush();
+}
+
+/// Prints a whole document (from `HEADER` on) after whatever is out: its
+/// plan only when none went out before.
+pub fn print_document(doc: &str) {
+    match doc.strip_prefix(HEADER) {
+        Some(rest) => print(true, rest),
+        None => print(false, doc),
+    }
 }
 
 /// An error before or outside a verdict (bad arguments, a panic): the
@@ -243,6 +288,17 @@ mod tests {
         assert!(diag.iter().all(|l| *l == "#" || l.starts_with("# ")), "{out}");
         assert!(diag.iter().any(|l| l.starts_with("# next:     raise --timeout")), "{out}");
         assert!(!out.contains("exit 125"), "{out}");
+    }
+
+    /// The upstream fix a kernel lacks goes to CI with the verdict: the
+    /// text block's `known:` line, as a diagnostic.
+    #[test]
+    fn a_known_bug_is_a_diagnostic() {
+        let k = crate::judge::known_bug::KnownBug::ReclaimLoop;
+        let v = Verdict { known_bug: Some(k), ..verdict(Kind::Reproduced, "kept relocating block group 1234") };
+        let (out, code) = body(Test::Single, &Report::default(), &v, &Tracker::default(), &Facts::default());
+        assert_eq!(code, 1);
+        assert!(out.contains(&format!("\n# known:    {}\n", k.line())), "{out}");
     }
 
     #[test]
