@@ -29,9 +29,10 @@ Keys of an entry:
   initramfs (busybox runner) btrfs-progs (default: busybox, mkfs.btrfs, btrfs) or busybox-only
             (the runners' --no-btrfs-progs: no mkfs.btrfs, no glibc)
   args      the binary's options (the payload adds --json and /dev/vda /mnt/test;
-            with --ktap among them, no --json: the checks then read the KTAP
-            as vmtest.extract_ktap turns it into keys: result ("ok"/"not ok"),
-            name, directive, diagnostics (the `# ` lines), verdict, reason)
+            with --ktap among them, no --json, either runner: the checks then
+            read the KTAP as vmtest.ktap_document turns it into keys: result
+            ("ok"/"not ok"), name, directive, diagnostics (the `# ` lines),
+            verdict, reason, vm (runner vm: the `# vm:` diagnostic))
   exit      the binary's exit code, or a list of accepted ones; checked in the
             JSON (exit_code), in the payload's marker line and as run-vm's status
   checks    what the verdict JSON must show; each check is a string:
@@ -107,19 +108,22 @@ ROWS = [
          exit=125,
          checks=["verdict == INCONCLUSIVE", "reason contains v1 cache inode", "next_step contains --space-cache v2",
                  "console_clean"]),
-    # --ktap (kernel CI's format) on the same two kernels: ok on the healthy
-    # instrumented one, not ok with the splat among the diagnostics on the
-    # buggy one; the kselftest exit codes. Measured (2 shared cores, TCG): 5.9 s
-    # and 7.5 s, boot included.
-    dict(name="ktap-instrumented", kernel="kernels/bzImage-instrumented", runner="busybox", args=["--ktap"], exit=0,
-         requires=["--ktap"], vm=["--append", LOG_BUF],
+    # --ktap (kernel CI's format) through --vm on the same two kernels: ok on
+    # the healthy instrumented one, not ok with the splat among the
+    # diagnostics on the buggy one; the kselftest exit codes, the VM facts as
+    # a `# vm:` diagnostic. A kernel without btrfs: the guest's init skips.
+    dict(name="ktap-instrumented", runner="vm", kernel="kernels/bzImage-instrumented", args=["--ktap"], exit=0,
+         requires=["--ktap"],
          checks=['result == "ok"', 'name == "btrfs_reclaim_repro"', 'directive == ""', 'verdict == "NOT REPRODUCED"',
-                 "diagnostics ~ inject enospc", "console_clean"]),
-    dict(name="ktap-buggy-extra-put", kernel="kernels/bzImage-buggy-extra-put", runner="busybox",
-         args=["--ktap", "--op-timeout", "45"], exit=1,
-         requires=["--ktap"], vm=["--append", LOG_BUF],
+                 "diagnostics ~ inject enospc", "vm ~ ^x86_64 under ", "console_clean"]),
+    dict(name="ktap-buggy-extra-put", runner="vm", kernel="kernels/bzImage-buggy-extra-put",
+         args=["--ktap", "--op-timeout", "45"], exit=1, requires=["--ktap"],
          checks=['result == "not ok"', 'name == "btrfs_reclaim_repro"', 'directive == ""', "verdict == REPRODUCED",
-                 r"diagnostics ~ refcount_t: .* use-after-free\."]),
+                 r"diagnostics ~ refcount_t: .* use-after-free\.", "vm ~ ^x86_64 under "]),
+    dict(name="ktap-vm-no-btrfs", runner="vm", kernel="kernels-6.1/bzImage-6.1-no-btrfs", args=["--ktap"], exit=4,
+         timeout=120, requires=["--ktap"],
+         checks=['result == "ok"', "directive ~ ^SKIP .*CONFIG_BTRFS_FS", "verdict == INCONCLUSIVE",
+                 "vm ~ ^x86_64 under "]),
     # Features being implemented: skipped (SKIP) until the binary has them.
     dict(name="stress", runner="vm", kernel="kernels/bzImage-instrumented", args=["--stress", "30", "--workers", "2"],
          exit=[0, 3], requires=["--stress", "--workers"], timeout=240,

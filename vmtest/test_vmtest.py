@@ -210,7 +210,29 @@ class ExtractKtap(unittest.TestCase):
 
     def test_ktap_rows_are_the_ones_with_ktap_in_their_args(self):
         ktap = [r["name"] for r in rows.ROWS if vmtest.ktap_row(r)]
-        self.assertEqual(sorted(ktap), ["ktap-buggy-extra-put", "ktap-instrumented"])
+        self.assertEqual(sorted(ktap), ["ktap-buggy-extra-put", "ktap-instrumented", "ktap-vm-no-btrfs"])
+        # all through --vm: the host prints the KTAP, no --json beside it
+        for r in rows.ROWS:
+            if vmtest.ktap_row(r):
+                self.assertEqual(r["runner"], "vm", r["name"])
+                self.assertNotIn("--json", vmtest.vm_mode_command(r, Command.A, "/l", 99), r["name"])
+
+    def test_vm_rows_read_the_hosts_stdout(self):
+        """--vm --ktap: the host's stdout, the golden documents of its endings."""
+        row = dict(args=["--ktap"])
+        k = vmtest.vm_mode_verdict(row, self.doc("vm-not-reproduced") + "\n", 0)
+        self.assertEqual((k["result"], k["verdict"], k["exit_code"]), ("ok", "NOT REPRODUCED", 0))
+        self.assertTrue(k["vm"].startswith("x86_64 under TCG"), k["vm"])
+        self.assertTrue(vmtest.run_check("diagnostics ~ inject enospc", k)[0])
+        k = vmtest.vm_mode_verdict(row, self.doc("vm-no-btrfs") + "\n", 4)
+        self.assertTrue(vmtest.run_check("directive ~ ^SKIP .*CONFIG_BTRFS_FS", k)[0], k["directive"])
+        k = vmtest.vm_mode_verdict(row, self.doc("vm-trouble") + "\n", 1)
+        self.assertEqual((k["result"], k["directive"], k["verdict"]), ("not ok", "", "REPRODUCED"))
+        k = vmtest.vm_mode_verdict(row, self.doc("vm-refused") + "\n", 1)
+        self.assertTrue(k["directive"].startswith("ERROR README.md is not a kernel image"), k["directive"])
+        self.assertIsNone(k["vm"])
+        # the host killed after its plan: no result, no verdict
+        self.assertIsNone(vmtest.vm_mode_verdict(row, "KTAP version 1\n1..1\n", 137))
 
 
 class Table(unittest.TestCase):

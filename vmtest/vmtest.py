@@ -6,7 +6,8 @@ For each row of vmtest/rows.py: boot the row's kernel (a path relative to
 shared script, ../shared/vm/run-vm for x86_64 or ../shared/vm/arm64/run-vm-arm64
 for aarch64, runs vmtest/payload.sh, which runs that architecture's static
 binary, dist/btrfs-reclaim-repro-<arch>, with --json on /dev/vda, or with
---ktap when the row's args have it), keep the console log as
+--ktap when the row's args have it; "vm": the binary's own --vm, its stdout
+read as JSON or KTAP), keep the console log as
 target/vm-logs/<row>.log, cut the verdict JSON (or the KTAP, read into a dict:
 extract_ktap) and the exit code out of it (between the payload's marker lines)
 and check the row's expectations. Prints one PASS/FAIL/SKIP line per row, then "N passed, M failed"
@@ -112,13 +113,16 @@ def vm_mode_command(row, a, log_path, timeout):
     >>> class A: vm_dir, dist = "/vm", "/d"
     >>> vm_mode_command(dict(kernel="kernels/bzImage-stock", args=["--seed", "1"]), A, "/l", 99)
     ['/d/btrfs-reclaim-repro-x86_64', '--vm', '/vm/kernels/bzImage-stock', '--json', '--vm-console', '/l', '--vm-timeout', '89', '--seed', '1']
+    >>> vm_mode_command(dict(kernel="k", args=["--ktap"]), A, "/l", 99)[1:]
+    ['--vm', '/vm/k', '--vm-console', '/l', '--vm-timeout', '89', '--ktap']
     >>> vm_mode_command(dict(kernel="k", user="nobody", args=["--vm-timeout", "20"]), A, "/l", 99)[:5]
     ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/d/btrfs-reclaim-repro-x86_64']
     """
     # The host binary is always the x86_64 one: an arm64 kernel boots with
-    # the aarch64 binary found next to it in dist/.
-    cmd = [os.path.join(a.dist, ARCHES["x86_64"]["binary"]), "--vm", kernel_path(row, a), "--json",
-           "--vm-console", log_path]
+    # the aarch64 binary found next to it in dist/. A --ktap row prints KTAP
+    # instead of the JSON (the binary refuses both).
+    cmd = [os.path.join(a.dist, ARCHES["x86_64"]["binary"]), "--vm", kernel_path(row, a),
+           *([] if ktap_row(row) else ["--json"]), "--vm-console", log_path]
     if "--vm-timeout" not in row.get("args", []):
         # The binary's own deadline first, so that it, not the tier, kills QEMU.
         cmd += ["--vm-timeout", str(max(10, int(timeout) - 10))]
@@ -201,12 +205,32 @@ def run_vm_mode_row(row, a, timeout):
         log = f.read()
     if intr and sent is None:
         leftovers.append(f"no stderr line matched {intr['when']!r}: SIG{intr['signal']} never sent")
+    return status, log, wall, vm_mode_verdict(row, out, status), out, leftovers
+
+
+def vm_mode_verdict(row, out, status):
+    """What the checks of a --vm row read from the binary's stdout: the JSON
+    verdict; the KTAP as ktap_document reads it (--ktap rows; its exit_code
+    the binary's); or the text of --check as "stdout". None when nothing
+    usable was printed.
+
+    >>> vm_mode_verdict(dict(args=["--ktap"]), "KTAP version 1\\n1..1\\n# vm:       x\\nnot ok 1 b\\n", 1)["exit_code"]
+    1
+    >>> vm_mode_verdict(dict(args=["--ktap"]), "KTAP version 1\\n1..1\\n", 137) is None
+    True
+    """
+    if ktap_row(row):
+        try:
+            k = ktap_document(out.split("\n"))
+        except ExtractError:
+            return None
+        k["exit_code"] = status
+        return k
     try:
-        verdict = json.loads(out)
+        return json.loads(out)
     except ValueError:
         # --check prints its findings, not a verdict: the checks read them as "stdout".
-        verdict = {"stdout": out, "exit_code": status} if out.strip() else None
-    return status, log, wall, verdict, out, leftovers
+        return {"stdout": out, "exit_code": status} if out.strip() else None
 
 
 BISECT_SCRIPT = """#!/bin/sh
@@ -286,6 +310,8 @@ def vm_mode_timing(v):
     ', boot 0.4+2.2 s, pass ? s, ours ? s'
     """
     f = v.get("vm") if isinstance(v, dict) else None
+    if isinstance(f, str):  # --ktap: the `# vm:` diagnostic
+        return f", vm: {f}"
     if not isinstance(f, dict):
         return ""
     n = lambda k: "?" if not isinstance(f.get(k), (int, float)) else f"{f[k]:.1f}"  # noqa: E731
@@ -383,7 +409,25 @@ def extract_ktap(text):
     ('not ok', 'btrfs_reclaim_repro', '', 'REPRODUCED', 'refcount_t: underflow', 1)
     """
     lines = console_lines(text)
-    body = [line for line in section(lines, VERDICT_BEGIN, VERDICT_END) if not KERNEL_LINE_RE.match(line)]
+    k = ktap_document([line for line in section(lines, VERDICT_BEGIN, VERDICT_END) if not KERNEL_LINE_RE.match(line)])
+    codes = [m.group(1) for m in (EXIT_RE.fullmatch(line.strip()) for line in lines) if m]
+    if len(codes) != 1:
+        raise ExtractError(f"{len(codes)} '===BRR-EXIT-CODE=<n>===' marker lines in the log (want exactly 1)")
+    k["exit_code"] = int(codes[0])
+    return k, int(codes[0])
+
+
+def ktap_document(body):
+    """One KTAP document's lines (a console's, or --vm's stdout) as the dict
+    extract_ktap describes, without exit_code; ExtractError when they are not
+    one document. `vm` is the host's `# vm:` diagnostic (--vm), or None.
+
+    >>> k = ktap_document(["KTAP version 1", "1..1", "# btrfs-reclaim-repro 0.1.0: INCONCLUSIVE",
+    ...                    "# vm:       x86_64 under TCG", "ok 1 btrfs_reclaim_repro # SKIP no btrfs", ""])
+    >>> k["result"], k["directive"], k["verdict"], k["reason"], k["vm"]
+    ('ok', 'SKIP no btrfs', 'INCONCLUSIVE', None, 'x86_64 under TCG')
+    """
+    body = list(body)
     while body and not body[-1].strip():
         body.pop()
     if len(body) < 3 or body[0] != "KTAP version 1" or body[1] != "1..1":
@@ -401,11 +445,8 @@ def extract_ktap(text):
     head = re.match(r"btrfs-reclaim-repro .*: ([A-Z ]+)$", diagnostics[0]) if diagnostics else None
     k["verdict"] = head.group(1) if head else None
     k["reason"] = next((d.split(":", 1)[1].strip() for d in diagnostics if d.startswith("reason:")), None)
-    codes = [m.group(1) for m in (EXIT_RE.fullmatch(line.strip()) for line in lines) if m]
-    if len(codes) != 1:
-        raise ExtractError(f"{len(codes)} '===BRR-EXIT-CODE=<n>===' marker lines in the log (want exactly 1)")
-    k["exit_code"] = int(codes[0])
-    return k, int(codes[0])
+    k["vm"] = next((d.split(":", 1)[1].strip() for d in diagnostics if d.startswith("vm:")), None)
+    return k
 
 
 def ktap_row(row):
@@ -833,7 +874,8 @@ def main():
                     print(f"PASS {label} ({wall:.1f} s): exit {status}, no QEMU and nothing in TMPDIR left")
                 continue
             if verdict is None:
-                fail(leftovers + [f"exit status {status}", f"no verdict JSON on stdout: {out[:300]!r}"], wall,
+                what = "KTAP document" if ktap_row(row) else "verdict JSON"
+                fail(leftovers + [f"exit status {status}", f"no {what} on stdout: {out[:300]!r}"], wall,
                      log.splitlines()[-15:])
                 continue
             failures, missing = evaluate(row, verdict, status, status, log)
