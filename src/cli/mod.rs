@@ -33,10 +33,12 @@ Exit codes: 0 NOT REPRODUCED (failure path exercised, kernel fine), 1 REPRODUCED
   (bisect skips), 128+N INTERRUPTED by signal N; with --vm a refusal on the
   host is 255 REFUSED (bisect aborts).
 With --ktap (kselftest's codes, for kernel CI): 0 ok (NOT REPRODUCED),
-  1 not ok (REPRODUCED, SUSPECTED, REFUSED), 4 skip (INCONCLUSIVE; not root),
+  1 not ok (REPRODUCED, SUSPECTED, REFUSED; with --vm a refusal on the host
+  too, not 255: kselftest has no abort), 4 skip (INCONCLUSIVE; not root),
   128+N INTERRUPTED. Never use --ktap under git bisect run: 4 reads as bad.
 Output: progress on stderr; the verdict on stdout (--json: one JSON object;
---ktap: KTAP version 1, one test, the verdict as # lines).
+--ktap: KTAP version 1, one test, the verdict as # lines; with --vm the host
+prints the guest's).
 The kernel log of the run goes to --log FILE (every /dev/kmsg record, with a
 header: version, kernel, options, seed); the verdict quotes the evidence.";
 
@@ -135,7 +137,7 @@ pub struct Args {
     pub version: bool,
     /// boot KERNEL (an x86 bzImage or an arm64 Image) in a throwaway QEMU
     /// guest and run there, on a sparse disk in $TMPDIR (no <dev> <mnt>, no
-    /// root); a refusal on the host exits 255
+    /// root); a refusal on the host exits 255 (1 with --ktap)
     #[argh(option)]
     pub vm: Option<String>,
     /// with --vm: auto (default: KVM where it really works, else TCG), kvm
