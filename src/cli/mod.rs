@@ -314,7 +314,8 @@ fn parse_vm(name: &str, rest: &[&str], plain: Result<Args, argh::EarlyExit>) -> 
 
 /// `--vm`: the vm options, and the guest's argv from `user` (argv without
 /// the program name); every other option is checked as natively. A
-/// refusal is one line; the caller exits 255.
+/// refusal is one line; the caller exits 255 (with --ktap, a KTAP error
+/// and 1).
 pub fn vm_options(mut a: Args, user: &[String]) -> Result<crate::vm::Options, String> {
     use crate::judge::report::ktap::Test;
     use crate::vm::qemu::AccelAsk;

@@ -1,8 +1,9 @@
-//! The host side of `--vm`: refuse early (255) what cannot work, pack the
-//! initramfs, start QEMU with its files held by descriptor only (unlinked
-//! before QEMU starts: nothing of ours stays in $TMPDIR, even after a
-//! SIGKILL), stream the guest's progress to stderr, and print the guest's
-//! verdict, or the console's, as a native run prints its own.
+//! The host side of `--vm`: refuse early (255, with --ktap 1) what cannot
+//! work, pack the initramfs, start QEMU with its files held by descriptor
+//! only (unlinked before QEMU starts: nothing of ours stays in $TMPDIR,
+//! even after a SIGKILL), stream the guest's progress to stderr, and print
+//! the guest's verdict, or the console's, as a native run prints its own
+//! (text, JSON or KTAP: vm::ktap).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
