@@ -112,6 +112,7 @@ ROWS = [
     # the healthy instrumented one, not ok with the splat among the
     # diagnostics on the buggy one; the kselftest exit codes, the VM facts as
     # a `# vm:` diagnostic. A kernel without btrfs: the guest's init skips.
+    # Measured (2 shared cores, TCG): 3.3 s, 3.0 s and 2.2 s, boot included.
     dict(name="ktap-instrumented", runner="vm", kernel="kernels/bzImage-instrumented", args=["--ktap"], exit=0,
          requires=["--ktap"],
          checks=['result == "ok"', 'name == "btrfs_reclaim_repro"', 'directive == ""', 'verdict == "NOT REPRODUCED"',
