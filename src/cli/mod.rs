@@ -18,8 +18,10 @@ Examples:
       btrfs-reclaim-repro /dev/vdb /mnt/test
   single pass on a 3 GiB image file (created, attached to a loop device):
       btrfs-reclaim-repro --size 3G /var/tmp/repro.img /mnt/test
-  stress for 5 minutes: 4 churn workers and a balance worker racing reclaim:
+  hunt the retry-list bug for 5 minutes (rounds on fresh filesystems):
       btrfs-reclaim-repro --stress 300 /dev/vdb /mnt/test
+  churn stress: 4 churn workers and a balance worker racing periodic reclaim:
+      btrfs-reclaim-repro --stress 300 --reclaim periodic /dev/vdb /mnt/test
   only the real-ENOSPC pass (the default adds it where no injection fired):
       btrfs-reclaim-repro --enospc natural /dev/vdb /mnt/test
   under git bisect (good 0, bad 1/3, skip 125):
