@@ -1,11 +1,11 @@
 //! The layers, checked on the source itself on every `cargo test`: each
-//! entry under src/ has a rank (`RANKS`, the README's "How the code is laid
+//! entry under src/ has a rank (`RANKS`, docs/internals.md, "How the code is laid
 //! out"), and every path into the crate (`crate::a::b`, a grouped
 //! `use crate::{a, b::c}`, an inline `crate::a::f(..)`, a `super::` chain
 //! that climbs out of its folder) may only name a lower rank or its own
 //! folder. `sys/` names nothing of the crate; only main.rs lets unsafe code
 //! in. `testing/` is compiled for tests only, so anything may name it. The
-//! README's "How the code is laid out" is checked against the tree and the
+//! layout in docs/internals.md is checked against the tree and the
 //! ranks here too.
 
 use std::path::Path;
@@ -48,7 +48,7 @@ pub fn violations(files: &[(String, String)]) -> Vec<String> {
             continue;
         }
         let Some(from_rank) = rank(from) else {
-            out.push(format!("{path}:1: src/{from} has no rank: add it to RANKS (src/testing/ranks.rs) and the README's layout"));
+            out.push(format!("{path}:1: src/{from} has no rank: add it to RANKS (src/testing/ranks.rs) and the layout in docs/internals.md"));
             continue;
         };
         let code = code_only(text);
@@ -294,9 +294,9 @@ pub fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// The README's "How the code is laid out" section.
+/// docs/internals.md, "How the code is laid out" section.
 pub fn readme_layout(readme: &str) -> &str {
-    let start = readme.find("## How the code is laid out").expect("the README has a layout section");
+    let start = readme.find("## How the code is laid out").expect("docs/internals.md has a layout section");
     let rest = &readme[start + 2..];
     &readme[start..start + 2 + rest.find("\n## ").unwrap_or(rest.len())]
 }
@@ -309,7 +309,7 @@ pub fn layout_mismatches(section: &str, tree: &[String], exists: impl Fn(&str) -
     let words: std::collections::HashSet<&str> = section.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
     for path in section.split(|c: char| c.is_whitespace() || "`(),;".contains(c)).filter(|w| w.starts_with("src/")) {
         if !exists(path) {
-            out.push(format!("README names {path}, which does not exist"));
+            out.push(format!("docs/internals.md names {path}, which does not exist"));
         }
     }
     // Rows: "    <rank>  src/<entry>  ...".
@@ -324,21 +324,21 @@ pub fn layout_mismatches(section: &str, tree: &[String], exists: impl Fn(&str) -
         let entry = entry_of(entry);
         let want = if entry == TESTING { Some("-".to_string()) } else { rank(entry).map(|n| n.to_string()) };
         if want.as_deref() != Some(r) {
-            out.push(format!("README ranks src/{entry} {r}, RANKS says {}", want.unwrap_or_else(|| "nothing".into())));
+            out.push(format!("docs/internals.md ranks src/{entry} {r}, RANKS says {}", want.unwrap_or_else(|| "nothing".into())));
         }
         ranked.push(entry.to_string());
     }
     for t in tree.iter().filter(|t| !t.trim_end_matches('/').contains('/')) {
         let entry = entry_of(t.trim_end_matches('/'));
         if !ranked.iter().any(|r| r == entry) {
-            out.push(format!("README has no rank row for src/{t}"));
+            out.push(format!("docs/internals.md has no rank row for src/{t}"));
         }
     }
     for t in tree {
         let name = t.trim_end_matches('/').rsplit('/').next().unwrap_or(t);
         let name = name.strip_suffix(".rs").unwrap_or(name);
         if name != "mod" && !words.contains(name) {
-            out.push(format!("README's layout does not name src/{t} ({name})"));
+            out.push(format!("docs/internals.md's layout does not name src/{t} ({name})"));
         }
     }
     out
@@ -401,7 +401,7 @@ mod tests {
             // The entry point is above everything.
             (f("scenario/mod.rs", "use crate::main;"), "scenario/mod.rs:1: scenario (rank 5) → main (rank 8) points up (crate::main)"),
             (f("judge/verdict.rs", "#[allow(unsafe_code)]\nfn f() {}"), "judge/verdict.rs:1: allows unsafe code outside main.rs (#[allow(unsafe_code)])"),
-            (f("newroom/mod.rs", "use crate::sys;"), "newroom/mod.rs:1: src/newroom has no rank: add it to RANKS (src/testing/ranks.rs) and the README's layout"),
+            (f("newroom/mod.rs", "use crate::sys;"), "newroom/mod.rs:1: src/newroom has no rank: add it to RANKS (src/testing/ranks.rs) and the layout in docs/internals.md"),
             (f("scenario/mod.rs", "use crate::gone::X;"), "scenario/mod.rs:1: scenario (rank 5) → gone, which has no rank (crate::gone::X)"),
         ];
         for (file, want) in &cases {
@@ -453,12 +453,12 @@ mod tests {
     #[test]
     fn the_readme_layout_matches_the_tree_and_the_ranks() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+        let readme = std::fs::read_to_string(repo.join("docs/internals.md")).unwrap();
         let mut t = Vec::new();
         tree(&repo.join("src"), &repo.join("src"), &mut t);
         assert!(t.len() > 60, "{t:?}");
         let found = layout_mismatches(readme_layout(&readme), &t, |p| repo.join(p).exists());
-        assert!(found.is_empty(), "README.md, \"How the code is laid out\":\n{}", found.join("\n"));
+        assert!(found.is_empty(), "docs/internals.md, \"How the code is laid out\":\n{}", found.join("\n"));
     }
 
     #[test]
@@ -469,12 +469,12 @@ mod tests {
         assert_eq!(
             found,
             [
-                "README names src/gone/, which does not exist",
-                "README ranks src/cli 3, RANKS says 7",
-                "README ranks src/gone 9, RANKS says nothing",
-                "README has no rank row for src/base/",
-                "README's layout does not name src/base/ (base)",
-                "README's layout does not name src/base/size.rs (size)",
+                "docs/internals.md names src/gone/, which does not exist",
+                "docs/internals.md ranks src/cli 3, RANKS says 7",
+                "docs/internals.md ranks src/gone 9, RANKS says nothing",
+                "docs/internals.md has no rank row for src/base/",
+                "docs/internals.md's layout does not name src/base/ (base)",
+                "docs/internals.md's layout does not name src/base/size.rs (size)",
             ]
         );
         let readme = format!("# x\n{section}\n## Tests\nsrc/gone/");
