@@ -23,7 +23,7 @@
 # Then, once each:
 #   iterations      the binary, --json --iterations N (default 100) of the
 #                   injected pass: total time, per-iteration median, open fds
-#                   and VmRSS of the first and last iteration (issue 18)
+#                   and VmRSS of the first and last iteration
 #   parsers         the parser linearity table: each parser timed at N, 10N
 #                   and 100N input units (cargo test --release, no root)
 #

@@ -2,7 +2,7 @@
 # BENCH_RUNS times each on 3 GiB sparse images in BENCH_DIR; prints min/median
 # per phase, ratios and the issue-6 targets. Then, once each, BENCH_ITERATIONS
 # iterations of the binary in one run (time per iteration, fds and VmRSS) and
-# the parser linearity table (issue 18). Results: bench/RESULTS.md.
+# the parser linearity table. Results: bench/RESULTS.md.
 #   make bench BENCH_RUNS=5 BENCH_DIR=/var/tmp
 #   make bench BENCH_ONLY=ours-fallocate,bash-fallocate
 #   make bench BENCH_ONLY=iterations BENCH_ITERATIONS=100

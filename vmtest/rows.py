@@ -169,7 +169,7 @@ ROWS = [
     dict(name="arm64-busybox-only", arch="aarch64", kernel="arm64/kernels/Image-instrumented", runner="busybox",
          initramfs="busybox-only", args=[], exit=0, timeout=240, vm=["--append", LOG_BUF],
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'mkfs == "builtin"', "console_clean"]),
-    # The retry-list hunt (issue 16): the real historic bug (48f091fd50b2
+    # The retry-list hunt: the real historic bug (48f091fd50b2
     # undone) is found; its fixed control stays clean although the hunt
     # opened the race window. Measured: first evidence 1.5-13 s.
     dict(name="hunt-real-retry-bug", runner="vm", kernel="kernels/bzImage-real-retry-bug-instrumented",
