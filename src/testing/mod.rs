@@ -9,6 +9,7 @@ pub mod fuzz;
 mod linearity;
 pub mod mkfs_env;
 mod ranks;
+mod sizes;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
