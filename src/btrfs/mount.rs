@@ -1,7 +1,9 @@
 //! Mounting the test filesystem, and the guard that always unmounts it.
 
+use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::btrfs::childop::{in_child, OpError};
@@ -9,20 +11,33 @@ use crate::base::mountinfo;
 use crate::base::phase::Phase;
 use crate::sys;
 
+/// What cleanup on an error or interrupt path had to do that a reader of
+/// the verdict must know (a lazy unmount): the run hands one to each guard
+/// and collects it into its notes.
+#[derive(Debug, Clone, Default)]
+pub struct CleanupNotes(Rc<RefCell<Vec<String>>>);
+
+impl CleanupNotes {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
 /// A filesystem we mounted. Dropping it unmounts it (unless disarmed with
-/// `keep`).
+/// `keep`), with a note in `notes` where that took the last resort.
 #[derive(Debug)]
 pub struct Mounted {
     pub mnt: PathBuf,
     armed: bool,
     /// How long one umount2 may take before we call it hung.
     op_timeout: Duration,
+    notes: CleanupNotes,
 }
 
 impl Mounted {
-    pub fn mount(dev: &Path, mnt: &Path, data: &str, op_timeout: Duration) -> io::Result<Mounted> {
+    pub fn mount(dev: &Path, mnt: &Path, data: &str, op_timeout: Duration, notes: &CleanupNotes) -> io::Result<Mounted> {
         sys::fs::mount_btrfs(dev, mnt, libc::MS_NOATIME, data)?;
-        Ok(Mounted { mnt: mnt.to_path_buf(), armed: true, op_timeout })
+        Ok(Mounted { mnt: mnt.to_path_buf(), armed: true, op_timeout, notes: notes.clone() })
     }
 
     /// Leave it mounted (--keep-mounted).
@@ -65,14 +80,6 @@ pub fn unmount_path(mnt: &Path, op_timeout: Duration) -> Result<Option<String>, 
     Ok(Some(format!("{what} stayed busy ({why}); lazily unmounted (MNT_DETACH): it goes away when its last user does")))
 }
 
-/// What cleanup on an error or interrupt path had to do that a reader of
-/// the verdict must know (a lazy unmount); collected into its notes.
-static CLEANUP_NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-pub fn take_cleanup_notes() -> Vec<String> {
-    std::mem::take(&mut *CLEANUP_NOTES.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
 impl Drop for Mounted {
     fn drop(&mut self) {
         if !self.armed {
@@ -82,7 +89,7 @@ impl Drop for Mounted {
             Ok(None) => {}
             Ok(Some(note)) => {
                 eprintln!("btrfs-reclaim-repro: {note}");
-                CLEANUP_NOTES.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+                self.notes.0.borrow_mut().push(note);
             }
             Err(OpError::Failed(e)) => eprintln!(
                 "btrfs-reclaim-repro: could not unmount {}: {e} (run: umount {})",

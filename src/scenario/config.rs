@@ -79,3 +79,34 @@ impl Config {
 pub fn hunts(stress_secs: Option<u64>, reclaim: Reclaim) -> bool {
     stress_secs.is_some() && reclaim != Reclaim::Periodic
 }
+
+#[cfg(test)]
+impl Config {
+    /// The defaults the command line gives `dev` and `mnt`.
+    pub fn example(dev: &str, mnt: &str) -> Config {
+        Config {
+            dev: PathBuf::from(dev),
+            mnt: PathBuf::from(mnt),
+            fill_percent: 90,
+            fill_mode: FillMode::Fallocate,
+            space_cache_v1: true,
+            timeout_secs: 120,
+            seed: 1,
+            json: false,
+            ktap: false,
+            log: None,
+            keep_mounted: false,
+            create_size: None,
+            force: false,
+            stress_secs: None,
+            workers: 4,
+            iterations: 1,
+            until_reproduced: false,
+            op_timeout_secs: 60,
+            enospc: Enospc::Auto,
+            external_mkfs: false,
+            check_only: false,
+            reclaim: Reclaim::Dynamic,
+        }
+    }
+}

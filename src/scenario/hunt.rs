@@ -31,7 +31,8 @@ use crate::judge::report::HuntStats;
 use crate::sys;
 use crate::sys::process::{spawn_helper, ChildEnd, Helper};
 
-use super::run::{at, check_signal, nap, PassKind, Run, Stop};
+use super::run::{PassKind, Run};
+use super::stop::{at, check_signal, nap, pause_inside, Stop};
 
 /// How long a round waits after the burst for the kernel's answer: the
 /// refcount underflow came 1.4-2.8 s after the unlinks (measured).
@@ -40,10 +41,7 @@ const WATCH_AFTER_BURST: Duration = Duration::from_secs(4);
 const FILL_PERCENT_OF_DEVICE: u64 = 76;
 
 pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
-    run.begin_pass(PassKind::Injected);
-    let result = rounds(run, target, mkfs, secs);
-    run.end_pass();
-    result
+    run.in_pass(PassKind::Injected, |run| rounds(run, target, mkfs, secs))
 }
 
 fn rounds(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
@@ -299,7 +297,7 @@ fn race(r: &mut Run, fs: &Fs, last: &[(u64, PathBuf)]) -> Result<bool, Stop> {
     helpers.push(at("churn helper", spawn_helper(host::thread_count(), move || churn(&dir)))?);
     // A signal while the helpers run (the test hook holds it here) must
     // take the same way out: helpers killed and reaped, then the unmount.
-    let result = r.pause_inside(Phase::Hunt, "helpers").and_then(|()| burst_and_watch(r, last));
+    let result = pause_inside(Phase::Hunt, r.pass.name(), "helpers").and_then(|()| burst_and_watch(r, last));
     let trouble = r.evidence_seen();
     for h in &helpers {
         let _ = h.kill();

@@ -4,28 +4,29 @@
 
 mod churn;
 pub mod config;
+mod counters;
 mod hunt;
 pub mod preflight;
 mod run;
 mod settle;
 mod single;
 mod steps;
+mod stop;
 mod stress;
 
 use std::time::{Duration, Instant};
 
 pub use config::Config;
-use crate::btrfs::mount;
 use crate::device;
 use crate::kernel::host;
 use crate::kernel::kmemleak;
 use crate::kernel::kmsg::watch::Watch;
-use crate::base::progress::Progress;
-use crate::judge::report::{IterationRecord, Report};
+use crate::judge::report::IterationRecord;
 use crate::sys::process::pending_signal;
-use crate::judge::verdict::{Facts, Verdict};
+use crate::judge::verdict::Verdict;
 
-use run::{at, PassKind, Run, Stop};
+use run::Run;
+use stop::{at, Stop};
 
 pub struct Outcome {
     pub verdict: Verdict,
@@ -43,37 +44,7 @@ pub struct Outcome {
 /// `on_start` is called once, when the first preflight has passed and
 /// before anything is written (the KTAP plan goes out then).
 pub fn run(cfg: &Config, on_start: &mut dyn FnMut()) -> Outcome {
-    let mut run = Run {
-        cfg,
-        progress: Progress::new(),
-        watch: None,
-        report: Report {
-            version: host::version(),
-            kernel: host::kernel_release(),
-            device: cfg.dev.display().to_string(),
-            fill_mode: cfg.fill_mode,
-            seed: cfg.seed,
-            enospc_mode: cfg.enospc,
-            reclaim: cfg.reclaim,
-            ..Report::default()
-        },
-        facts: Facts {
-            unmount_observed: !cfg.keep_mounted,
-            reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
-            op_timeout_secs: cfg.op_timeout_secs,
-            ..Facts::default()
-        },
-        taint_before: host::taint(),
-        rng: fastrand::Rng::with_seed(cfg.seed),
-        started: Instant::now(),
-        loop_path: None,
-        pass: PassKind::Injected,
-        pass_start: Default::default(),
-        formats: 0,
-        settled: None,
-        loop_trace: None,
-        cached_groups: Vec::new(),
-    };
+    let mut run = Run::new(cfg);
     let started = run.started;
     for i in 1..=cfg.iterations {
         if cfg.iterations > 1 {
@@ -102,7 +73,7 @@ pub fn run(cfg: &Config, on_start: &mut dyn FnMut()) -> Outcome {
         }
         run.note_leftovers();
         run.report.per_iteration.push(IterationRecord { seconds: began.elapsed().as_secs_f64(), held: crate::base::resources::held() });
-        run.report.notes.extend(mount::take_cleanup_notes());
+        run.report.notes.extend(run.cleanup.take());
         let stop_early = run.facts.refused.is_some()
             || run.facts.setup_failure.is_some()
             || run.facts.interrupted.is_some()

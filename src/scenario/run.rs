@@ -1,5 +1,5 @@
 //! One run's state and the plumbing every step shares: the phase timer,
-//! kernel operations in children, the reclaim counters, signals.
+//! kernel operations in children, kmemleak, what a run leaves behind.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,68 +15,14 @@ use crate::kernel::kmsg::trace::Tracing;
 use crate::kernel::kmsg::watch::Watch;
 pub(super) use crate::base::phase::PassKind;
 use crate::base::phase::{Phase, SettleEnd};
-use super::preflight;
 use crate::base::progress::Progress;
+use crate::btrfs::mount::CleanupNotes;
 use crate::judge::report::ktap::Test;
 use crate::judge::report::{self, PassRecord, Report};
-use crate::sys::process::{pending_signal, Signal};
-use crate::judge::verdict::{judge, Facts, Refusal};
+use crate::judge::verdict::{judge, Facts};
 
+use super::stop::{check_signal, pause_before, Stop};
 use super::Outcome;
-
-#[derive(Debug)]
-pub enum Stop {
-    Refused(Refusal),
-    Setup(String),
-    Interrupted(Signal),
-    /// A kernel operation's child was killed or hung: `Facts::killed_in`
-    /// says which. Evidence, not an error; the run ends.
-    Killed,
-}
-
-impl From<preflight::Blocked> for Stop {
-    fn from(b: preflight::Blocked) -> Stop {
-        match b {
-            preflight::Blocked::Refused(why) => Stop::Refused(Refusal::Unsafe(why)),
-            preflight::Blocked::Unprivileged(why) => Stop::Refused(Refusal::Unprivileged(why)),
-            preflight::Blocked::CannotTest(why) => Stop::Setup(why),
-        }
-    }
-}
-
-impl From<std::io::Error> for Stop {
-    fn from(e: std::io::Error) -> Stop {
-        Stop::Setup(e.to_string())
-    }
-}
-
-/// Adds the step's name to a system error.
-pub(super) fn at<T>(step: &str, r: std::io::Result<T>) -> Result<T, Stop> {
-    r.map_err(|e| Stop::Setup(format!("{step}: {e}")))
-}
-
-pub(super) fn check_signal() -> Result<(), Stop> {
-    match pending_signal() {
-        Some(sig) => Err(Stop::Interrupted(sig)),
-        None => Ok(()),
-    }
-}
-
-/// Sleeps in small slices so a signal is noticed promptly.
-pub(super) fn nap(d: Duration) -> Result<(), Stop> {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        check_signal()?;
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
-    }
-    check_signal()
-}
-
-/// A test pause (BRR_TEST_PAUSE): up to a minute, ended early by a signal.
-fn hold(at: &str) -> Result<(), Stop> {
-    eprintln!("btrfs-reclaim-repro: pausing at {at} (BRR_TEST_PAUSE)");
-    nap(Duration::from_secs(60))
-}
 
 pub(super) struct Run<'a> {
     pub(super) cfg: &'a Config,
@@ -102,9 +48,33 @@ pub(super) struct Run<'a> {
     pub(super) loop_trace: Option<Tracing>,
     /// Data block groups of the pass under way with a v1 cache inode.
     pub(super) cached_groups: Vec<u64>,
+    /// What the mount guard had to do when it unmounted on an error path.
+    pub(super) cleanup: CleanupNotes,
 }
 
 impl Run<'_> {
+    /// A run of `cfg` that has done nothing yet.
+    pub(super) fn new(cfg: &Config) -> Run<'_> {
+        Run {
+            cfg,
+            progress: Progress::new(),
+            watch: None,
+            report: report_for(cfg, host::version(), host::kernel_release()),
+            facts: facts_for(cfg),
+            taint_before: host::taint(),
+            rng: fastrand::Rng::with_seed(cfg.seed),
+            started: Instant::now(),
+            loop_path: None,
+            pass: PassKind::Injected,
+            pass_start: PassRecord::default(),
+            formats: 0,
+            settled: None,
+            loop_trace: None,
+            cached_groups: Vec::new(),
+            cleanup: CleanupNotes::default(),
+        }
+    }
+
     pub(super) fn finish(mut self) -> Outcome {
         let empty = crate::kernel::kmsg::events::Tracker::default();
         let log = self.watch.as_ref().map(|w| &w.log).unwrap_or(&empty);
@@ -171,9 +141,7 @@ impl Run<'_> {
 
     pub(super) fn phase<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> Result<T, Stop>) -> Result<T, Stop> {
         check_signal()?;
-        if let Some(at) = phase.pause_requested(self.pass.name()) {
-            hold(&at)?;
-        }
+        pause_before(phase, self.pass.name())?;
         let t = Instant::now();
         let r = f(self);
         let secs = t.elapsed().as_secs_f64();
@@ -184,15 +152,6 @@ impl Run<'_> {
         }
         self.drain();
         r
-    }
-
-    /// Test hook: holds the run at `point` inside `phase`
-    /// (`BRR_TEST_PAUSE=<phase>.<point>`), still noticing signals.
-    pub(super) fn pause_inside(&self, phase: Phase, point: &str) -> Result<(), Stop> {
-        match phase.pause_inside_requested(self.pass.name(), point) {
-            Some(at) => hold(&at),
-            None => Ok(()),
-        }
     }
 
     /// tracefs for the hunt's race windows (None without it). An error
@@ -226,91 +185,6 @@ impl Run<'_> {
         }
     }
 
-    /// What the pass under way has seen so far, counted from its start.
-    fn pass_counts(&self) -> PassRecord {
-        let log = self.watch.as_ref().map(|w| (w.log.injections, crate::judge::verdict::relocation_failures(&self.facts, &w.log)));
-        let (injections, relocation_failures) = log.unwrap_or((0, self.facts.reclaim_errors));
-        PassRecord {
-            layout: self.pass,
-            fill_percent: self.report.fill_percent,
-            reclaim_count: self.facts.reclaim_count,
-            reclaim_errors: self.facts.reclaim_errors,
-            injections,
-            relocation_failures,
-            phases: self.report.phases.clone(),
-            ..PassRecord::default()
-        }
-    }
-
-    pub(super) fn begin_pass(&mut self, kind: PassKind) {
-        self.pass = kind;
-        self.settled = None;
-        if kind == PassKind::Natural {
-            self.facts.natural_enospc = true;
-        }
-        self.pass_start = self.pass_counts();
-    }
-
-    /// Records the pass that just ended (also one that stopped early).
-    pub(super) fn end_pass(&mut self) {
-        let (now, start) = (self.pass_counts(), &self.pass_start);
-        let phases = now
-            .phases
-            .iter()
-            .map(|(p, secs)| (*p, secs - start.phases.iter().find(|(q, _)| q == p).map(|(_, s)| *s).unwrap_or(0.0)))
-            .filter(|(_, secs)| *secs > 0.0)
-            .collect();
-        self.report.passes.push(PassRecord {
-            layout: now.layout,
-            fill_percent: now.fill_percent,
-            reclaim_count: now.reclaim_count - start.reclaim_count,
-            reclaim_errors: now.reclaim_errors - start.reclaim_errors,
-            injections: now.injections - start.injections,
-            relocation_failures: now.relocation_failures.saturating_sub(start.relocation_failures),
-            phases,
-            settle_end: self.settled.map(|(end, _)| end),
-            settle_tail_seconds: self.settled.map(|(_, tail)| tail),
-            counters_from_log: self.facts.counters_from_log,
-        });
-    }
-
-    /// The pass drove reclaim into a relocation failure (injected or real).
-    pub(super) fn failure_path_reached(&self) -> bool {
-        let now = self.pass_counts();
-        now.injections > 0 || now.relocation_failures > 0
-    }
-
-    /// Reclaim counters of this filesystem, relative to `base`, added to what
-    /// earlier iterations counted.
-    pub(super) fn count_reclaims(&mut self, fs: &Fs, base: &Base) -> Result<(u64, u64), Stop> {
-        let (c, e) = self.raw_counts(fs)?;
-        let now = (c.saturating_sub(base.count), e.saturating_sub(base.errors));
-        self.facts.reclaim_count = base.earlier_count + now.0;
-        self.facts.reclaim_errors = base.earlier_errors + now.1;
-        if now != (0, 0) && self.report.first_reclaim_seconds.is_none() {
-            self.report.first_reclaim_seconds = Some(self.started.elapsed().as_secs_f64());
-        }
-        Ok(now)
-    }
-
-    pub(super) fn reclaim_base(&mut self, fs: &Fs) -> Result<Base, Stop> {
-        let (count, errors) = self.raw_counts(fs)?;
-        Ok(Base { count, errors, earlier_count: self.facts.reclaim_count, earlier_errors: self.facts.reclaim_errors })
-    }
-
-}
-
-impl Run<'_> {
-    /// (attempts, failures): the sysfs counters, or before 6.11 the kernel
-    /// log's `reclaiming chunk` and `error relocating chunk` lines.
-    fn raw_counts(&mut self, fs: &Fs) -> Result<(u64, u64), Stop> {
-        if !self.facts.counters_from_log {
-            return at("reclaim counters", fs.reclaim_counts());
-        }
-        self.drain();
-        Ok(self.watch.as_ref().map_or((0, 0), |w| (w.log.reclaiming_chunks, w.log.reloc_errors)))
-    }
-
     /// The reclaim the knobs turn on: --reclaim, except that a kernel with
     /// only the static threshold runs `Reclaim::STATIC_DEFAULT` for
     /// periodic or dynamic, which it does not have.
@@ -334,19 +208,48 @@ impl Run<'_> {
     }
 }
 
-/// Reclaim counters at the start of an iteration's wait, and what earlier
-/// iterations counted.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Base {
-    count: u64,
-    errors: u64,
-    earlier_count: u64,
-    earlier_errors: u64,
+/// The report of a run of `cfg` before it starts: what it runs, on what.
+fn report_for(cfg: &Config, version: String, kernel: String) -> Report {
+    Report {
+        version,
+        kernel,
+        device: cfg.dev.display().to_string(),
+        fill_mode: cfg.fill_mode,
+        seed: cfg.seed,
+        enospc_mode: cfg.enospc,
+        reclaim: cfg.reclaim,
+        ..Report::default()
+    }
 }
 
-pub(super) fn ignore_eintr(r: std::io::Result<()>) -> std::io::Result<()> {
-    match r {
-        Err(e) if crate::sys::errno_of(&e) == Some(libc::EINTR) => Ok(()),
-        other => other,
+/// The facts of a run of `cfg` before it starts: what the judge must know
+/// of how it was asked to run.
+fn facts_for(cfg: &Config) -> Facts {
+    Facts {
+        unmount_observed: !cfg.keep_mounted,
+        reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
+        op_timeout_secs: cfg.op_timeout_secs,
+        ..Facts::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_starts_from_what_was_asked() {
+        let mut cfg = Config::example("/dev/vdb", "/mnt/test");
+        cfg.keep_mounted = true;
+        cfg.stress_secs = Some(300);
+        let r = report_for(&cfg, "v1".into(), "6.12.0".into());
+        assert_eq!((r.version.as_str(), r.kernel.as_str(), r.device.as_str(), r.seed), ("v1", "6.12.0", "/dev/vdb", 1));
+        assert_eq!((r.enospc_mode, r.reclaim, r.iterations), (cfg.enospc, cfg.reclaim, 0));
+        let f = facts_for(&cfg);
+        assert_eq!((f.unmount_observed, f.reclaim_wait_secs, f.op_timeout_secs), (false, 300, 60));
+        cfg.stress_secs = None;
+        assert_eq!(facts_for(&cfg).reclaim_wait_secs, 120);
+        let run = Run::new(&cfg);
+        assert_eq!((run.pass, run.formats, run.report.device.as_str()), (PassKind::Injected, 0, "/dev/vdb"));
     }
 }

@@ -9,7 +9,8 @@ use super::config::Enospc;
 use crate::btrfs::format::Mkfs;
 use crate::device::Target;
 
-use super::run::{PassKind, Run, Stop};
+use super::run::{PassKind, Run};
+use super::stop::Stop;
 
 /// Every other file goes: each data block group ends about half used,
 /// under dynamic reclaim's threshold.
@@ -38,10 +39,7 @@ pub(super) fn passes(run: &mut Run, target: &Target, mkfs: &Mkfs) -> Result<(), 
 /// reclaim ran but no relocation failed is not the last: it is unmounted
 /// (and judged) even with --keep-mounted, and `Ok(true)` asks for the next.
 fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, kind: PassKind, may_follow: bool) -> Result<bool, Stop> {
-    run.begin_pass(kind);
-    let result = steps(run, target, mkfs, may_follow);
-    run.end_pass();
-    result
+    run.in_pass(kind, |run| steps(run, target, mkfs, may_follow))
 }
 
 fn steps(run: &mut Run, target: &Target, mkfs: &Mkfs, may_follow: bool) -> Result<bool, Stop> {

@@ -18,7 +18,9 @@ use crate::btrfs::mkfs::Ids;
 use crate::base::phase::Phase;
 use crate::base::size::human;
 
-use super::run::{at, check_signal, nap, Base, PassKind, Run, Stop};
+use super::counters::Base;
+use super::run::{PassKind, Run};
+use super::stop::{at, check_signal, nap, Stop};
 use super::settle::{End, Next, Seen, Settle};
 use crate::kernel::kmsg::events::EventKind;
 use crate::kernel::kmsg::reclaim_loop;
@@ -80,7 +82,7 @@ impl Run<'_> {
         let mounted = self.phase(Phase::Mount, |r| {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
             let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
-            let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout))?;
+            let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout, &r.cleanup))?;
             r.report.mount_options = format!("noatime,{data}");
             let cache = mount::active_space_cache(&cfg.mnt).unwrap_or("unknown");
             r.facts.space_cache = Some(cache.to_string());

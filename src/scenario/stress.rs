@@ -11,7 +11,9 @@ use crate::base::phase::Phase;
 use crate::judge::report::StressStats;
 
 use super::churn::{self, BALANCE_USAGE_PCT};
-use super::run::{at, check_signal, ignore_eintr, Base, PassKind, Run, Stop};
+use super::counters::Base;
+use super::run::{PassKind, Run};
+use super::stop::{at, check_signal, ignore_eintr, Stop};
 
 /// Every third file goes: groups stay fuller than in the single pass, so
 /// the churn has room to allocate.
@@ -23,10 +25,7 @@ const FRAGMENT_NTH: usize = 3;
 pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
     // Stress keeps its own rules: the injected layout unless --enospc natural
     // (refused with --stress) asked otherwise.
-    run.begin_pass(PassKind::Injected);
-    let result = stress_steps(run, target, mkfs, secs);
-    run.end_pass();
-    result
+    run.in_pass(PassKind::Injected, |run| stress_steps(run, target, mkfs, secs))
 }
 
 fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
