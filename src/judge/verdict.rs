@@ -7,6 +7,8 @@ use crate::judge::known_bug::{self, KnownBug};
 use crate::base::phase::Phase;
 use crate::sys::process::Signal;
 
+pub use super::cause::Cause;
+
 /// The exit codes, named once: `git bisect run` reads 0 as good, 1 as bad,
 /// 125 as skip and anything above 127 as abort.
 pub struct ExitCode;
@@ -208,92 +210,6 @@ impl Verdict {
     }
 }
 
-/// Why a run was INCONCLUSIVE: each has its advice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// The environment failed mid-run (the reason names the step and errno).
-    SetupFailed,
-    /// The natural pass relocated without a failure.
-    NotStarved,
-    /// The filesystem uses no v1 cache (--space-cache v2).
-    NoV1Cache,
-    /// v1 cache, but no data block group got a cache inode.
-    NoV1CacheInode,
-    /// Reclaim never relocated anything within --timeout.
-    ReclaimNeverFired,
-    /// Reclaim relocated and nothing failed, and no natural pass ran.
-    NotInstrumented,
-    /// The kernel overwrote log records before we read them: a clean log
-    /// with holes proves nothing.
-    RecordsLost,
-    /// --vm: the guest kernel lacks what the test needs (the reason names
-    /// the CONFIG_ option).
-    VmKernelConfig,
-    /// --vm: the kernel could not execute /init (ENOEXEC): another
-    /// architecture's binary.
-    VmWrongArch,
-    /// --vm: no initramfs init ran (no CONFIG_BLK_DEV_INITRD).
-    VmNoInitramfs,
-    /// --vm: the console stayed silent.
-    VmNoConsole,
-    /// --vm: the kernel died or stopped while booting, before /init.
-    VmBootFailed,
-    /// --vm: the guest ran past the host's deadline, with a clean console.
-    VmHung,
-    /// --vm: the VM ended without an intact verdict, with a clean console.
-    VmNoVerdict,
-    /// The only kernel trouble was a stall report, with nothing that names
-    /// a bug (no loop, no refcount/list/KASAN line, no leak).
-    StallOnly,
-    /// The kernel offers no automatic reclaim of data block groups (neither
-    /// dynamic/periodic reclaim nor bg_reclaim_threshold: before 5.19).
-    NoReclaimTrigger,
-}
-
-impl Cause {
-    /// Every cause, for the test that each has advice.
-    #[cfg(test)]
-    pub const ALL: [Cause; 16] = [
-        Cause::StallOnly,
-        Cause::NoReclaimTrigger,
-        Cause::SetupFailed,
-        Cause::NotStarved,
-        Cause::NoV1Cache,
-        Cause::NoV1CacheInode,
-        Cause::ReclaimNeverFired,
-        Cause::NotInstrumented,
-        Cause::RecordsLost,
-        Cause::VmKernelConfig,
-        Cause::VmWrongArch,
-        Cause::VmNoInitramfs,
-        Cause::VmNoConsole,
-        Cause::VmBootFailed,
-        Cause::VmHung,
-        Cause::VmNoVerdict,
-    ];
-
-    pub fn advice(self) -> &'static str {
-        match self {
-            Cause::SetupFailed => "fix what the reason names (the step and the errno), then run again; git bisect skips this commit",
-            Cause::NotStarved => "run again (a different --seed changes the fill), or give a smaller device so metadata fills sooner",
-            Cause::NoV1Cache => "drop --space-cache v2: the injection site and the natural recipe need the v1 cache (the default)",
-            Cause::NoV1CacheInode => "give a larger device (over 960 MiB, 3 GiB is good): data block groups under 100 MiB get no v1 cache inode",
-            Cause::ReclaimNeverFired => "raise --timeout, and check that dynamic_reclaim/periodic_reclaim (6.11 on) or bg_reclaim_threshold (5.19 on) exist in /sys/fs/btrfs/<fsid>/allocation/data",
-            Cause::NotInstrumented => "run with --enospc auto (the default) or natural for a real ENOSPC, or boot the bug report's instrumented kernel",
-            Cause::StallOnly => "a stall alone is no evidence: run again on a less loaded machine (no other VMs or CPU hogs) and see whether a line that names a bug comes; --log keeps the kernel log",
-            Cause::NoReclaimTrigger => "boot a kernel from 5.19 on (bg_reclaim_threshold) or 6.11 on (dynamic/periodic reclaim): this one cannot test the bug, git bisect skips it",
-            Cause::RecordsLost => "boot with log_buf_len=16M (a bigger kernel log buffer), or keep other kernel chatter down, and run again",
-            Cause::VmKernelConfig => "build the kernel with the option the reason names set to y (README: Kernel config for --vm); git bisect skips this commit",
-            Cause::VmWrongArch => "give a kernel of the guest binary's architecture (x86_64 bzImage, arm64 Image; the aarch64 binary is dist/btrfs-reclaim-repro-aarch64)",
-            Cause::VmNoInitramfs => "build the kernel with CONFIG_BLK_DEV_INITRD=y: the binary boots as the initramfs's /init",
-            Cause::VmNoConsole => "build the kernel with its serial console (CONFIG_SERIAL_8250_CONSOLE on x86, CONFIG_SERIAL_AMBA_PL011_CONSOLE on arm64); under KVM try --vm-accel tcg",
-            Cause::VmBootFailed => "read the console (--vm-console FILE keeps it): the kernel itself failed to boot; git bisect skips this commit",
-            Cause::VmHung => "raise --vm-timeout if the guest was only slow; the console (--vm-console FILE) shows where it stopped",
-            Cause::VmNoVerdict => "run again with --vm-console FILE and read how the guest ended",
-        }
-    }
-}
-
 fn taint_letters(bits: u64) -> String {
     let mut s = String::new();
     for (bit, c) in [(TAINT_BAD_PAGE, 'B'), (TAINT_DIE, 'D'), (TAINT_WARN, 'W')] {
@@ -305,75 +221,21 @@ fn taint_letters(bits: u64) -> String {
 }
 
 pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
-    let v = |kind: Kind, reason: String| Verdict { kind, reason, cause: None, known_bug: None };
-    let inconclusive = |cause: Cause, reason: String| Verdict { kind: Kind::Inconclusive, reason, cause: Some(cause), known_bug: None };
     if let Some(why) = &f.refused {
-        return v(Kind::Refused, why.why().to_string());
+        return plain(Kind::Refused, why.why().to_string());
     }
-    let bad_taint = f.taint_gained & TROUBLE_TAINTS;
-    let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
-        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), sig.name()),
-        None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
-    });
-    let leak = f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
-    // The endless loop is decisive; a stall it causes comes second.
-    let looped = f.reclaim_loop.as_ref().map(|l| {
-        let mut s = l.describe();
-        if let Some(b) = f.longest_busy_secs.filter(|b| *b >= 1.0 && l.pid.is_some()) {
-            s.push_str(&format!("; exclusive_operation read balance for {b:.1} s without a break"));
-        }
-        s.push_str(match f.loop_stopped {
-            Some(true) => "; the unmount then stopped it",
-            Some(false) => "; the unmount did not return: the loop did not stop",
-            None => "",
-        });
-        s
-    });
-    let trouble = if let (Some(l), Some(first)) = (&looped, log.headline().filter(|h| known_bug::is_stall(h))) {
-        Some(format!("{l}; kernel trouble after it: {first}"))
-    } else if let Some(first) = log.headline() {
-        let t = format!("kernel trouble: {first}");
-        Some(match killed {
-            Some(k) => format!("{k}; {t}"),
-            None => t,
-        })
-    } else if let Some(l) = looped {
-        Some(l)
-    } else if let Some(k) = killed {
-        Some(k)
-    } else if let Some(l) = leak {
-        Some(l)
-    } else if bad_taint != 0 {
-        Some(format!("the kernel gained taint {} during the run", taint_letters(bad_taint)))
-    } else {
-        None
-    };
+    let trouble = trouble(f, log);
     if let Some(sig) = f.interrupted {
-        let mut reason = format!("interrupted by {}", sig.name());
-        if let Some(t) = &trouble {
-            reason.push_str(&format!(" (after {t})"));
-        }
-        return v(Kind::Interrupted(sig), reason);
+        return interrupted(sig, trouble.as_deref());
     }
     // A stall alone: the machine may just be slow (measured: TCG and KASAN
     // relocating a group stalled the CPU for 21 s on a clean kernel).
     if log.only_stalls() && f.reclaim_loop.is_none() && f.killed_in.is_none() && f.kmemleak.is_none_or(|n| n == 0) {
         let first = log.headline().unwrap_or_default();
-        return inconclusive(
-            Cause::StallOnly,
-            format!("the kernel reported a stall and nothing that names a bug: {first}"),
-        );
+        return inconclusive(Cause::StallOnly, format!("the kernel reported a stall and nothing that names a bug: {first}"));
     }
     if let Some(t) = trouble {
-        let groups = log.injected_groups();
-        let bg = match groups.as_slice() {
-            [] => String::new(),
-            [one] => format!("; injected block group {one}"),
-            [first, rest @ ..] => format!("; injected block groups {first} and {} more", rest.len()),
-        };
-        let failed = relocation_failures(f, log) > 0 || log.injections > 0;
-        let known_bug = known_bug::name(&log.trouble_context, failed, f.reclaim_loop.is_some());
-        return Verdict { known_bug, ..v(Kind::Reproduced, format!("{t}{bg}")) };
+        return reproduced(f, log, &t);
     }
     if let Some(why) = &f.setup_failure {
         if f.offered == Some(Offered::Nothing) {
@@ -382,28 +244,10 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
         return inconclusive(Cause::SetupFailed, format!("setup failed: {why}"));
     }
     if let Some(o) = log.overlaps.first() {
-        return v(
-            Kind::Suspected,
-            format!(
-                "block group {}: reloc put (pid {}) and reclaim loop put (pid {}) overlap",
-                o.bg, o.reloc_pid, o.reclaim_pid
-            ),
-        );
+        let reason = format!("block group {}: reloc put (pid {}) and reclaim loop put (pid {}) overlap", o.bg, o.reloc_pid, o.reclaim_pid);
+        return plain(Kind::Suspected, reason);
     }
-    let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
-    let exercised = match failure_path(f, log) {
-        FailurePath::Injected => Some(format!(
-            "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
-            log.injections
-        )),
-        FailurePath::Natural => Some(format!(
-            "failure path exercised (natural ENOSPC, no injection): {} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
-            relocation_failures(f, log),
-            log.errors_before_move
-        )),
-        FailurePath::None => None,
-    };
-    if let Some(reason) = exercised {
+    if let Some(reason) = exercised(f, log) {
         // A clean log with holes in it is no proof: the splat may have been
         // among the records the kernel overwrote before we read them.
         let lost = records_lost(f, log);
@@ -415,9 +259,104 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
                 ),
             );
         }
-        return v(Kind::NotReproduced, reason);
+        return plain(Kind::NotReproduced, reason);
     }
-    let (cause, reason) = if f.natural_enospc && f.reclaim_count > 0 {
+    let (cause, reason) = not_exercised(f);
+    inconclusive(cause, reason)
+}
+
+fn plain(kind: Kind, reason: String) -> Verdict {
+    Verdict { kind, reason, cause: None, known_bug: None }
+}
+
+fn inconclusive(cause: Cause, reason: String) -> Verdict {
+    Verdict { kind: Kind::Inconclusive, reason, cause: Some(cause), known_bug: None }
+}
+
+/// The endless reclaim loop, said with how long balance held the
+/// exclusive operation and whether the unmount stopped it.
+fn looped(f: &Facts) -> Option<String> {
+    let l = f.reclaim_loop.as_ref()?;
+    let mut s = l.describe();
+    if let Some(b) = f.longest_busy_secs.filter(|b| *b >= 1.0 && l.pid.is_some()) {
+        s.push_str(&format!("; exclusive_operation read balance for {b:.1} s without a break"));
+    }
+    s.push_str(match f.loop_stopped {
+        Some(true) => "; the unmount then stopped it",
+        Some(false) => "; the unmount did not return: the loop did not stop",
+        None => "",
+    });
+    Some(s)
+}
+
+/// The evidence of kernel trouble, strongest first: the log's headline
+/// (after the endless loop where that caused a stall), the loop, a killed
+/// or hung operation, a kmemleak leak, a trouble taint.
+fn trouble(f: &Facts, log: &Tracker) -> Option<String> {
+    let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
+        Some(sig) => format!("the kernel killed the {} task ({})", step.name(), sig.name()),
+        None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
+    });
+    let leak = || f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
+    let bad_taint = f.taint_gained & TROUBLE_TAINTS;
+    let taint = || (bad_taint != 0).then(|| format!("the kernel gained taint {} during the run", taint_letters(bad_taint)));
+    // The endless loop is decisive; a stall it causes comes second.
+    let looped = looped(f);
+    if let (Some(l), Some(first)) = (&looped, log.headline().filter(|h| known_bug::is_stall(h))) {
+        return Some(format!("{l}; kernel trouble after it: {first}"));
+    }
+    if let Some(first) = log.headline() {
+        let t = format!("kernel trouble: {first}");
+        return Some(match killed {
+            Some(k) => format!("{k}; {t}"),
+            None => t,
+        });
+    }
+    looped.or(killed).or_else(leak).or_else(taint)
+}
+
+fn interrupted(sig: Signal, trouble: Option<&str>) -> Verdict {
+    let mut reason = format!("interrupted by {}", sig.name());
+    if let Some(t) = trouble {
+        reason.push_str(&format!(" (after {t})"));
+    }
+    plain(Kind::Interrupted(sig), reason)
+}
+
+/// REPRODUCED on `trouble`, with the injected block groups and the
+/// upstream fix the evidence names.
+fn reproduced(f: &Facts, log: &Tracker, trouble: &str) -> Verdict {
+    let bg = match log.injected_groups().as_slice() {
+        [] => String::new(),
+        [one] => format!("; injected block group {one}"),
+        [first, rest @ ..] => format!("; injected block groups {first} and {} more", rest.len()),
+    };
+    let failed = relocation_failures(f, log) > 0 || log.injections > 0;
+    let known_bug = known_bug::name(&log.trouble_context, failed, f.reclaim_loop.is_some());
+    Verdict { known_bug, ..plain(Kind::Reproduced, format!("{trouble}{bg}")) }
+}
+
+/// The failure path the run exercised without trouble, said as the
+/// reason of a NOT REPRODUCED.
+fn exercised(f: &Facts, log: &Tracker) -> Option<String> {
+    let unobserved = if f.unmount_observed { "" } else { " (unmount not observed: --keep-mounted)" };
+    match failure_path(f, log) {
+        FailurePath::Injected => Some(format!(
+            "failure path exercised: {} injected ENOSPC, puts balanced, no kernel trouble{unobserved}",
+            log.injections
+        )),
+        FailurePath::Natural => Some(format!(
+            "failure path exercised (natural ENOSPC, no injection): {} reclaim relocation(s) failed ({} before moving extents), no kernel trouble{unobserved}",
+            relocation_failures(f, log),
+            log.errors_before_move
+        )),
+        FailurePath::None => None,
+    }
+}
+
+/// Why the failure path was not reached: the first thing missing.
+fn not_exercised(f: &Facts) -> (Cause, String) {
+    if f.natural_enospc && f.reclaim_count > 0 {
         (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
     } else if f.space_cache.as_deref() != Some("v1") {
         (
@@ -439,8 +378,7 @@ pub fn judge(f: &Facts, log: &Tracker) -> Verdict {
             Cause::NotInstrumented,
             format!("reclaim ran but no relocation failed ({} reclaimed, 0 errors): kernel not instrumented?", f.reclaim_count),
         )
-    };
-    inconclusive(cause, reason)
+    }
 }
 
 #[cfg(test)]
@@ -759,5 +697,38 @@ mod tests {
     fn keep_mounted_says_unmount_was_not_observed() {
         let v = judge(&Facts { unmount_observed: false, ..base() }, &log("instrumented"));
         assert!(v.reason.contains("unmount not observed"));
+    }
+
+    #[test]
+    fn each_piece_of_the_judgement_alone() {
+        // looped: the loop, how long balance held on, whether it stopped.
+        assert_eq!(looped(&base()), None);
+        let l = looped(&Facts { reclaim_loop: Some(a_loop()), loop_stopped: Some(false), longest_busy_secs: Some(0.5), ..base() }).unwrap();
+        assert!(l.ends_with("; the unmount did not return: the loop did not stop") && !l.contains("exclusive_operation"), "{l}");
+        // trouble: strongest first.
+        let quiet = Tracker::default();
+        assert_eq!(trouble(&base(), &quiet), None);
+        let killed = Facts { killed_in: Some((Phase::Unmount, None)), op_timeout_secs: 60, kmemleak: Some(2), taint_gained: TAINT_WARN, ..base() };
+        assert_eq!(trouble(&killed, &quiet).unwrap(), "hung in unmount (no return within 60 s)");
+        let leak = Facts { killed_in: None, ..killed.clone() };
+        assert!(trouble(&leak, &quiet).unwrap().starts_with("kmemleak: 2 unreferenced"));
+        assert_eq!(trouble(&Facts { kmemleak: None, ..leak }, &quiet).unwrap(), "the kernel gained taint W during the run");
+        let headline = trouble(&killed, &log("kasan")).unwrap();
+        assert!(headline.starts_with("hung in unmount (no return within 60 s); kernel trouble: "), "{headline}");
+        // interrupted: the signal, and what came before it.
+        let v = interrupted(Signal(2), Some("kernel trouble: x"));
+        assert_eq!((v.kind, v.reason.as_str()), (Kind::Interrupted(Signal(2)), "interrupted by SIGINT (after kernel trouble: x)"));
+        // reproduced: the trouble and the injected groups.
+        let v = reproduced(&base(), &log("instrumented"), "kernel trouble: y");
+        assert!(v.reason.starts_with("kernel trouble: y; injected block group"), "{}", v.reason);
+        // exercised / not_exercised: the failure path, or the first thing missing.
+        let e = exercised(&Facts { unmount_observed: false, ..base() }, &log("instrumented")).unwrap();
+        assert!(e.starts_with("failure path exercised: ") && e.ends_with("(unmount not observed: --keep-mounted)"), "{e}");
+        assert_eq!(exercised(&Facts { reclaim_errors: 0, ..base() }, &quiet), None);
+        assert_eq!(not_exercised(&Facts { reclaim_count: 0, ..base() }), (Cause::ReclaimNeverFired, "reclaim never fired within 60 s".into()));
+        assert_eq!(not_exercised(&Facts { space_cache: Some("v2".into()), ..base() }).0, Cause::NoV1Cache);
+        assert_eq!(not_exercised(&Facts { v1_cache_block_groups: Some(0), ..base() }).0, Cause::NoV1CacheInode);
+        assert_eq!(not_exercised(&Facts { natural_enospc: true, ..base() }).0, Cause::NotStarved);
+        assert_eq!(not_exercised(&base()).0, Cause::NotInstrumented);
     }
 }
