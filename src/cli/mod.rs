@@ -162,92 +162,24 @@ pub struct Args {
 }
 
 /// The validated configuration a run follows, or the one-line refusal.
+/// The checks run in this order: the first refusal is the one printed.
 pub fn config(a: Args) -> Result<Config, String> {
-    let (dev, mnt) = (a.dev, a.mnt);
-    let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
-    if fill == 0 || fill > 99 {
-        return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
-    }
-    if let Some(s) = a.stress {
-        if s == 0 || s > 7 * 24 * 3600 {
-            return Err(format!("bad --stress {s}: give seconds from 1 to 604800"));
-        }
-    }
-    let workers = a.workers.unwrap_or(4);
-    if workers == 0 || workers > 64 {
-        return Err(format!("bad --workers {workers}: give 1 to 64"));
-    }
-    if a.workers.is_some() && a.stress.is_none() {
-        return Err("--workers only applies with --stress SECS".into());
-    }
-    let enospc = match a.enospc.as_str() {
-        "auto" => Enospc::Auto,
-        "injected" => Enospc::Injected,
-        "natural" => Enospc::Natural,
-        m => return Err(format!("bad --enospc '{m}': use auto, injected or natural")),
-    };
-    let natural_enospc = enospc == Enospc::Natural;
-    if natural_enospc && a.space_cache != "v1" {
-        return Err("--enospc natural needs --space-cache v1".into());
-    }
-    if natural_enospc && a.stress.is_some() {
-        return Err("--enospc natural is a single-pass mode (drop --stress)".into());
-    }
-    let reclaim = match a.reclaim.as_deref() {
-        Some(r) => Reclaim::parse(r).ok_or_else(|| format!("bad --reclaim '{r}': use periodic, dynamic or threshold=N (N from 1 to 99)"))?,
-        // --workers names the churn stress (the bug report's parallel
-        // test), which runs with periodic reclaim.
-        None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
-        None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
-        None => Reclaim::Periodic,
-    };
-    if natural_enospc && reclaim != Reclaim::Periodic {
-        return Err("--enospc natural runs with --reclaim periodic only".into());
-    }
-    let hunt = hunts(a.stress, reclaim);
-    if hunt && a.workers.is_some() {
-        return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
-    }
-    // The hunt expects a wedged kernel: a sync or unmount that does not
-    // return within 20 s is evidence, not slowness.
-    let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
-    if op_timeout == 0 || op_timeout > 24 * 3600 {
-        return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
-    }
-    if a.ktap && a.json {
-        return Err("--ktap and --json both print on stdout: give one of them".into());
-    }
-    if a.ktap && a.check {
-        return Err("--ktap reports a run, --check only a preflight: drop one of them".into());
-    }
-    if a.iterations == 0 {
-        return Err("bad --iterations 0: give 1 or more".into());
-    }
-    let external_mkfs = match a.mkfs.as_str() {
-        "builtin" => false,
-        "external" => true,
-        m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
-    };
-    let fill_mode = match a.fill_mode.as_str() {
-        "fallocate" => FillMode::Fallocate,
-        "write" => FillMode::Write,
-        m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
-    };
-    let space_cache_v1 = match a.space_cache.as_str() {
-        "v1" => true,
-        "v2" => false,
-        c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
-    };
+    let (fill, workers) = amounts(&a)?;
+    let enospc = enospc(&a)?;
+    let reclaim = reclaim(&a, enospc)?;
+    let op_timeout = op_timeout(&a, hunts(a.stress, reclaim))?;
+    outputs(&a)?;
+    let (external_mkfs, fill_mode, space_cache_v1) = choices(&a)?;
     if a.timeout == 0 || a.timeout > 24 * 3600 {
         return Err(format!("bad --timeout {}: give seconds from 1 to 86400", a.timeout));
     }
     let create_size = a.size.as_deref().map(parse_size).transpose().map_err(|e| format!("--size: {e}"))?;
-    if dev.is_empty() || mnt.is_empty() {
+    if a.dev.is_empty() || a.mnt.is_empty() {
         return Err("<dev> and <mnt> must not be empty".into());
     }
     Ok(Config {
-        dev: PathBuf::from(dev),
-        mnt: PathBuf::from(mnt),
+        dev: PathBuf::from(a.dev),
+        mnt: PathBuf::from(a.mnt),
         fill_percent: fill,
         fill_mode,
         space_cache_v1,
@@ -269,6 +201,108 @@ pub fn config(a: Args) -> Result<Config, String> {
         check_only: a.check,
         reclaim,
     })
+}
+
+/// --fill (80 % under --stress, else 90 %), --stress, --workers (4).
+fn amounts(a: &Args) -> Result<(u32, u32), String> {
+    let fill = a.fill.unwrap_or(if a.stress.is_some() { 80 } else { 90 });
+    if fill == 0 || fill > 99 {
+        return Err(format!("bad --fill {fill}: give a percentage from 1 to 99"));
+    }
+    if let Some(s) = a.stress {
+        if s == 0 || s > 7 * 24 * 3600 {
+            return Err(format!("bad --stress {s}: give seconds from 1 to 604800"));
+        }
+    }
+    let workers = a.workers.unwrap_or(4);
+    if workers == 0 || workers > 64 {
+        return Err(format!("bad --workers {workers}: give 1 to 64"));
+    }
+    if a.workers.is_some() && a.stress.is_none() {
+        return Err("--workers only applies with --stress SECS".into());
+    }
+    Ok((fill, workers))
+}
+
+/// --enospc, and what natural needs.
+fn enospc(a: &Args) -> Result<Enospc, String> {
+    let enospc = match a.enospc.as_str() {
+        "auto" => Enospc::Auto,
+        "injected" => Enospc::Injected,
+        "natural" => Enospc::Natural,
+        m => return Err(format!("bad --enospc '{m}': use auto, injected or natural")),
+    };
+    let natural_enospc = enospc == Enospc::Natural;
+    if natural_enospc && a.space_cache != "v1" {
+        return Err("--enospc natural needs --space-cache v1".into());
+    }
+    if natural_enospc && a.stress.is_some() {
+        return Err("--enospc natural is a single-pass mode (drop --stress)".into());
+    }
+    Ok(enospc)
+}
+
+/// --reclaim, or its default for the mode, and what goes with it.
+fn reclaim(a: &Args, enospc: Enospc) -> Result<Reclaim, String> {
+    let reclaim = match a.reclaim.as_deref() {
+        Some(r) => Reclaim::parse(r).ok_or_else(|| format!("bad --reclaim '{r}': use periodic, dynamic or threshold=N (N from 1 to 99)"))?,
+        // --workers names the churn stress (the bug report's parallel
+        // test), which runs with periodic reclaim.
+        None if a.stress.is_some() && a.workers.is_some() => Reclaim::Periodic,
+        None if a.stress.is_some() => Reclaim::HUNT_DEFAULT,
+        None => Reclaim::Periodic,
+    };
+    if enospc == Enospc::Natural && reclaim != Reclaim::Periodic {
+        return Err("--enospc natural runs with --reclaim periodic only".into());
+    }
+    if hunts(a.stress, reclaim) && a.workers.is_some() {
+        return Err("--workers applies to --reclaim periodic --stress (the hunt has fixed helpers)".into());
+    }
+    Ok(reclaim)
+}
+
+/// --op-timeout. The hunt expects a wedged kernel: a sync or unmount that
+/// does not return within 20 s is evidence, not slowness.
+fn op_timeout(a: &Args, hunt: bool) -> Result<u64, String> {
+    let op_timeout = a.op_timeout.unwrap_or(if hunt { 20 } else { 300 });
+    if op_timeout == 0 || op_timeout > 24 * 3600 {
+        return Err(format!("bad --op-timeout {op_timeout}: give seconds from 1 to 86400"));
+    }
+    Ok(op_timeout)
+}
+
+/// What goes to stdout, and how many times.
+fn outputs(a: &Args) -> Result<(), String> {
+    if a.ktap && a.json {
+        return Err("--ktap and --json both print on stdout: give one of them".into());
+    }
+    if a.ktap && a.check {
+        return Err("--ktap reports a run, --check only a preflight: drop one of them".into());
+    }
+    if a.iterations == 0 {
+        return Err("bad --iterations 0: give 1 or more".into());
+    }
+    Ok(())
+}
+
+/// (external mkfs, --fill-mode, v1 space cache): the named choices.
+fn choices(a: &Args) -> Result<(bool, FillMode, bool), String> {
+    let external_mkfs = match a.mkfs.as_str() {
+        "builtin" => false,
+        "external" => true,
+        m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
+    };
+    let fill_mode = match a.fill_mode.as_str() {
+        "fallocate" => FillMode::Fallocate,
+        "write" => FillMode::Write,
+        m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
+    };
+    let space_cache_v1 = match a.space_cache.as_str() {
+        "v1" => true,
+        "v2" => false,
+        c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
+    };
+    Ok((external_mkfs, fill_mode, space_cache_v1))
 }
 
 /// Parses argv; `Err((code, text))` is a help/usage exit.
@@ -368,6 +402,29 @@ mod tests {
         let argv: Vec<String> = std::iter::once("btrfs-reclaim-repro").chain(args.iter().copied()).map(String::from).collect();
         let a = parse(&argv).map_err(|(_, t)| t)?;
         config(a)
+    }
+
+    fn args(args: &[&str]) -> Args {
+        let argv: Vec<String> = ["btrfs-reclaim-repro", "/dev/vdb", "/mnt/t"].iter().chain(args).map(|s| s.to_string()).collect();
+        parse(&argv).unwrap()
+    }
+
+    #[test]
+    fn each_piece_of_the_configuration_alone() {
+        assert_eq!(amounts(&args(&[])), Ok((90, 4)));
+        assert_eq!(amounts(&args(&["--stress", "9", "--workers", "2"])), Ok((80, 2)));
+        assert_eq!(amounts(&args(&["--workers", "2"])).unwrap_err(), "--workers only applies with --stress SECS");
+        assert_eq!(enospc(&args(&[])), Ok(Enospc::Auto));
+        assert_eq!(enospc(&args(&["--enospc", "natural", "--space-cache", "v2"])).unwrap_err(), "--enospc natural needs --space-cache v1");
+        assert_eq!(reclaim(&args(&[]), Enospc::Auto), Ok(Reclaim::Periodic));
+        assert_eq!(reclaim(&args(&["--stress", "9"]), Enospc::Auto), Ok(Reclaim::HUNT_DEFAULT));
+        assert_eq!(reclaim(&args(&["--reclaim", "dynamic"]), Enospc::Natural).unwrap_err(), "--enospc natural runs with --reclaim periodic only");
+        assert_eq!((op_timeout(&args(&[]), true), op_timeout(&args(&[]), false)), (Ok(20), Ok(300)));
+        assert!(op_timeout(&args(&["--op-timeout", "0"]), false).unwrap_err().starts_with("bad --op-timeout 0"));
+        assert_eq!(outputs(&args(&[])), Ok(()));
+        assert_eq!(outputs(&args(&["--ktap", "--json"])).unwrap_err(), "--ktap and --json both print on stdout: give one of them");
+        assert_eq!(choices(&args(&[])), Ok((false, FillMode::Fallocate, true)));
+        assert_eq!(choices(&args(&["--mkfs", "external", "--fill-mode", "write", "--space-cache", "v2"])), Ok((true, FillMode::Write, false)));
     }
 
     #[test]
