@@ -23,7 +23,7 @@ use crate::kernel::kmemleak;
 use crate::kernel::kmsg::watch::Watch;
 use crate::judge::report::IterationRecord;
 use crate::sys::process::pending_signal;
-use crate::judge::verdict::Verdict;
+use crate::judge::verdict::{Facts, Verdict};
 
 use run::Run;
 use stop::{at, Stop};
@@ -64,24 +64,11 @@ pub fn run(cfg: &Config, on_start: &mut dyn FnMut()) -> Outcome {
             run.report.kmsg_read_error = last_error.or(run.report.kmsg_read_error.take());
         }
         run.report.iterations = i;
-        match result {
-            Ok(()) => {}
-            Err(Stop::Refused(why)) => run.facts.refused = Some(why),
-            Err(Stop::Setup(why)) => run.facts.setup_failure = Some(why),
-            Err(Stop::Interrupted(sig)) => run.facts.interrupted = Some(sig),
-            Err(Stop::Killed) => {}
-        }
+        record_stop(&mut run.facts, result);
         run.note_leftovers();
         run.report.per_iteration.push(IterationRecord { seconds: began.elapsed().as_secs_f64(), held: crate::base::resources::held() });
         run.report.notes.extend(run.cleanup.take());
-        let stop_early = run.facts.refused.is_some()
-            || run.facts.setup_failure.is_some()
-            || run.facts.interrupted.is_some()
-            || run.facts.killed_in.is_some()
-            || run.facts.kmemleak.is_some_and(|n| n > 0)
-            || pending_signal().is_some()
-            || run.evidence_seen();
-        if stop_early {
+        if stops_early(&run.facts) || pending_signal().is_some() || run.evidence_seen() {
             break;
         }
     }
@@ -92,6 +79,28 @@ pub fn run(cfg: &Config, on_start: &mut dyn FnMut()) -> Outcome {
     run.report.total_seconds = started.elapsed().as_secs_f64();
     run.report.peak_rss_kib = host::peak_rss_kib();
     run.finish()
+}
+
+/// Why the iteration ended, as the judge reads it (a killed operation has
+/// said so in `killed_in` already).
+fn record_stop(facts: &mut Facts, result: Result<(), Stop>) {
+    match result {
+        Ok(()) => {}
+        Err(Stop::Refused(why)) => facts.refused = Some(why),
+        Err(Stop::Setup(why)) => facts.setup_failure = Some(why),
+        Err(Stop::Interrupted(sig)) => facts.interrupted = Some(sig),
+        Err(Stop::Killed) => {}
+    }
+}
+
+/// No further iteration after one that stopped, or that left evidence the
+/// facts hold (the log's evidence: `Run::evidence_seen`).
+fn stops_early(facts: &Facts) -> bool {
+    facts.refused.is_some()
+        || facts.setup_failure.is_some()
+        || facts.interrupted.is_some()
+        || facts.killed_in.is_some()
+        || facts.kmemleak.is_some_and(|n| n > 0)
 }
 
 fn iteration(run: &mut Run, on_start: &mut dyn FnMut()) -> Result<(), Stop> {
@@ -141,4 +150,26 @@ fn iteration(run: &mut Run, on_start: &mut dyn FnMut()) -> Result<(), Stop> {
         run.check_kmemleak();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::process::Signal;
+
+    #[test]
+    fn an_iteration_that_stopped_or_leaked_is_the_last() {
+        let mut f = Facts::default();
+        record_stop(&mut f, Ok(()));
+        record_stop(&mut f, Err(Stop::Killed));
+        assert!(!stops_early(&f));
+        assert!(stops_early(&Facts { kmemleak: Some(1), ..Facts::default() }));
+        assert!(!stops_early(&Facts { kmemleak: Some(0), ..Facts::default() }));
+        record_stop(&mut f, Err(Stop::Setup("mkfs: EIO".into())));
+        assert_eq!(f.setup_failure.as_deref(), Some("mkfs: EIO"));
+        assert!(stops_early(&f));
+        let mut f = Facts::default();
+        record_stop(&mut f, Err(Stop::Interrupted(Signal(15))));
+        assert_eq!((f.interrupted, stops_early(&f)), (Some(Signal(15)), true));
+    }
 }
