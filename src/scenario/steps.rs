@@ -18,38 +18,38 @@ use crate::btrfs::mkfs::Ids;
 use crate::base::phase::Phase;
 use crate::base::size::human;
 
-use super::counters::Base;
 use super::run::{PassKind, Run};
-use super::stop::{at, check_signal, nap, Stop};
-use super::settle::{End, Next, Seen, Settle};
-use crate::kernel::kmsg::events::EventKind;
-use crate::kernel::kmsg::reclaim_loop;
-use crate::kernel::kmsg::trace::{Tracing, LOOP_EVENTS};
-
-/// How often the settle reads the trace for the endless loop.
-const LOOP_LOOK_EVERY: Duration = Duration::from_millis(500);
-/// Once the loop showed, how long it is watched before the unmount (no
-/// commit forced: a fixed kernel's worker would go idle in milliseconds).
-const LOOP_CONFIRM: Duration = Duration::from_secs(3);
-const BUSY_LOOK: Duration = Duration::from_millis(100);
+use super::stop::{at, check_signal, Stop};
 
 impl Run<'_> {
     /// mkfs, then mount, then check that this kernel can test the bug.
     pub(super) fn fresh_filesystem(&mut self, target: &Target, mkfs: &Mkfs) -> Result<(Mounted, Fs), Stop> {
         let cfg = self.cfg;
-        let v1 = cfg.space_cache_v1;
-        // A fresh filesystem without the free space tree: the injected ENOSPC
-        // is in delete_block_group_cache(), reached only for block groups
-        // with a v1 cache inode.
         // The natural pass: single metadata with small nodes fills up fast,
         // and without spare unallocated space it cannot grow.
         let natural = self.pass == PassKind::Natural;
+        let spelling = self.format(target, mkfs, natural)?;
+        let data = mount_data(cfg.space_cache_v1, spelling.is_some(), natural, cfg.stress_secs.is_some());
+        let mounted = self.mount(target, mkfs, &data)?;
+        let fs = at("open filesystem", Fs::open(&cfg.mnt))?;
+        self.reclaim_offered(&fs)?;
+        Ok((mounted, fs))
+    }
+
+    /// mkfs (built-in or mkfs.btrfs) with a fresh fsid; how mkfs.btrfs kept
+    /// the free space tree off, where it did.
+    fn format(&mut self, target: &Target, mkfs: &Mkfs, natural: bool) -> Result<Option<String>, Stop> {
+        let cfg = self.cfg;
+        // A fresh filesystem without the free space tree: the injected ENOSPC
+        // is in delete_block_group_cache(), reached only for block groups
+        // with a v1 cache inode.
+        let v1 = cfg.space_cache_v1;
         // Two passes, iterations or devices never share an fsid: the kernel
         // keys its devices by it (btrfs_scan_one_device).
         self.formats += 1;
         let ids = Ids::derive(cfg.seed, self.report.iterations + 1, self.formats, device_identity(&target.block));
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let spelling = self.phase(Phase::Mkfs, |r| {
+        self.phase(Phase::Mkfs, |r| {
             let s = format::format(mkfs, &target.block, natural, v1, &ids, now).map_err(|e| match e {
                 FormatError::Interrupted(sig) => Stop::Interrupted(sig),
                 FormatError::Failed(m) => Stop::Setup(m),
@@ -61,25 +61,14 @@ impl Run<'_> {
                 s.as_deref().map(|s| format!(" with {s}")).unwrap_or_default()
             ));
             Ok(s)
-        })?;
+        })
+    }
 
-        // noatime as a flag (btrfs rejects it in the data string); the cache
-        // the kernel really uses is read back from mountinfo.
-        let data = match (v1, spelling.is_some(), natural) {
-            (true, true, false) => "space_cache=v1",
-            (true, true, true) => "space_cache=v1,max_inline=2048",
-            (true, false, false) => "clear_cache,space_cache=v1",
-            (true, false, true) => "clear_cache,space_cache=v1,max_inline=2048",
-            (false, _, _) => "space_cache=v2",
-        };
-        // Stress needs nodiscard: with discard=async (the default since 6.2
-        // where the device supports discard) btrfs_update_block_group() sends
-        // an emptied group to the discard lists instead of
-        // btrfs_mark_bg_unused(): the hunt's race window never opens, and the
-        // churn's emptied groups wait there instead of being deleted.
-        let data = if cfg.stress_secs.is_some() { format!("{data},nodiscard") } else { data.to_string() };
-        let data = data.as_str();
-        let mounted = self.phase(Phase::Mount, |r| {
+    /// Mounts with `data`, and checks the space cache the kernel chose.
+    fn mount(&mut self, target: &Target, mkfs: &Mkfs, data: &str) -> Result<Mounted, Stop> {
+        let cfg = self.cfg;
+        let v1 = cfg.space_cache_v1;
+        self.phase(Phase::Mount, |r| {
             at("create mount point", std::fs::create_dir_all(&cfg.mnt))?;
             let op_timeout = Duration::from_secs(cfg.op_timeout_secs);
             let m = at("mount", Mounted::mount(&target.block, &cfg.mnt, data, op_timeout, &r.cleanup))?;
@@ -94,24 +83,28 @@ impl Run<'_> {
                 return Err(Stop::Setup(format!("asked for the v1 space cache, the kernel mounted with {cache}")));
             }
             Ok(m)
-        })?;
-        let fs = at("open filesystem", Fs::open(&cfg.mnt))?;
+        })
+    }
+
+    /// Which reclaim this kernel offers: none is a setup failure the judge
+    /// turns into "cannot test the bug".
+    fn reclaim_offered(&mut self, fs: &Fs) -> Result<(), Stop> {
         let offered = fs.offered();
         self.facts.offered = Some(offered);
         match offered {
-            Offered::DynamicPeriodic => {}
+            Offered::DynamicPeriodic => Ok(()),
             // 5.19 to 6.10: the same btrfs_reclaim_bgs_work() and error path,
             // reached through the static threshold; counted from the log.
-            Offered::StaticThreshold => self.facts.counters_from_log = !fs.has_counters(),
-            Offered::Nothing => {
-                return Err(Stop::Setup(format!(
-                    "kernel has neither {} nor bg_reclaim_threshold in {}: no automatic reclaim of data block groups (bg_reclaim_threshold arrived in 5.19)",
-                    fs.missing_reclaim_files().join(", "),
-                    fs.data_sysfs.display()
-                )));
+            Offered::StaticThreshold => {
+                self.facts.counters_from_log = !fs.has_counters();
+                Ok(())
             }
+            Offered::Nothing => Err(Stop::Setup(format!(
+                "kernel has neither {} nor bg_reclaim_threshold in {}: no automatic reclaim of data block groups (bg_reclaim_threshold arrived in 5.19)",
+                fs.missing_reclaim_files().join(", "),
+                fs.data_sysfs.display()
+            ))),
         }
-        Ok((mounted, fs))
     }
 
     /// Fill to --fill %. The knobs stay off until after it: while
@@ -262,190 +255,6 @@ impl Run<'_> {
         log.relocation_starts.iter().copied().find(|bg| self.cached_groups.contains(bg))
     }
 
-    /// Each BTRFS_IOC_SYNC commits and wakes the cleaner; a block group is
-    /// queued on the second sweep that finds it (btrfs_reclaim_sweep needs
-    /// the reclaim_mark set by the first). Returns the counters' base when
-    /// reclaim fired.
-    pub(super) fn trigger(&mut self, fs: &Fs) -> Result<Option<Base>, Stop> {
-        let cfg = self.cfg;
-        let base = self.reclaim_base(fs)?;
-        if self.facts.offered == Some(Offered::StaticThreshold) {
-            self.start_loop_watch();
-        }
-        self.phase(Phase::Trigger, |r| {
-            let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
-            loop {
-                r.drain();
-                let (c, e) = r.count_reclaims(fs, &base)?;
-                if let Some(bg) = r.past_injection_site() {
-                    r.progress.say(&format!(
-                        "trigger: block group {bg} (v1 cache) is being relocated past delete_block_group_cache(): no injection in this kernel"
-                    ));
-                    return Ok(Some(base));
-                }
-                if c + e > 0 {
-                    r.progress.say(&format!("trigger: reclaim fired ({c} relocated, {e} errors)"));
-                    return Ok(Some(base));
-                }
-                if Instant::now() >= deadline {
-                    r.progress.say(&format!("trigger: reclaim did not fire within {} s", cfg.timeout_secs));
-                    return Ok(None);
-                }
-                r.progress.update("trigger: waiting for reclaim");
-                // The worker holds the exclusive operation while it relocates
-                // (settle.rs): its first result is what we wait for, and a
-                // commit now would only queue behind the relocation's own.
-                if fs.exclusive_operation_busy() == Some(true) {
-                    nap(Duration::from_millis(20))?;
-                    continue;
-                }
-                r.kernel_sync(fs, Phase::Trigger)?;
-                // The cleaner runs after the commit: give it time to sweep.
-                nap(Duration::from_millis(50))?;
-            }
-        })
-    }
-
-    /// Reclaim works asynchronously: wait until its worker is done
-    /// (settle.rs says how that is known), syncing so the cleaner keeps
-    /// sweeping.
-    pub(super) fn settle(&mut self, fs: &Fs, base: Base) -> Result<(), Stop> {
-        let cfg = self.cfg;
-        self.phase(Phase::Settle, |r| {
-            let started = Instant::now();
-            if r.past_injection_site().is_some() {
-                // Nothing to wait for: the unmount lets the relocation under
-                // way finish, and the worker then drops the rest.
-                r.settled = Some((End::NoInjection, 0.0));
-                r.loop_trace = None;
-                return Ok(());
-            }
-            // A fixed kernel with only the static threshold retries each
-            // failed group on every cleaner run, and each commit of ours
-            // wakes the cleaner: there a retry is no news, only a group
-            // failing for the first time is (attempts and errors come from
-            // lines rate-limited apart, so no success count is exact).
-            let retries_forever = r.facts.offered == Some(Offered::StaticThreshold);
-            let news = |r: &mut Run, (c, e): (u64, u64)| match (retries_forever, &r.watch) {
-                (true, Some(w)) => match w.log.failed_groups_since(0) {
-                    0 => (c, 0),
-                    failed => (0, failed),
-                },
-                _ => (c, e),
-            };
-            let first = r.count_reclaims(fs, &base)?;
-            let mut settle = Settle::new(news(r, first), Duration::from_secs(cfg.timeout_secs));
-            if retries_forever {
-                settle = settle.retrying();
-            }
-            let mut busy_since: Option<Duration> = None;
-            // Without tracefs: the kernel log's events when the busy run began.
-            let mut busy_from_event = 0;
-            let mut next_look = Duration::ZERO;
-            let mut loop_seen: Option<Duration> = None;
-            let (end, (c, e)) = loop {
-                let busy = fs.exclusive_operation_busy();
-                r.drain();
-                let counts = r.count_reclaims(fs, &base)?;
-                let at_ = started.elapsed();
-                // exclusive_operation held without a break: one worker run
-                // (settle forces no commit while it is held).
-                if busy_since.is_none() {
-                    busy_from_event = r.watch.as_ref().map_or(0, |w| w.log.events.len());
-                }
-                busy_since = match busy {
-                    Some(true) => Some(busy_since.unwrap_or(at_)),
-                    _ => None,
-                };
-                if let (true, None, None, Some(since), Some(w)) =
-                    (retries_forever, &r.loop_trace, &loop_seen, busy_since, &r.watch)
-                {
-                    let failed: Vec<u64> = w.log.events[busy_from_event.min(w.log.events.len())..]
-                        .iter()
-                        .filter(|e| e.kind == EventKind::RelocError)
-                        .filter_map(|e| e.bg)
-                        .collect();
-                    if let Some(found) = reclaim_loop::from_busy_span(&failed, (at_ - since).as_secs_f64()) {
-                        r.progress.say(&format!("settle: {}", found.describe()));
-                        r.facts.longest_busy_secs = Some((at_ - since).as_secs_f64());
-                        r.facts.reclaim_loop = Some(found);
-                        break (End::ReclaimLoop, counts);
-                    }
-                }
-                if let Some(seen) = loop_seen {
-                    // Watched a little longer, forcing no commit: how many
-                    // more attempts, and whether the worker ever let go.
-                    if at_ - seen < LOOP_CONFIRM {
-                        nap(BUSY_LOOK)?;
-                        continue;
-                    }
-                    r.look_for_loop(fs)?;
-                    r.facts.longest_busy_secs = busy_since.map(|since| (at_ - since).as_secs_f64());
-                    break (End::ReclaimLoop, counts);
-                }
-                if let Some(bg) = r.past_injection_site() {
-                    r.progress.say(&format!(
-                        "settle: block group {bg} (v1 cache) is being relocated past delete_block_group_cache(): no injection in this kernel"
-                    ));
-                    break (End::NoInjection, counts);
-                }
-                if at_ >= next_look {
-                    next_look = at_ + LOOP_LOOK_EVERY;
-                    if r.look_for_loop(fs)? {
-                        loop_seen = Some(at_);
-                        continue;
-                    }
-                }
-                r.progress.update(&format!("settle: {} relocated, {} errors", counts.0, counts.1));
-                match settle.next(Seen { at: at_, busy, counts: news(r, counts) }) {
-                    Next::Wait(d) => nap(d)?,
-                    Next::Sync => {
-                        let t = Instant::now();
-                        r.kernel_sync(fs, Phase::Settle)?;
-                        settle.synced(started.elapsed(), t.elapsed());
-                    }
-                    Next::Done(end) => break (end, counts),
-                }
-            };
-            r.loop_trace = None;
-            let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
-            r.settled = Some((end, tail));
-            r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
-            Ok(())
-        })
-    }
-
-    /// tracefs for the endless-loop watch (kernels with only the static
-    /// threshold, where 7e2718099438 shipped). Without it the loop is
-    /// looked for in exclusive_operation and the kernel log only
-    /// (reclaim_loop::from_busy_span), and a note says so.
-    fn start_loop_watch(&mut self) {
-        // The last pass's first: its drop disables the very same events.
-        self.loop_trace = None;
-        match Tracing::start_events(&LOOP_EVENTS) {
-            Ok(Some(t)) => self.loop_trace = Some(t),
-            Ok(None) => self.note_once("tracefs lacks btrfs_reclaim_block_group/btrfs_add_reclaim_block_group: the endless reclaim loop is looked for only through exclusive_operation and the kernel log (a 15 s run)".into()),
-            Err(e) => self.note_once(format!("tracefs: {e}: the endless reclaim loop is looked for only through exclusive_operation and the kernel log (a 15 s run)")),
-        }
-    }
-
-    fn note_once(&mut self, note: String) {
-        if !self.report.notes.contains(&note) {
-            self.report.notes.push(note);
-        }
-    }
-
-    /// Reads the trace and asks kmsg::reclaim_loop; true once it fired.
-    fn look_for_loop(&mut self, fs: &Fs) -> Result<bool, Stop> {
-        let Some(t) = &self.loop_trace else { return Ok(false) };
-        let trace = at("tracefs", t.read())?;
-        let Some(found) = reclaim_loop::detect(&trace, &fs.fsid) else { return Ok(false) };
-        self.progress.say(&format!("settle: {}", found.describe()));
-        self.report.loop_evidence = found.lines.clone();
-        self.facts.reclaim_loop = Some(found);
-        Ok(true)
-    }
-
     /// close_ctree() drops the last block group references: a wrong count
     /// shows here, so the unmount is judged too.
     pub(super) fn unmount(&mut self, mounted: Mounted, target: &Target, last: bool) -> Result<(), Stop> {
@@ -521,6 +330,26 @@ pub(super) fn probe_plan(groups: &[(u64, u64)], cached: &[u64], extents: &[Vec<c
         .map(|(s, files)| (s, files[1..].to_vec()))
 }
 
+/// The mount's data string. noatime goes as a flag (btrfs rejects it in
+/// the data string); the cache the kernel really uses is read back from
+/// mountinfo. `spelled`: mkfs.btrfs said how it kept the free space tree
+/// off (`format::format`); otherwise the mount clears the cache.
+fn mount_data(v1: bool, spelled: bool, natural: bool, stress: bool) -> String {
+    let data = match (v1, spelled, natural) {
+        (true, true, false) => "space_cache=v1",
+        (true, true, true) => "space_cache=v1,max_inline=2048",
+        (true, false, false) => "clear_cache,space_cache=v1",
+        (true, false, true) => "clear_cache,space_cache=v1,max_inline=2048",
+        (false, _, _) => "space_cache=v2",
+    };
+    // Stress needs nodiscard: with discard=async (the default since 6.2
+    // where the device supports discard) btrfs_update_block_group() sends
+    // an emptied group to the discard lists instead of
+    // btrfs_mark_bg_unused(): the hunt's race window never opens, and the
+    // churn's emptied groups wait there instead of being deleted.
+    if stress { format!("{data},nodiscard") } else { data.to_string() }
+}
+
 /// What tells this device from another for the fsid: its device number
 /// (the loop device of an image), never the same for two devices at once.
 fn device_identity(block: &Path) -> u64 {
@@ -529,8 +358,16 @@ fn device_identity(block: &Path) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::probe_plan;
+    use super::{mount_data, probe_plan};
     use crate::sys::fs::Extent;
+
+    #[test]
+    fn the_mount_options_follow_cache_mkfs_pass_and_mode() {
+        assert_eq!(mount_data(true, false, false, false), "clear_cache,space_cache=v1");
+        assert_eq!(mount_data(true, true, true, false), "space_cache=v1,max_inline=2048");
+        assert_eq!(mount_data(true, false, true, true), "clear_cache,space_cache=v1,max_inline=2048,nodiscard");
+        assert_eq!(mount_data(false, true, true, true), "space_cache=v2,nodiscard");
+    }
 
     #[test]
     fn the_probe_keeps_one_file_of_the_fullest_cached_group() {

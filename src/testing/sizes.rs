@@ -21,7 +21,6 @@ pub const ALLOWED: &[(&str, &str, &str)] = &[
     ("device/signature.rs", "detect_signature", "to split"),
     ("kernel/kmsg/events.rs", "feed", "to split"),
     ("main.rs", "run", "to split"),
-    ("scenario/steps.rs", "*", "to split"),
     ("scenario/stress.rs", "stress_steps", "to split"),
     ("vm/guest.rs", "run", "to split"),
     ("vm/host.rs", "*", "to split"),
