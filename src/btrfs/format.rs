@@ -7,7 +7,8 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::btrfs::mkfs_progs::{self, MkfsError};
+use crate::btrfs::mkfs_progs;
+use crate::btrfs::Failure;
 use crate::btrfs::mkfs::{self, Ids, Layout, LABEL};
 use crate::sys;
 
@@ -30,22 +31,15 @@ impl Mkfs {
     }
 }
 
-#[derive(Debug)]
-pub enum FormatError {
-    Interrupted(crate::sys::process::Signal),
-    /// One line: what failed, on what.
-    Failed(String),
-}
-
 /// The filesystem laid out for `natural` (metadata SINGLE, 4 KiB nodes) or
 /// not (metadata DUP, 16 KiB nodes), without the free space tree. Returns
 /// how the free space tree was kept off (external mkfs), for the progress
 /// line and the mount options.
-pub fn format(mkfs: &Mkfs, dev: &Path, natural: bool, v1: bool, ids: &Ids, now_secs: u64) -> Result<Option<String>, FormatError> {
+pub fn format(mkfs: &Mkfs, dev: &Path, natural: bool, v1: bool, ids: &Ids, now_secs: u64) -> Result<Option<String>, Failure> {
     match mkfs {
         Mkfs::Builtin => {
             let layout = if natural { Layout::SingleMetadata4K } else { Layout::DupMetadata16K };
-            let total = builtin(dev, layout, ids, now_secs).map_err(FormatError::Failed)?;
+            let total = builtin(dev, layout, ids, now_secs).map_err(Failure::Failed)?;
             Ok(Some(format!("the built-in mkfs ({} filesystem)", crate::base::size::human(total))))
         }
         Mkfs::External { path, .. } => {
@@ -55,8 +49,8 @@ pub fn format(mkfs: &Mkfs, dev: &Path, natural: bool, v1: bool, ids: &Ids, now_s
                 mkfs_progs::Layout { metadata: "dup", nodesize: None }
             };
             mkfs_progs::format(path, dev, &layout, v1).map_err(|e| match e {
-                MkfsError::Interrupted(sig) => FormatError::Interrupted(sig),
-                MkfsError::Failed(m) | MkfsError::Spawn(m) => FormatError::Failed(format!("mkfs: {m}")),
+                Failure::Failed(m) => Failure::Failed(format!("mkfs: {m}")),
+                stopped => stopped,
             })
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::sys::process::{kill, pending_signal, Pid, Signal};
 
 use crate::btrfs::mkfs::LABEL;
+use crate::btrfs::Failure;
 
 /// Where mkfs.btrfs is, searching PATH and the usual sbin directories (root
 /// shells under sudo often lack /usr/sbin). Relative PATH entries are
@@ -57,14 +58,6 @@ pub fn version_of(mkfs: &Path) -> Option<(u32, u32)> {
     parse_version(&String::from_utf8_lossy(&out.stdout)).or_else(|| parse_version(&String::from_utf8_lossy(&out.stderr)))
 }
 
-#[derive(Debug)]
-pub enum MkfsError {
-    /// mkfs ran and failed: its stderr, last lines.
-    Failed(String),
-    Interrupted(Signal),
-    Spawn(String),
-}
-
 /// What mkfs was asked to make (data is always single).
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -72,8 +65,10 @@ pub struct Layout {
     pub nodesize: Option<u32>,
 }
 
-/// Runs mkfs once; polls so that a signal can stop it.
-pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<(), MkfsError> {
+/// Runs mkfs once; polls so that a signal can stop it. `Ok(Err(why))`:
+/// mkfs ran and failed (its stderr, last lines), where another spelling
+/// may do; `Err`: it could not run, or a signal stopped it.
+pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<Result<(), String>, Failure> {
     let mut cmd = Command::new(mkfs);
     cmd.args(["-f", "-L", LABEL, "-m", layout.metadata, "-d", "single"]);
     let nodesize;
@@ -82,7 +77,7 @@ pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<(
         cmd.args(["--nodesize", &nodesize]);
     }
     cmd.args(extra).arg(dev).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| MkfsError::Spawn(format!("cannot run {}: {e}", mkfs.display())))?;
+    let mut child = cmd.spawn().map_err(|e| Failure::Failed(format!("cannot run {}: {e}", mkfs.display())))?;
     let mut stderr = child.stderr.take().expect("piped stderr");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -93,51 +88,66 @@ pub fn run(mkfs: &Path, dev: &Path, layout: &Layout, extra: &[&str]) -> Result<(
         if let Some(sig) = pending_signal() {
             let _ = kill(Pid(child.id() as i32), Signal::TERM);
             let _ = child.wait();
-            return Err(MkfsError::Interrupted(sig));
+            return Err(Failure::Interrupted(sig));
         }
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(MkfsError::Failed(format!("waiting for mkfs.btrfs: {e}"))),
+            Err(e) => return Ok(Err(format!("waiting for mkfs.btrfs: {e}"))),
         }
     };
     let err = reader.join().unwrap_or_default();
     if status.success() {
-        Ok(())
+        Ok(Ok(()))
     } else {
         let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
-        Err(MkfsError::Failed(format!("mkfs.btrfs {}: {tail}", status)))
+        Ok(Err(format!("mkfs.btrfs {}: {tail}", status)))
     }
 }
 
 /// Formats `dev` for this run. With `v1`, tries each spelling that turns the
 /// free space tree off; returns the spelling used, or None when every one was
 /// rejected and the caller must convert at mount time (`clear_cache`).
-pub fn format(mkfs: &Path, dev: &Path, layout: &Layout, v1: bool) -> Result<Option<String>, MkfsError> {
+pub fn format(mkfs: &Path, dev: &Path, layout: &Layout, v1: bool) -> Result<Option<String>, Failure> {
     if !v1 {
-        run(mkfs, dev, layout, &[])?;
-        return Ok(None);
+        return run(mkfs, dev, layout, &[])?.map(|()| None).map_err(Failure::Failed);
     }
     let mut last = None;
     for spelling in v1_spellings(version_of(mkfs)) {
-        match run(mkfs, dev, layout, &spelling) {
+        match run(mkfs, dev, layout, &spelling)? {
             Ok(()) => return Ok(Some(spelling.join(" "))),
-            Err(MkfsError::Failed(e)) => last = Some(e),
-            Err(e) => return Err(e),
+            Err(e) => last = Some(e),
         }
     }
     // Every spelling rejected: a default filesystem, converted at mount.
-    match run(mkfs, dev, layout, &[]) {
+    match run(mkfs, dev, layout, &[])? {
         Ok(()) => Ok(None),
-        Err(MkfsError::Failed(e)) => Err(MkfsError::Failed(last.map(|l| format!("{l}; default mkfs: {e}")).unwrap_or(e))),
-        Err(e) => Err(e),
+        Err(e) => Err(Failure::Failed(last.map(|l| format!("{l}; default mkfs: {e}")).unwrap_or(e))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mkfs_that_fails_is_retried_one_that_cannot_run_is_not() {
+        let layout = Layout { metadata: "dup", nodesize: None };
+        let dev = Path::new("/nonexistent-device");
+        match run(Path::new("false"), dev, &layout, &[]) {
+            Ok(Err(why)) => assert!(why.starts_with("mkfs.btrfs exit status: 1"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match format(Path::new("false"), dev, &layout, true) {
+            Err(Failure::Failed(why)) => assert!(why.contains("; default mkfs: mkfs.btrfs exit status: 1"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match format(Path::new("/nonexistent/mkfs.btrfs"), dev, &layout, true) {
+            Err(Failure::Failed(why)) => assert!(why.starts_with("cannot run /nonexistent/mkfs.btrfs: ") && !why.contains("default mkfs"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn parses_versions() {

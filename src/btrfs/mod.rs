@@ -9,3 +9,13 @@ pub mod mkfs;
 pub mod mkfs_progs;
 pub mod mount;
 pub mod reclaim;
+
+use crate::sys::process::Signal;
+
+/// Why making the test filesystem did not finish: it failed (one line:
+/// what failed, on what), or a signal stopped it.
+#[derive(Debug)]
+pub enum Failure {
+    Failed(String),
+    Interrupted(Signal),
+}

@@ -11,7 +11,7 @@ use crate::btrfs::fill;
 use crate::btrfs::fs::{Fs, Offered};
 use super::config::Enospc;
 use crate::btrfs::fill::FillMode;
-use crate::btrfs::format::{self, FormatError, Mkfs};
+use crate::btrfs::format::{self, Mkfs};
 use crate::btrfs::mount::{self, Mounted};
 use crate::device::{self, Target};
 use crate::btrfs::mkfs::Ids;
@@ -50,10 +50,7 @@ impl Run<'_> {
         let ids = Ids::derive(cfg.seed, self.report.iterations + 1, self.formats, device_identity(&target.block));
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         self.phase(Phase::Mkfs, |r| {
-            let s = format::format(mkfs, &target.block, natural, v1, &ids, now).map_err(|e| match e {
-                FormatError::Interrupted(sig) => Stop::Interrupted(sig),
-                FormatError::Failed(m) => Stop::Setup(m),
-            })?;
+            let s = format::format(mkfs, &target.block, natural, v1, &ids, now)?;
             r.progress.say(&format!(
                 "mkfs: {} ({}) formatted{}",
                 target.block.display(),

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::base::phase::Phase;
+use crate::btrfs::Failure;
 use crate::judge::verdict::Refusal;
 use crate::sys::process::{pending_signal, Signal};
 
@@ -25,6 +26,15 @@ impl From<preflight::Blocked> for Stop {
             preflight::Blocked::Refused(why) => Stop::Refused(Refusal::Unsafe(why)),
             preflight::Blocked::Unprivileged(why) => Stop::Refused(Refusal::Unprivileged(why)),
             preflight::Blocked::CannotTest(why) => Stop::Setup(why),
+        }
+    }
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        match f {
+            Failure::Failed(why) => Stop::Setup(why),
+            Failure::Interrupted(sig) => Stop::Interrupted(sig),
         }
     }
 }
@@ -99,5 +109,7 @@ mod tests {
         assert!(ignore_eintr(Err(std::io::Error::from_raw_os_error(libc::EINTR))).is_ok());
         assert!(ignore_eintr(Err(std::io::Error::from_raw_os_error(libc::EIO))).is_err());
         assert!(nap(Duration::from_millis(1)).is_ok());
+        assert!(matches!(Stop::from(Failure::Failed("mkfs: x".into())), Stop::Setup(s) if s == "mkfs: x"));
+        assert!(matches!(Stop::from(Failure::Interrupted(Signal(2))), Stop::Interrupted(Signal(2))));
     }
 }
