@@ -42,82 +42,106 @@ fn le32(buf: &[u8], off: usize) -> u32 {
 const MD_MAGIC: [u8; 4] = [0xfc, 0x4e, 0x2b, 0xa9];
 
 /// Finds a filesystem or other signature in the first bytes of a device
-/// (offsets as libblkid's probers use them).
+/// (offsets as libblkid's probers use them), in this order.
 pub fn detect_signature(buf: &[u8]) -> Option<Signature> {
-    let sig = |name| Some(Signature { name, label: None });
-    // btrfs: the magic of the first superblock copy; its label tells ours.
-    if at(buf, BTRFS_SUPER + MAGIC_AT, &MAGIC.to_le_bytes()) {
-        let label_at = BTRFS_SUPER + LABEL_AT;
-        let label = buf.get(label_at..label_at + LABEL_MAX + 1).map(|l| {
-            let end = l.iter().position(|b| *b == 0).unwrap_or(l.len());
-            String::from_utf8_lossy(&l[..end]).into_owned()
-        });
-        return Some(Signature { name: "btrfs", label });
+    if let Some(ours) = btrfs(buf) {
+        return Some(ours);
     }
+    let name = containers(buf).or_else(|| ext(buf)).or_else(|| more_filesystems(buf)).or_else(|| boot_sector(buf))?;
+    Some(Signature { name, label: None })
+}
+
+/// btrfs: the magic of the first superblock copy; its label tells ours.
+fn btrfs(buf: &[u8]) -> Option<Signature> {
+    if !at(buf, BTRFS_SUPER + MAGIC_AT, &MAGIC.to_le_bytes()) {
+        return None;
+    }
+    let label_at = BTRFS_SUPER + LABEL_AT;
+    let label = buf.get(label_at..label_at + LABEL_MAX + 1).map(|l| {
+        let end = l.iter().position(|b| *b == 0).unwrap_or(l.len());
+        String::from_utf8_lossy(&l[..end]).into_owned()
+    });
+    Some(Signature { name: "btrfs", label })
+}
+
+/// LUKS, xfs, and what holds other volumes: LVM, md RAID, bcache.
+fn containers(buf: &[u8]) -> Option<&'static str> {
     if at(buf, 0, b"LUKS\xba\xbe") || at(buf, 0, b"SKUL\xba\xbe") {
-        return sig("crypto_LUKS");
+        return Some("crypto_LUKS");
     }
     if at(buf, 0, b"XFSB") {
-        return sig("xfs");
+        return Some("xfs");
     }
     // LVM2 physical volume: "LABELONE" in one of the first four sectors,
     // "LVM2 001" 0x18 bytes further.
     if (0..4).any(|s| at(buf, s * 512, b"LABELONE") && at(buf, s * 512 + 0x18, b"LVM2 001")) {
-        return sig("LVM2_member");
+        return Some("LVM2_member");
     }
     // md RAID 1.1 (superblock at 0) and 1.2 (at 4 KiB).
     if at(buf, 0, &MD_MAGIC) || at(buf, 4096, &MD_MAGIC) {
-        return sig("linux_raid_member");
+        return Some("linux_raid_member");
     }
     // bcache: superblock at 4 KiB, 16-byte magic at +0x18.
     if at(buf, 4096 + 0x18, &[0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81]) {
-        return sig("bcache");
+        return Some("bcache");
     }
-    // ext2/3/4: superblock at 1024, s_magic 0xEF53 at +0x38 (little endian).
-    if at(buf, 0x438, &[0x53, 0xef]) {
-        // s_feature_compat bit 2 = has_journal (ext3/4); incompat extents/64bit = ext4.
-        let compat = le32(buf, 0x45c);
-        let incompat = le32(buf, 0x460);
-        let name = if incompat & (0x40 | 0x80) != 0 {
-            "ext4"
-        } else if compat & 0x4 != 0 {
-            "ext3"
-        } else {
-            "ext2"
-        };
-        return sig(name);
+    None
+}
+
+/// ext2/3/4: superblock at 1024, s_magic 0xEF53 at +0x38 (little endian).
+fn ext(buf: &[u8]) -> Option<&'static str> {
+    if !at(buf, 0x438, &[0x53, 0xef]) {
+        return None;
     }
+    // s_feature_compat bit 2 = has_journal (ext3/4); incompat extents/64bit = ext4.
+    let compat = le32(buf, 0x45c);
+    let incompat = le32(buf, 0x460);
+    Some(if incompat & (0x40 | 0x80) != 0 {
+        "ext4"
+    } else if compat & 0x4 != 0 {
+        "ext3"
+    } else {
+        "ext2"
+    })
+}
+
+/// f2fs, squashfs, ISO 9660, swap.
+fn more_filesystems(buf: &[u8]) -> Option<&'static str> {
     // f2fs: superblock at 1024, magic 0xF2F52010.
     if at(buf, 0x400, &[0x10, 0x20, 0xf5, 0xf2]) {
-        return sig("f2fs");
+        return Some("f2fs");
     }
     if at(buf, 0, b"hsqs") {
-        return sig("squashfs");
+        return Some("squashfs");
     }
     // ISO 9660: volume descriptor at 32 KiB.
     if at(buf, 0x8001, b"CD001") {
-        return sig("iso9660");
+        return Some("iso9660");
     }
     // swap: "SWAPSPACE2"/"SWAP-SPACE" in the last 10 bytes of the first page.
-    for page in [4096usize, 8192, 16384, 65536] {
-        if at(buf, page - 10, b"SWAPSPACE2") || at(buf, page - 10, b"SWAP-SPACE") {
-            return sig("swap");
-        }
-    }
+    [4096usize, 8192, 16384, 65536]
+        .into_iter()
+        .any(|page| at(buf, page - 10, b"SWAPSPACE2") || at(buf, page - 10, b"SWAP-SPACE"))
+        .then_some("swap")
+}
+
+/// What starts with a boot sector: NTFS, exFAT, FAT, then the partition
+/// tables (GPT, MBR).
+fn boot_sector(buf: &[u8]) -> Option<&'static str> {
     // Boot-sector filesystems carry 0x55AA at 510 too: tell them from an MBR
     // first.
     if at(buf, 3, b"NTFS    ") {
-        return sig("ntfs");
+        return Some("ntfs");
     }
     if at(buf, 3, b"EXFAT   ") {
-        return sig("exfat");
+        return Some("exfat");
     }
     if at(buf, 510, &[0x55, 0xaa]) && (at(buf, 0x36, b"FAT12   ") || at(buf, 0x36, b"FAT16   ") || at(buf, 0x52, b"FAT32   ")) {
-        return sig("vfat");
+        return Some("vfat");
     }
     // GPT header in LBA 1: 512-byte or 4 KiB sectors.
     if at(buf, 512, b"EFI PART") || at(buf, 4096, b"EFI PART") {
-        return sig("gpt partition table");
+        return Some("gpt partition table");
     }
     if at(buf, 510, &[0x55, 0xaa]) {
         // An MBR: every boot indicator 0x00 or 0x80, at least one partition
@@ -126,7 +150,7 @@ pub fn detect_signature(buf: &[u8]) -> Option<Signature> {
         let flags_ok = (0..4).all(|i| matches!(buf.get(entry(i)), Some(0x00 | 0x80)));
         let has_partition = (0..4).any(|i| buf.get(entry(i) + 4).is_some_and(|t| *t != 0));
         if flags_ok && has_partition {
-            return sig("dos partition table");
+            return Some("dos partition table");
         }
     }
     None
@@ -162,6 +186,24 @@ mod tests {
         let mut b = vec![0u8; PROBE_BYTES];
         b[offset..offset + bytes.len()].copy_from_slice(bytes);
         b
+    }
+
+    #[test]
+    fn each_prober_alone_and_the_order_between_them() {
+        assert_eq!(containers(&with(4096, &MD_MAGIC)), Some("linux_raid_member"));
+        assert_eq!(ext(&with(0x438, &[0x53, 0xef])), Some("ext2"));
+        let mut ext3 = with(0x438, &[0x53, 0xef]);
+        ext3[0x45c] = 0x4;
+        assert_eq!(ext(&ext3), Some("ext3"));
+        ext3[0x460] = 0x40;
+        assert_eq!(ext(&ext3), Some("ext4"));
+        assert_eq!(more_filesystems(&with(0x8001, b"CD001")), Some("iso9660"));
+        assert_eq!(boot_sector(&with(3, b"NTFS    ")), Some("ntfs"));
+        assert_eq!((btrfs(&with(0, b"XFSB")), containers(&[]), ext(&[]), more_filesystems(&[]), boot_sector(&[])), (None, None, None, None, None));
+        // An NTFS boot sector with an MBR signature is NTFS.
+        let mut ntfs = with(3, b"NTFS    ");
+        ntfs[510..512].copy_from_slice(&[0x55, 0xaa]);
+        assert_eq!(detect_signature(&ntfs).unwrap().name, "ntfs");
     }
 
     #[test]
