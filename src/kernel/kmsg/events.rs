@@ -234,38 +234,19 @@ impl Tracker {
         if !self.trouble_context.is_empty() && self.trouble_context.len() < TROUBLE_CONTEXT && is_frame(text) {
             self.trouble_context.push(text.to_string());
         }
-        match classify(text) {
-            Line::Inject { pid, bg } => {
-                self.injections += 1;
-                self.current_bg.set(pid, bg);
-                if self.pending_chunk == Some(bg) {
-                    self.pending_chunk = None;
-                }
-                self.push(Some(pid), EventKind::Inject, Some(bg), text);
-            }
+        self.record(classify(text), text);
+    }
+
+    /// Counts one classified line of ours and keeps its event.
+    fn record(&mut self, line: Line, text: &str) {
+        match line {
+            Line::Inject { pid, bg } => self.injected(pid, bg, text),
             Line::ReclaimingChunk { bg } => {
                 self.reclaiming_chunks += 1;
                 self.pending_chunk = Some(bg);
             }
-            Line::RelocatingBg { bg } => {
-                if self.relocation_starts.len() < MAX_STARTS && !self.relocation_starts.contains(&bg) {
-                    self.relocation_starts.push(bg);
-                }
-                self.pending_chunk = Some(bg);
-                *self.relocating.entry(bg).or_insert(0) += 1;
-            }
-            Line::RelocError { bg } => {
-                self.reloc_errors += 1;
-                match self.relocating.get_mut(&bg) {
-                    Some(1) => {
-                        self.relocating.remove(&bg);
-                    }
-                    Some(n) => *n -= 1,
-                    None => self.errors_before_move += 1,
-                }
-                let pid = self.current_bg.lowest_pid_on(bg);
-                self.push(pid, EventKind::RelocError, Some(bg), text);
-            }
+            Line::RelocatingBg { bg } => self.relocating_bg(bg),
+            Line::RelocError { bg } => self.reloc_error(bg, text),
             Line::RelocPut { pid } => {
                 self.reloc_puts += 1;
                 let bg = self.bg_of(pid);
@@ -297,6 +278,38 @@ impl Tracker {
             }
             Line::Other => {}
         }
+    }
+
+    fn injected(&mut self, pid: i32, bg: u64, text: &str) {
+        self.injections += 1;
+        self.current_bg.set(pid, bg);
+        if self.pending_chunk == Some(bg) {
+            self.pending_chunk = None;
+        }
+        self.push(Some(pid), EventKind::Inject, Some(bg), text);
+    }
+
+    fn relocating_bg(&mut self, bg: u64) {
+        if self.relocation_starts.len() < MAX_STARTS && !self.relocation_starts.contains(&bg) {
+            self.relocation_starts.push(bg);
+        }
+        self.pending_chunk = Some(bg);
+        *self.relocating.entry(bg).or_insert(0) += 1;
+    }
+
+    /// A relocation's error: it ends one relocation of `bg` under way, or,
+    /// with none, came before any extent moved.
+    fn reloc_error(&mut self, bg: u64, text: &str) {
+        self.reloc_errors += 1;
+        match self.relocating.get_mut(&bg) {
+            Some(1) => {
+                self.relocating.remove(&bg);
+            }
+            Some(n) => *n -= 1,
+            None => self.errors_before_move += 1,
+        }
+        let pid = self.current_bg.lowest_pid_on(bg);
+        self.push(pid, EventKind::RelocError, Some(bg), text);
     }
 
     fn bg_of(&mut self, pid: i32) -> Option<u64> {
@@ -383,6 +396,19 @@ mod tests {
 
     fn rec(seq: u64, text: &str) -> Record {
         Record { level: 6, seq, usec: seq, text: text.to_string() }
+    }
+
+    #[test]
+    fn a_relocation_error_ends_one_relocation_or_counts_as_before_any_move() {
+        let mut t = Tracker::default();
+        t.record(Line::RelocatingBg { bg: 7 }, "");
+        t.record(Line::RelocatingBg { bg: 7 }, "");
+        t.record(Line::RelocError { bg: 7 }, "e1");
+        t.record(Line::RelocError { bg: 7 }, "e2");
+        t.record(Line::RelocError { bg: 7 }, "e3");
+        assert_eq!((t.reloc_errors, t.errors_before_move, t.relocation_starts.clone()), (3, 1, vec![7]));
+        t.record(Line::Inject { pid: 5, bg: 7 }, "i");
+        assert_eq!((t.injections, t.pending_chunk, t.events.len()), (1, None, 4));
     }
 
     #[test]
