@@ -2,9 +2,11 @@
 //! setup with a prefill, reclaim's first turn, then `secs` of churn and
 //! balance (churn.rs) against reclaim, with the kernel log judged live.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::btrfs::format::Mkfs;
+use crate::btrfs::fs::Fs;
 use crate::device::Target;
 use crate::kernel::kmsg::trace;
 use crate::base::phase::Phase;
@@ -29,7 +31,6 @@ pub(super) fn pass(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Re
 }
 
 fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Result<(), Stop> {
-    let cfg = run.cfg;
     let (mounted, fs) = run.fresh_filesystem(target, mkfs)?;
     // The hunt's race windows, counted here too: with periodic reclaim on
     // they are harmless, but they tell whether the churn reaches the state.
@@ -48,7 +49,21 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
         Some(b) => b,
         None => run.reclaim_base(&fs)?,
     };
-    let prefill: Vec<std::path::PathBuf> = files.iter().filter(|f| f.exists()).cloned().collect();
+    churn_phase(run, &fs, &files, &base, secs)?;
+    run.settle(&fs, base)?;
+    if let Some(t) = tracing {
+        let windows = trace::race_windows(&at("tracefs", t.read())?, &fs.fsid).len() as u64;
+        run.report.stress.get_or_insert_with(StressStats::default).race_windows = Some(windows);
+        run.progress.say(&format!("stress: {windows} race window(s) (tracefs)"));
+    }
+    drop(fs);
+    run.unmount(mounted, target, true)
+}
+
+/// `secs` of churn and balance against reclaim, counted into the report.
+fn churn_phase(run: &mut Run, fs: &Fs, files: &[PathBuf], base: &Base, secs: u64) -> Result<(), Stop> {
+    let cfg = run.cfg;
+    let prefill: Vec<PathBuf> = files.iter().filter(|f| f.exists()).cloned().collect();
     let mut dirs = Vec::new();
     for i in 0..cfg.workers {
         let d = cfg.mnt.join("churn").join(format!("w{i}"));
@@ -64,8 +79,8 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
             cfg.workers
         ));
         let end = started + Duration::from_secs(secs);
-        let (s, outcome) = churn::run(&fs, &dirs, &prefill, cfg.fill_mode, cfg.seed, || started.elapsed().as_secs(), |shared| {
-            tick(r, &fs, shared, secs, started, end, &base)
+        let (s, outcome) = churn::run(fs, &dirs, &prefill, cfg.fill_mode, cfg.seed, || started.elapsed().as_secs(), |shared| {
+            tick(r, fs, shared, secs, started, end, base)
         });
         stats = s;
         outcome?;
@@ -77,22 +92,19 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
     stats.failed_groups = run.watch.as_ref().map_or(0, |w| w.log.failed_groups_since(events_before));
     *run.report.stress.get_or_insert_with(StressStats::default) += stats;
     let s = run.report.stress.clone().unwrap_or_default();
-    run.progress.say(&format!(
-        "stress: worker rounds {:?}, balances {} started / {} cancelled / {} busy / {} failed, {} groups relocated by balance, {} groups failed relocation",
-        s.worker_rounds, s.balances_started, s.balances_cancelled, s.balances_busy, s.balances_failed, s.balance_relocations, s.failed_groups
-    ));
+    run.progress.say(&summary(&s));
     for e in &s.worker_errors {
         run.report.notes.push(e.clone());
     }
-    result?;
-    run.settle(&fs, base)?;
-    if let Some(t) = tracing {
-        let windows = trace::race_windows(&at("tracefs", t.read())?, &fs.fsid).len() as u64;
-        run.report.stress.get_or_insert_with(StressStats::default).race_windows = Some(windows);
-        run.progress.say(&format!("stress: {windows} race window(s) (tracefs)"));
-    }
-    drop(fs);
-    run.unmount(mounted, target, true)
+    result
+}
+
+/// The stress counts so far, in one progress line.
+fn summary(s: &StressStats) -> String {
+    format!(
+        "stress: worker rounds {:?}, balances {} started / {} cancelled / {} busy / {} failed, {} groups relocated by balance, {} groups failed relocation",
+        s.worker_rounds, s.balances_started, s.balances_cancelled, s.balances_busy, s.balances_failed, s.balance_relocations, s.failed_groups
+    )
 }
 
 /// One turn of the supervisor (every 100 ms): drains the kernel log, shows
@@ -100,7 +112,7 @@ fn stress_steps(run: &mut Run, target: &Target, mkfs: &Mkfs, secs: u64) -> Resul
 /// and (with --until-reproduced) no evidence yet.
 fn tick(
     r: &mut Run,
-    fs: &crate::btrfs::fs::Fs,
+    fs: &Fs,
     shared: &churn::Shared,
     secs: u64,
     started: Instant,
@@ -127,4 +139,17 @@ fn tick(
         return Ok(false);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_every_count() {
+        let s = StressStats { balances_started: 3, balances_cancelled: 2, failed_groups: 5, ..StressStats::default() };
+        let line = summary(&s);
+        assert!(line.starts_with("stress: worker rounds ") && line.contains("balances 3 started / 2 cancelled / 0 busy / 0 failed"), "{line}");
+        assert!(line.ends_with(", 0 groups relocated by balance, 5 groups failed relocation"), "{line}");
+    }
 }
