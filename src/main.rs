@@ -59,17 +59,7 @@ fn run(argv: &[String]) -> i32 {
     let ktap_asked = ktap_test(argv);
     let args = match cli::parse(argv) {
         Ok(a) => a,
-        Err((code, text)) => {
-            if code == 0 {
-                print!("{text}");
-            } else {
-                eprintln!("btrfs-reclaim-repro: {text}");
-                if let Some(test) = ktap_asked {
-                    return ktap_error(test, &text);
-                }
-            }
-            return code;
-        }
+        Err((code, text)) => return help_or_usage(code, &text, ktap_asked),
     };
     if args.vm.is_some() && !args.version {
         return match cli::vm_options(args, &argv[1..]) {
@@ -102,6 +92,26 @@ fn run(argv: &[String]) -> i32 {
     if cfg.check_only {
         return scenario::preflight::report_all(&cfg);
     }
+    run_scenario(&cfg, ktap_asked)
+}
+
+/// --help or --version's text on stdout (0), or a usage error on stderr
+/// (and as a KTAP result where KTAP was asked for).
+fn help_or_usage(code: i32, text: &str, ktap_asked: Option<Test>) -> i32 {
+    if code == 0 {
+        print!("{text}");
+    } else {
+        eprintln!("btrfs-reclaim-repro: {text}");
+        if let Some(test) = ktap_asked {
+            return ktap_error(test, text);
+        }
+    }
+    code
+}
+
+/// The run itself, with the signal handlers in place, and its verdict on
+/// stdout as text, JSON or KTAP.
+fn run_scenario(cfg: &scenario::Config, ktap_asked: Option<Test>) -> i32 {
     if let Err(e) = sys::process::install_interrupt_handlers() {
         eprintln!("btrfs-reclaim-repro: {e}");
         if let Some(test) = ktap_asked {
@@ -111,7 +121,7 @@ fn run(argv: &[String]) -> i32 {
     }
     // KTAP: the plan goes out once the preflight has passed, before mkfs,
     // so a kernel that dies mid-run leaves a plan without a result.
-    let outcome = scenario::run(&cfg, &mut || {
+    let outcome = scenario::run(cfg, &mut || {
         if cfg.ktap {
             ktap::print(true, "");
             // Under --vm this stdout is a file the host reads at the end:
