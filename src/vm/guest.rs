@@ -75,12 +75,30 @@ fn config(reason: String) -> (String, Cause) {
 
 /// The pass's argv (after the program name), as the host packed it.
 fn guest_argv() -> Vec<String> {
-    std::fs::read(super::GUEST_ARGV)
-        .map(|a| a.split(|&b| b == 0).filter(|x| !x.is_empty()).map(|x| String::from_utf8_lossy(x).into_owned()).collect())
-        .unwrap_or_default()
+    split_argv(&std::fs::read(super::GUEST_ARGV).unwrap_or_default())
 }
 
 fn run(argv: &[String]) -> Result<Frames, (String, Cause)> {
+    mount_pseudo_filesystems()?;
+    println!("{GUEST_START} uptime={:.2}", uptime());
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    // Test hook: brr.test_hang=1 stops PID 1 here (the host's timeout must end it).
+    if cmdline_arg(&cmdline, "brr.test_hang=").is_some() {
+        println!("[   0.0s] PID 1 stopped by brr.test_hang (a test hook)");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    if !has_btrfs(&std::fs::read_to_string("/proc/filesystems").unwrap_or_default()) {
+        return Err(config("the kernel has no btrfs (not in /proc/filesystems): it needs CONFIG_BTRFS_FS=y (built in: the guest loads no modules)".into()));
+    }
+    if !wait_for(Path::new("/dev/vda"), Duration::from_secs(2)) {
+        return Err(config("no /dev/vda (the virtio disk under test): the kernel needs CONFIG_VIRTIO_BLK=y and CONFIG_VIRTIO_PCI=y".into()));
+    }
+    pass(argv, cmdline_arg(&cmdline, "brr.test_pause="))
+}
+
+fn mount_pseudo_filesystems() -> Result<(), (String, Cause)> {
     for dir in ["/dev", "/proc", "/sys", "/mnt"] {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -91,30 +109,20 @@ fn run(argv: &[String]) -> Result<Frames, (String, Cause)> {
     // race windows in tracefs.
     let _ = sysvm::mount_pseudo("debugfs", Path::new("/sys/kernel/debug"));
     let _ = sysvm::mount_pseudo("tracefs", Path::new("/sys/kernel/tracing"));
-    println!("{GUEST_START} uptime={:.2}", uptime());
-    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let arg = |key: &str| cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).map(str::to_string));
-    // Test hook: brr.test_hang=1 stops PID 1 here (the host's timeout must end it).
-    if arg("brr.test_hang=").is_some() {
-        println!("[   0.0s] PID 1 stopped by brr.test_hang (a test hook)");
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
-    }
-    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if !filesystems.lines().any(|l| l.split_whitespace().last() == Some("btrfs")) {
-        return Err(config("the kernel has no btrfs (not in /proc/filesystems): it needs CONFIG_BTRFS_FS=y (built in: the guest loads no modules)".into()));
-    }
-    if !wait_for(Path::new("/dev/vda"), Duration::from_secs(2)) {
-        return Err(config("no /dev/vda (the virtio disk under test): the kernel needs CONFIG_VIRTIO_BLK=y and CONFIG_VIRTIO_PCI=y".into()));
-    }
+    Ok(())
+}
+
+/// The pass in a child (ourselves as /init with the host's `argv`),
+/// reaping everything until it ends; its exit, stdout, log and times as
+/// the frames for the host. `pause`: the test hook brr.test_pause=<phase>.
+fn pass(argv: &[String], pause: Option<String>) -> Result<Frames, (String, Cause)> {
     let stdout = std::fs::File::create("/brr/stdout").map_err(|e| (format!("create /brr/stdout: {e}"), Cause::SetupFailed))?;
     let mut cmd = Command::new("/init");
     // stderr through a pipe: on the console (a tty) the progress would
     // rewrite its lines in place with \r, which the host cannot forward.
     cmd.args(argv).env_clear().env("PATH", "/").env("HOME", "/").env(PASS_ENV, "1").stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
     // Test hook: brr.test_pause=<phase> holds the pass there (BRR_TEST_PAUSE).
-    if let Some(p) = arg("brr.test_pause=") {
+    if let Some(p) = pause {
         cmd.env("BRR_TEST_PAUSE", p);
     }
     let started = Instant::now();
@@ -145,6 +153,21 @@ fn run(argv: &[String]) -> Result<Frames, (String, Cause)> {
         frames.push(("log", log));
     }
     Ok(frames)
+}
+
+/// The value of `key` (`brr.test_pause=`) on the kernel command line.
+fn cmdline_arg(cmdline: &str, key: &str) -> Option<String> {
+    cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).map(str::to_string))
+}
+
+/// btrfs among /proc/filesystems' lines (`nodev\tproc`, `\tbtrfs`).
+fn has_btrfs(filesystems: &str) -> bool {
+    filesystems.lines().any(|l| l.split_whitespace().last() == Some("btrfs"))
+}
+
+/// Arguments as the host packed them: NUL-separated.
+fn split_argv(bytes: &[u8]) -> Vec<String> {
+    bytes.split(|&b| b == 0).filter(|x| !x.is_empty()).map(|x| String::from_utf8_lossy(x).into_owned()).collect()
 }
 
 fn facts(pass: f64) -> Vec<u8> {
@@ -201,4 +224,20 @@ fn results_disk() -> Option<String> {
         let serial = std::fs::read_to_string(e.path().join("serial")).ok()?;
         (serial.trim() == RESULTS_SERIAL).then(|| format!("/dev/{name}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_filesystems_and_argv_as_the_guest_reads_them() {
+        let cmdline = "console=ttyS0 brr.test_pause=fill quiet";
+        assert_eq!(cmdline_arg(cmdline, "brr.test_pause="), Some("fill".into()));
+        assert_eq!(cmdline_arg(cmdline, "brr.test_hang="), None);
+        assert!(has_btrfs("nodev\tproc\n\tbtrfs\n"));
+        assert!(!has_btrfs("nodev\tbtrfsx\n\text4\n"));
+        assert_eq!(split_argv(b"--size\x003G\x00\x00/dev/vda\x00"), ["--size", "3G", "/dev/vda"]);
+        assert!(split_argv(b"").is_empty());
+    }
 }
