@@ -4,12 +4,14 @@
 //! disk, starts QEMU and reads the verdict back; the guest side (guest.rs)
 //! is PID 1, which runs the normal pass on /dev/vda in a child.
 
+mod boot;
 pub mod cpio;
 pub mod frame;
 pub mod guest;
 pub mod host;
 pub mod image;
 pub mod ktap;
+mod prepare;
 pub mod qemu;
 pub mod triage;
 
