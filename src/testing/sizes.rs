@@ -13,11 +13,10 @@ pub const MAX_FN_LINES: usize = 60;
 
 /// (file relative to src/, function name or `*` for the whole file, why).
 pub const ALLOWED: &[(&str, &str, &str)] = &[
-    ("judge/report/text.rs", "*", "a renderer: one line of code a line of output"),
-    ("judge/report/json.rs", "*", "a renderer: one line of code a field of output"),
-    ("judge/report/ktap.rs", "*", "a renderer: one line of code a line of output"),
+    ("judge/report/text.rs", "text", "the text renderer: one line of code a line of the verdict block"),
+    ("judge/report/json.rs", "json", "the JSON renderer: one line of code a field, in the documented order"),
+    ("judge/report/ktap.rs", "*", "the KTAP renderer: one line of code a line of output (under the limits today)"),
     ("btrfs/mkfs/layout.rs", "new", "mkfs::layout::Plan::new: the on-disk layout, one item after the other, read against mkfs.btrfs"),
-    // Still to split (each entry goes when its room is split).
 ];
 
 /// The byte ranges of the `#[cfg(test)]` items in `code` (comments and
@@ -159,8 +158,11 @@ mod tests {
         // pass everything).
         let seen: usize = files.iter().map(|(_, t)| functions(&code_only(t)).len()).sum();
         assert!(seen > 500, "only {seen} functions found");
-        for (path, _, why) in ALLOWED {
-            assert!(root.join(path).exists() && !why.is_empty(), "{path}");
+        // Each allowance names a file, and a function in it, that exist.
+        for (path, what, why) in ALLOWED {
+            let text = std::fs::read_to_string(root.join(path)).unwrap_or_default();
+            let names: Vec<String> = functions(&code_only(&text)).into_iter().map(|(n, _, _)| n).collect();
+            assert!(!why.is_empty() && !text.is_empty() && (*what == "*" || names.iter().any(|n| n == what)), "{path}: {what}");
         }
     }
 
