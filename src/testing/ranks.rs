@@ -294,6 +294,15 @@ pub fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Every .rs file under the crate's src/, as (path relative to it, text).
+pub fn src_files() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    read_tree(&root, &root, &mut files);
+    assert!(files.len() > 60, "read only {} files", files.len());
+    files
+}
+
 /// docs/internals.md, "How the code is laid out" section.
 pub fn readme_layout(readme: &str) -> &str {
     let start = readme.find("## How the code is laid out").expect("docs/internals.md has a layout section");
@@ -355,9 +364,7 @@ mod tests {
     #[test]
     fn the_source_keeps_its_layers() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = Vec::new();
-        read_tree(&root, &root, &mut files);
-        assert!(files.len() > 60, "read only {} files", files.len());
+        let files = src_files();
         // Every entry under src/ has a rank or is testing/.
         for e in std::fs::read_dir(&root).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
