@@ -129,3 +129,21 @@ pub fn active_space_cache(mnt: &Path) -> Option<&'static str> {
 pub fn is_mount_point(mnt: &Path) -> bool {
     mount_at(mnt).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_notes_reach_the_run_through_every_guard_handle() {
+        let run = CleanupNotes::default();
+        let guard = run.clone();
+        guard.0.borrow_mut().push("lazily unmounted".into());
+        assert_eq!(run.take(), vec!["lazily unmounted".to_string()]);
+        assert!(run.take().is_empty() && guard.take().is_empty());
+        // Two runs (tests in one process) share nothing.
+        let other = CleanupNotes::default();
+        guard.0.borrow_mut().push("x".into());
+        assert!(other.take().is_empty());
+    }
+}
