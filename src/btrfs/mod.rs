@@ -9,6 +9,7 @@ pub mod mkfs;
 pub mod mkfs_progs;
 pub mod mount;
 pub mod reclaim;
+pub mod swapfile;
 
 use crate::sys::process::Signal;
 

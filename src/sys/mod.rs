@@ -12,6 +12,7 @@ pub mod btrfs;
 pub mod fs;
 pub mod loopdev;
 pub mod process;
+pub mod swap;
 pub mod vm;
 
 /// A failed syscall: which one, on what, and the errno it returned.
@@ -109,6 +110,7 @@ pub fn errno_name(errno: i32) -> String {
         libc::ENOMEM => "ENOMEM",
         libc::EACCES => "EACCES",
         libc::EBUSY => "EBUSY",
+        libc::ETXTBSY => "ETXTBSY",
         libc::EEXIST => "EEXIST",
         libc::ENODEV => "ENODEV",
         libc::ENOTDIR => "ENOTDIR",
