@@ -35,6 +35,10 @@ pub enum PassKind {
     /// Metadata SINGLE with 4 KiB nodes, data filled to ENOSPC, metadata
     /// starved: relocation fails with a real ENOSPC on any kernel.
     Natural,
+    /// `--trigger swapfile`: the injected layout (relocation itself would
+    /// succeed) with an active swapfile in a data block group that crosses
+    /// the reclaim threshold: inc_block_group_ro() refuses it (ETXTBSY).
+    Swapfile,
 }
 
 impl PassKind {
@@ -42,6 +46,27 @@ impl PassKind {
         match self {
             PassKind::Injected => "injected",
             PassKind::Natural => "natural",
+            PassKind::Swapfile => "swapfile",
+        }
+    }
+}
+
+/// --trigger: what makes a relocation fail besides the knobs' own passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trigger {
+    /// The passes --enospc asks for (the default).
+    #[default]
+    Knobs,
+    /// One pass with an active swapfile in a reclaimed group (host-wide
+    /// swap while it runs).
+    Swapfile,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Knobs => "knobs",
+            Trigger::Swapfile => "swapfile",
         }
     }
 }
@@ -86,6 +111,8 @@ impl SettleEnd {
 pub enum Phase {
     Mkfs,
     Mount,
+    /// --trigger swapfile: the swapfile made and swapped on.
+    Swapon,
     Fill,
     /// --enospc natural: big xattrs, then small inline files, until metadata is full.
     Starve,
@@ -98,15 +125,18 @@ pub enum Phase {
     /// The retry-list hunt's race: sync and churn helpers, the burst of
     /// unlinks, the wait for the kernel's answer.
     Hunt,
+    /// --trigger swapfile: swapoff, in a child with a timeout.
+    Swapoff,
     Unmount,
 }
 
 impl Phase {
     /// Every phase, in the order of a pass.
     #[cfg(test)]
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 13] = [
         Phase::Mkfs,
         Phase::Mount,
+        Phase::Swapon,
         Phase::Fill,
         Phase::Starve,
         Phase::Knobs,
@@ -115,6 +145,7 @@ impl Phase {
         Phase::Settle,
         Phase::Stress,
         Phase::Hunt,
+        Phase::Swapoff,
         Phase::Unmount,
     ];
 
@@ -135,6 +166,8 @@ impl Phase {
             Phase::Settle => "settle",
             Phase::Stress => "stress",
             Phase::Hunt => "hunt",
+            Phase::Swapon => "swapon",
+            Phase::Swapoff => "swapoff",
             Phase::Unmount => "unmount",
         }
     }
@@ -182,15 +215,17 @@ mod tests {
         match p {
             Phase::Mkfs => 0,
             Phase::Mount => 1,
-            Phase::Fill => 2,
-            Phase::Starve => 3,
-            Phase::Knobs => 4,
-            Phase::Fragment => 5,
-            Phase::Trigger => 6,
-            Phase::Settle => 7,
-            Phase::Stress => 8,
-            Phase::Hunt => 9,
-            Phase::Unmount => 10,
+            Phase::Swapon => 2,
+            Phase::Fill => 3,
+            Phase::Starve => 4,
+            Phase::Knobs => 5,
+            Phase::Fragment => 6,
+            Phase::Trigger => 7,
+            Phase::Settle => 8,
+            Phase::Stress => 9,
+            Phase::Hunt => 10,
+            Phase::Swapoff => 11,
+            Phase::Unmount => 12,
         }
     }
 

@@ -7,6 +7,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use crate::sys::fs::Extent;
 use crate::sys::swap;
 
 /// The swapfile's size: small next to a data block group, big enough that
@@ -38,8 +39,9 @@ pub fn uuid(rng: &mut fastrand::Rng) -> [u8; 16] {
 
 /// Creates `path` as a swapfile btrfs_swap_activate() accepts: NOCOW set
 /// while empty, `bytes` preallocated in one go, the header at offset 0,
-/// fsync'd. Returns the file's first physical byte (FIEMAP).
-pub fn create(path: &Path, bytes: u64, uuid: [u8; 16]) -> io::Result<u64> {
+/// fsync'd. Returns the file's extents (FIEMAP: physical = logical on
+/// one device), to tell which block groups hold it.
+pub fn create(path: &Path, bytes: u64, uuid: [u8; 16]) -> io::Result<Vec<Extent>> {
     let file: File = OpenOptions::new()
         .read(true)
         .write(true)
@@ -52,8 +54,16 @@ pub fn create(path: &Path, bytes: u64, uuid: [u8; 16]) -> io::Result<u64> {
     let page = header(swap::page_size(), bytes, uuid);
     file.write_all_at(&page, 0).map_err(crate::sys::with("pwrite", path))?;
     file.sync_all().map_err(crate::sys::with("fsync", path))?;
-    let extents = crate::sys::fs::fiemap(&file, path)?;
-    extents.first().map(|e| e.physical).ok_or_else(|| io::Error::other(format!("fiemap {}: no extent after fallocate", path.display())))
+    crate::sys::fs::fiemap(&file, path)
+}
+
+/// The block groups (start, length) that hold any of `extents`.
+pub fn groups_holding(groups: &[(u64, u64)], extents: &[Extent]) -> Vec<u64> {
+    groups
+        .iter()
+        .filter(|(s, l)| extents.iter().any(|e| e.physical < s + l && e.physical + e.length > *s))
+        .map(|(s, _)| *s)
+        .collect()
 }
 
 #[cfg(test)]
@@ -70,6 +80,16 @@ mod tests {
         let h = header(4096, SWAPFILE_BYTES, uuid);
         assert_eq!(u32::from_le_bytes(h[1028..1032].try_into().unwrap()), 16383);
         assert_eq!(header(65536, 1 << 20, uuid)[65526..], *b"SWAPSPACE2");
+    }
+
+    #[test]
+    fn the_groups_holding_a_file_are_those_its_extents_touch() {
+        let groups = [(0, 100), (100, 100), (200, 100)];
+        let e = |physical, length| Extent { physical, length };
+        assert_eq!(groups_holding(&groups, &[e(90, 20)]), vec![0, 100]);
+        assert_eq!(groups_holding(&groups, &[e(100, 100)]), vec![100]);
+        assert_eq!(groups_holding(&groups, &[e(210, 5), e(0, 1)]), vec![0, 200]);
+        assert!(groups_holding(&groups, &[]).is_empty());
     }
 
     #[test]

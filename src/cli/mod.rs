@@ -11,6 +11,7 @@ use crate::btrfs::fill::FillMode;
 use crate::btrfs::reclaim::Reclaim;
 use crate::judge::verdict::ExitCode;
 use crate::scenario::config::{hunts, Config, Enospc};
+mod trigger;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -129,6 +130,10 @@ pub struct Args {
     /// threshold=75 is the --stress default: the retry-list hunt)
     #[argh(option)]
     pub reclaim: Option<String>,
+    /// knobs (default) or swapfile: an active swapfile, host-wide swap while
+    /// the run lasts (with the endless loop swapoff never returns: use --vm)
+    #[argh(option)]
+    pub trigger: Option<String>,
     /// preflight only: check root, kernel, mkfs.btrfs, <dev> and <mnt>;
     /// writes nothing, mounts nothing (exit 0 go, 2 refused, 125 kernel
     /// cannot test the bug)
@@ -167,7 +172,7 @@ pub fn config(a: Args) -> Result<Config, String> {
     let (fill, workers) = amounts(&a)?;
     let enospc = enospc(&a)?;
     let reclaim = reclaim(&a, enospc)?;
-    let op_timeout = op_timeout(&a, hunts(a.stress, reclaim))?;
+    let (op_timeout, trigger) = (op_timeout(&a, hunts(a.stress, reclaim))?, trigger::trigger(&a)?);
     outputs(&a)?;
     let (external_mkfs, fill_mode, space_cache_v1) = choices(&a)?;
     if a.timeout == 0 || a.timeout > 24 * 3600 {
@@ -200,8 +205,10 @@ pub fn config(a: Args) -> Result<Config, String> {
         external_mkfs,
         check_only: a.check,
         reclaim,
+        trigger,
     })
 }
+
 
 /// --fill (80 % under --stress, else 90 %), --stress, --workers (4).
 fn amounts(a: &Args) -> Result<(u32, u32), String> {

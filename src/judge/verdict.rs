@@ -145,6 +145,10 @@ pub struct Facts {
     /// Longest time exclusive_operation read `balance` without a break
     /// while the run forced no commit (the worker's one run).
     pub longest_busy_secs: Option<f64>,
+    /// --trigger swapfile ran; the swapfile's group it saw queued, refused
+    /// (inc_block_group_ro(): ETXTBSY) and let go by a worker gone idle.
+    pub swap_trigger: bool,
+    pub swap_refused: Option<u64>,
 }
 
 /// Which failure path the log shows.
@@ -154,6 +158,8 @@ pub enum FailurePath {
     Injected,
     /// Relocations failed without them: a real ENOSPC.
     Natural,
+    /// No relocation failed, but the active swapfile's group was refused.
+    Swapfile,
     None,
 }
 
@@ -162,6 +168,7 @@ impl FailurePath {
         match self {
             FailurePath::Injected => "injected",
             FailurePath::Natural => "natural",
+            FailurePath::Swapfile => "swapfile",
             FailurePath::None => "none",
         }
     }
@@ -172,6 +179,8 @@ pub fn failure_path(f: &Facts, log: &Tracker) -> FailurePath {
         FailurePath::Injected
     } else if relocation_failures(f, log) > 0 {
         FailurePath::Natural
+    } else if f.swap_refused.is_some() {
+        FailurePath::Swapfile
     } else {
         FailurePath::None
     }
@@ -350,13 +359,20 @@ fn exercised(f: &Facts, log: &Tracker) -> Option<String> {
             relocation_failures(f, log),
             log.errors_before_move
         )),
+        FailurePath::Swapfile => Some(format!(
+            "failure path exercised (swapfile): block group {} holding the active swapfile was queued for reclaim and refused (inc_block_group_ro(): ETXTBSY); the worker let it go and went idle: no endless loop, no kernel trouble{unobserved}",
+            f.swap_refused.unwrap_or(0)
+        )),
         FailurePath::None => None,
     }
 }
 
 /// Why the failure path was not reached: the first thing missing.
 fn not_exercised(f: &Facts) -> (Cause, String) {
-    if f.natural_enospc && f.reclaim_count > 0 {
+    if f.swap_trigger && f.reclaim_count > 0 {
+        let why = "it did not cross the threshold, or the worker did not reach it";
+        (Cause::ReclaimNeverFired, format!("reclaim ran ({} relocated) but never refused the swapfile's block group: {why}", f.reclaim_count))
+    } else if f.natural_enospc && f.reclaim_count > 0 {
         (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
     } else if f.space_cache.as_deref() != Some("v1") {
         (
@@ -530,6 +546,19 @@ mod tests {
         let v = judge(&base(), &l);
         assert_eq!((v.kind, v.exit_code()), (Kind::Suspected, 3));
         assert!(v.reason.contains("1234567890") && v.reason.contains("1234") && v.reason.contains("5678"));
+    }
+
+    #[test]
+    fn a_refused_swapfile_group_let_go_is_not_reproduced_and_one_never_refused_inconclusive() {
+        let swap = Facts { swap_trigger: true, swap_refused: Some(298844160), reclaim_errors: 0, ..base() };
+        let clean = Tracker::default();
+        assert_eq!(failure_path(&swap, &clean), FailurePath::Swapfile);
+        let v = judge(&swap, &clean);
+        assert_eq!((v.kind, v.exit_code()), (Kind::NotReproduced, 0));
+        assert!(v.reason.contains("block group 298844160 holding the active swapfile") && v.reason.contains("ETXTBSY"), "{}", v.reason);
+        let v = judge(&Facts { swap_trigger: true, reclaim_count: 4, reclaim_errors: 0, ..base() }, &clean);
+        assert_eq!((v.kind, v.cause), (Kind::Inconclusive, Some(Cause::ReclaimNeverFired)));
+        assert!(v.reason.contains("never refused the swapfile's block group"), "{}", v.reason);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use crate::btrfs::reclaim::Reclaim;
 
 /// --enospc; the report names it, so it lives with the passes it asks for.
 pub use crate::base::phase::Enospc;
+/// --trigger; the report names it too.
+pub use crate::base::phase::Trigger;
 
 /// What one invocation asks for, validated by the command line before
 /// anything touches the device.
@@ -44,6 +46,9 @@ pub struct Config {
     /// --reclaim: the knobs written after the fill. With --stress, anything
     /// but periodic runs the retry-list hunt (scenario/hunt.rs).
     pub reclaim: Reclaim,
+    /// --trigger swapfile: one pass with an active swapfile in a reclaimed
+    /// group instead of the --enospc passes.
+    pub trigger: Trigger,
 }
 
 impl Config {
@@ -55,7 +60,7 @@ impl Config {
     /// The options as a person would type them, for the log header.
     pub fn describe(&self) -> String {
         format!(
-            "dev={} mnt={} fill={}% fill-mode={} space-cache={} reclaim={} timeout={}s seed={}{}{}{}{}{}{}",
+            "dev={} mnt={} fill={}% fill-mode={} space-cache={} reclaim={} timeout={}s seed={}{}{}{}{}{}{}{}",
             self.dev.display(),
             self.mnt.display(),
             self.fill_percent,
@@ -70,6 +75,7 @@ impl Config {
             if self.iterations > 1 { format!(" iterations={}", self.iterations) } else { String::new() },
             if self.external_mkfs { " mkfs=external" } else { "" },
             if self.enospc == Enospc::Auto { String::new() } else { format!(" enospc={}", self.enospc.name()) },
+            if self.trigger == Trigger::Knobs { String::new() } else { format!(" trigger={}", self.trigger.name()) },
         )
     }
 }
@@ -107,6 +113,7 @@ impl Config {
             external_mkfs: false,
             check_only: false,
             reclaim: Reclaim::Dynamic,
+            trigger: Trigger::Knobs,
         }
     }
 }

@@ -13,6 +13,7 @@ mod single;
 mod steps;
 mod stop;
 mod stress;
+mod swap;
 mod wait;
 
 use std::time::{Duration, Instant};

@@ -218,6 +218,7 @@ fn report_for(cfg: &Config, version: String, kernel: String) -> Report {
         seed: cfg.seed,
         enospc_mode: cfg.enospc,
         reclaim: cfg.reclaim,
+        trigger: cfg.trigger,
         ..Report::default()
     }
 }
@@ -229,6 +230,7 @@ fn facts_for(cfg: &Config) -> Facts {
         unmount_observed: !cfg.keep_mounted,
         reclaim_wait_secs: cfg.stress_secs.unwrap_or(cfg.timeout_secs),
         op_timeout_secs: cfg.op_timeout_secs,
+        swap_trigger: cfg.trigger == crate::base::phase::Trigger::Swapfile,
         ..Facts::default()
     }
 }

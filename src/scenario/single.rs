@@ -19,6 +19,9 @@ const FRAGMENT_NTH: usize = 2;
 /// The passes of one iteration, as --enospc asks.
 pub(super) fn passes(run: &mut Run, target: &Target, mkfs: &Mkfs) -> Result<(), Stop> {
     let cfg = run.cfg;
+    if cfg.trigger == super::config::Trigger::Swapfile {
+        return run.swapfile_pass(target, mkfs);
+    }
     match cfg.enospc {
         Enospc::Injected => pass(run, target, mkfs, PassKind::Injected, false).map(drop),
         Enospc::Natural => pass(run, target, mkfs, PassKind::Natural, false).map(drop),

@@ -11,7 +11,7 @@ use crate::kernel::kmsg::reclaim_loop;
 use crate::kernel::kmsg::trace::{Tracing, LOOP_EVENTS};
 
 use super::counters::Base;
-use super::run::Run;
+use super::run::{PassKind, Run};
 use super::settle::{End, Next, Seen, Settle};
 use super::stop::{at, nap, Stop};
 
@@ -30,9 +30,12 @@ impl Run<'_> {
     pub(super) fn trigger(&mut self, fs: &Fs) -> Result<Option<Base>, Stop> {
         let cfg = self.cfg;
         let base = self.reclaim_base(fs)?;
-        if self.facts.offered == Some(Offered::StaticThreshold) {
+        // The swapfile pass watches from before its fragment.
+        let swap = self.pass == PassKind::Swapfile;
+        if self.facts.offered == Some(Offered::StaticThreshold) && !(swap && self.loop_trace.is_some()) {
             self.start_loop_watch();
         }
+        let mut next_look = Instant::now();
         self.phase(Phase::Trigger, |r| {
             let deadline = Instant::now() + Duration::from_secs(cfg.timeout_secs);
             loop {
@@ -47,6 +50,14 @@ impl Run<'_> {
                 if c + e > 0 {
                     r.progress.say(&format!("trigger: reclaim fired ({c} relocated, {e} errors)"));
                     return Ok(Some(base));
+                }
+                // The swapfile's group fails before any log line: its
+                // re-adds in the trace may be all there is.
+                if swap && Instant::now() >= next_look {
+                    next_look = Instant::now() + LOOP_LOOK_EVERY;
+                    if r.look_for_loop(fs)? {
+                        return Ok(Some(base));
+                    }
                 }
                 if Instant::now() >= deadline {
                     r.progress.say(&format!("trigger: reclaim did not fire within {} s", cfg.timeout_secs));
@@ -92,7 +103,10 @@ impl Run<'_> {
                 settle = settle.retrying();
             }
             let (end, (c, e)) = r.wait_settled(fs, &base, &mut settle, started, retries_forever)?;
-            r.loop_trace = None;
+            // The swapfile pass reads it once more (swap.rs).
+            if r.pass != PassKind::Swapfile {
+                r.loop_trace = None;
+            }
             let tail = started.elapsed().saturating_sub(settle.last_result()).as_secs_f64();
             r.settled = Some((end, tail));
             r.progress.say(&format!("settle: {c} relocated, {e} errors; {} {tail:.2} s after the last result", end.name()));
@@ -180,7 +194,7 @@ impl Run<'_> {
     /// threshold, where 7e2718099438 shipped). Without it the loop is
     /// looked for in exclusive_operation and the kernel log only
     /// (reclaim_loop::from_busy_span), and a note says so.
-    fn start_loop_watch(&mut self) {
+    pub(super) fn start_loop_watch(&mut self) {
         // The last pass's first: its drop disables the very same events.
         self.loop_trace = None;
         match Tracing::start_events(&LOOP_EVENTS) {

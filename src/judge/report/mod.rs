@@ -55,6 +55,8 @@ pub struct Report {
     pub hunt: Option<HuntStats>,
     /// --reclaim as run: periodic, dynamic or threshold=N.
     pub reclaim: Reclaim,
+    /// --trigger.
+    pub trigger: crate::base::phase::Trigger,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
     /// The trace lines that showed the endless reclaim loop.

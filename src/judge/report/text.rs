@@ -92,6 +92,9 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
         if let Some(offered) = f.offered.filter(|o| *o != Offered::DynamicPeriodic) {
             out.push(format!("trigger:  the kernel offers {} only; ran {}", offered.name(), r.reclaim.name()));
         }
+        if r.trigger == crate::base::phase::Trigger::Swapfile {
+            out.push("trigger:  swapfile: an active swapfile in a reclaimed data block group (inc_block_group_ro() refuses it: ETXTBSY)".to_string());
+        }
         out.push(format!(
             "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",
             log.injections,

@@ -206,6 +206,24 @@ pub fn detect(trace: &str, fsid: &str) -> Option<Loop> {
     found
 }
 
+/// `--trigger swapfile` on a fixed kernel: which of `groups` (the
+/// swapfile's) the trace shows put on reclaim_bgs but never attempted
+/// (inc_block_group_ro() refuses a group with an active swapfile before
+/// `btrfs_reclaim_block_group`), in the order first queued.
+pub fn queued_never_attempted(trace: &str, fsid: &str, groups: &[u64]) -> Vec<u64> {
+    let mut queued: Vec<u64> = Vec::new();
+    let mut attempted: Vec<u64> = Vec::new();
+    for ev in trace.lines().filter_map(|l| parse(l, fsid)).filter(|e| groups.contains(&e.bg)) {
+        match ev.what {
+            What::Added if !queued.contains(&ev.bg) => queued.push(ev.bg),
+            What::Attempt => attempted.push(ev.bg),
+            _ => {}
+        }
+    }
+    queued.retain(|g| !attempted.contains(g));
+    queued
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +334,17 @@ mod tests {
         }
         let l = detect(&t, "F").unwrap();
         assert_eq!((l.bg, l.readds, l.failed_attempts), (9, 3, 3));
+    }
+
+    #[test]
+    fn a_swapfile_group_queued_and_never_attempted_is_the_refused_one() {
+        let mut t = line("rm-77", 3.0, "btrfs_add_reclaim_block_group", "F: bg bytenr=9 len=1");
+        t += &line("rm-77", 3.1, "btrfs_add_reclaim_block_group", "F: bg bytenr=5 len=1");
+        t += &line("kworker/u4:2-31", 3.2, "btrfs_reclaim_block_group", "F: bg bytenr=5 len=1");
+        t += &line("rm-77", 3.3, "btrfs_add_reclaim_block_group", "G: bg bytenr=7 len=1");
+        assert_eq!(queued_never_attempted(&t, "F", &[9, 5, 7, 11]), vec![9]);
+        assert!(queued_never_attempted(&t, "F", &[11]).is_empty());
+        assert_eq!(detect(&t, "F"), None, "queued once by the committer: no loop");
     }
 
     #[test]
