@@ -116,6 +116,7 @@ impl Run<'_> {
         // (and --enospc natural's, where it is the only pass).
         let natural = self.pass == PassKind::Natural;
         let (pct, mode) = match (natural, cfg.enospc) {
+            (false, _) if self.pass == PassKind::Swapfile => (cfg.fill_percent.min(super::swap::FILL_PERCENT), cfg.fill_mode),
             (false, _) => (cfg.fill_percent, cfg.fill_mode),
             (true, Enospc::Natural) => (100, cfg.fill_mode),
             (true, _) => (100, FillMode::Fallocate),

@@ -57,6 +57,9 @@ pub struct Report {
     pub reclaim: Reclaim,
     /// --trigger.
     pub trigger: crate::base::phase::Trigger,
+    /// --trigger swapfile: how swapoff ended ("off", "hung", "killed",
+    /// "failed"; None: swap never went on).
+    pub swapoff: Option<&'static str>,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
     /// The trace lines that showed the endless reclaim loop.

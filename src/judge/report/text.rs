@@ -93,7 +93,8 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             out.push(format!("trigger:  the kernel offers {} only; ran {}", offered.name(), r.reclaim.name()));
         }
         if r.trigger == crate::base::phase::Trigger::Swapfile {
-            out.push("trigger:  swapfile: an active swapfile in a reclaimed data block group (inc_block_group_ro() refuses it: ETXTBSY)".to_string());
+            let off = r.swapoff.unwrap_or("never on");
+            out.push(format!("trigger:  swapfile: an active swapfile in a reclaimed data block group (inc_block_group_ro() refuses it: ETXTBSY); swapoff: {off}"));
         }
         out.push(format!(
             "log:      {} injections, {} reloc puts, {} reclaim puts, {} overlaps, {} records lost",

@@ -84,6 +84,9 @@ pub struct Loop {
     pub first_secs: f64,
     /// The group's first trace lines (up to `EVIDENCE_LINES`): the cycles.
     pub lines: Vec<String>,
+    /// No attempt and no error line for the group, only re-adds:
+    /// inc_block_group_ro() refused it (an active swapfile: ETXTBSY).
+    pub refused: bool,
 }
 
 /// Trace lines kept as the loop's evidence: three cycles of attempt,
@@ -94,6 +97,10 @@ impl Loop {
     /// One line: which group, how often, how fast, what showed it.
     pub fn describe(&self) -> String {
         match self.pid {
+            Some(pid) if self.refused => format!(
+                "the reclaim worker (pid {pid}) kept putting block group {} back on reclaim_bgs within one run: {} re-adds by the worker itself in {:.1} s of trace and no relocation attempt (inc_block_group_ro() refused it each time; tracefs btrfs_add_reclaim_block_group)",
+                self.bg, self.readds, self.seconds
+            ),
             Some(pid) => format!(
                 "the reclaim worker (pid {pid}) kept relocating block group {} within one run: {} failed attempts in {:.1} s, re-added to reclaim_bgs by the worker itself after {} of them (tracefs btrfs_add_reclaim_block_group)",
                 self.bg, self.failed_attempts, self.seconds, self.readds
@@ -136,6 +143,7 @@ pub fn from_busy_span(failed: &[u64], busy_secs: f64) -> Option<Loop> {
         seconds: busy_secs,
         first_secs: 0.0,
         lines: Vec::new(),
+        refused: false,
     })
 }
 
@@ -145,6 +153,7 @@ struct Group {
     /// was an attempt or a failure (a worker's own step).
     last: Option<(i32, What)>,
     first_fail: Option<f64>,
+    attempts: u64,
     failures: u64,
     readds: u64,
     lines: Vec<String>,
@@ -171,7 +180,10 @@ pub fn detect(trace: &str, fsid: &str) -> Option<Loop> {
             g.lines.push(line.trim().to_string());
         }
         match ev.what {
-            What::Attempt => g.last = Some((ev.pid, What::Attempt)),
+            What::Attempt => {
+                g.attempts += 1;
+                g.last = Some((ev.pid, What::Attempt));
+            }
             What::Failed => {
                 g.failures += 1;
                 g.first_fail.get_or_insert(ev.secs);
@@ -196,6 +208,7 @@ pub fn detect(trace: &str, fsid: &str) -> Option<Loop> {
                             seconds: (ev.secs - first).max(0.0),
                             first_secs: first,
                             lines: g.lines.clone(),
+                            refused: g.attempts == 0 && g.failures == 0,
                         });
                     }
                 }
@@ -333,7 +346,9 @@ mod tests {
             t += &line("kworker/u4:2-31", 6.0 + i as f64 * 0.0001, "btrfs_add_reclaim_block_group", "F: bg bytenr=9 len=1");
         }
         let l = detect(&t, "F").unwrap();
-        assert_eq!((l.bg, l.readds, l.failed_attempts), (9, 3, 3));
+        assert_eq!((l.bg, l.readds, l.failed_attempts, l.refused), (9, 3, 3, true));
+        assert!(l.describe().contains("kept putting block group 9 back on reclaim_bgs") && l.describe().contains("no relocation attempt"));
+        assert!(!detect(&looping(3), "F").unwrap().refused, "attempts and errors: a relocation that fails");
     }
 
     #[test]
