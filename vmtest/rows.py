@@ -248,6 +248,22 @@ ROWS = [
          timeout=180,
          checks=["verdict == REPRODUCED", r"reason ~ kept relocating block group \d+", "known_bug contains 4eb4e85c4f81",
                  "reclaim_loop_within_60s", "reclaim_loop_stopped"]),
+    # --trigger swapfile: an active swapfile in a group that crosses the
+    # threshold; inc_block_group_ro() refuses it (ETXTBSY) every time. The
+    # loop kernel re-adds it at `next:` forever: the verdict comes from the
+    # trace before swapoff, whose synchronize_rcu() never returns there
+    # (PREEMPT_NONE); the guest powers off with swap still on.
+    dict(name="v61-swapfile-loop", runner="vm", kernel=K61 + "bzImage-6.1-reclaim-loop",
+         args=["--trigger", "swapfile"], exit=1, timeout=90,
+         checks=["verdict == REPRODUCED", r"reason ~ kept putting block group \d+ back on reclaim_bgs",
+                 "known_bug contains 4eb4e85c4f81", 'trigger == "swapfile"', 'swapoff == "hung"',
+                 r"notes ~ ^swapoff did not return in \d+ s: the reclaim worker still loops"]),
+    # The fixed control: the group is refused, retried once per cleaner run
+    # and let go; swapoff returns and the run unmounts.
+    dict(name="v61-swapfile-stock", runner="vm", kernel=K61 + "bzImage-6.1-stock",
+         args=["--trigger", "swapfile"], exit=0, timeout=90,
+         checks=["verdict == NOT_REPRODUCED", 'failure_path == "swapfile"', 'trigger == "swapfile"', 'swapoff == "off"',
+                 "no_reclaim_loop", "console_clean"]),
     # The retry-list bug as shipped in 6.1.96-97 (48f091fd50b2's backport
     # undone, the injection), and its fixed control.
     dict(name="v61-hunt-retry-bug", runner="vm", kernel=K61 + "bzImage-6.1-retry-bug-instrumented",

@@ -349,6 +349,15 @@ mod tests {
         assert_eq!((l.bg, l.readds, l.failed_attempts, l.refused), (9, 3, 3, true));
         assert!(l.describe().contains("kept putting block group 9 back on reclaim_bgs") && l.describe().contains("no relocation attempt"));
         assert!(!detect(&looping(3), "F").unwrap().refused, "attempts and errors: a relocation that fails");
+        // bzImage-6.1-reclaim-loop, --trigger swapfile: the fragment's
+        // commit (init-34, our pass) queues the group, then kworker/u4:2-54
+        // puts it back thousands of times; not one attempt line.
+        let real = include_str!("../../../tests/fixtures/6.1-reclaim-loop-swapfile-trace.txt");
+        let fsid = "1c4e7019-00dd-415f-9724-27633bbe33cc";
+        let l = detect(real, fsid).unwrap();
+        assert_eq!((l.bg, l.pid, l.readds, l.refused), (298844160, Some(54), 6, true));
+        assert!(l.lines[0].starts_with("init-34 "));
+        assert!(queued_never_attempted(real, fsid, &[298844160]) == vec![298844160]);
     }
 
     #[test]
