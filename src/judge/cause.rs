@@ -41,12 +41,16 @@ pub enum Cause {
     /// The kernel offers no automatic reclaim of data block groups (neither
     /// dynamic/periodic reclaim nor bg_reclaim_threshold: before 5.19).
     NoReclaimTrigger,
+    /// --trigger swapfile: reclaim ran, but the trace never showed the
+    /// swapfile's group refused (or there was no trace).
+    SwapNotRefused,
 }
 
 impl Cause {
     /// Every cause, for the test that each has advice.
     #[cfg(test)]
-    pub const ALL: [Cause; 16] = [
+    pub const ALL: [Cause; 17] = [
+        Cause::SwapNotRefused,
         Cause::StallOnly,
         Cause::NoReclaimTrigger,
         Cause::SetupFailed,
@@ -83,6 +87,7 @@ impl Cause {
             Cause::VmBootFailed => "read the console (--vm-console FILE keeps it): the kernel itself failed to boot; git bisect skips this commit",
             Cause::VmHung => "raise --vm-timeout if the guest was only slow; the console (--vm-console FILE) shows where it stopped",
             Cause::VmNoVerdict => "run again with --vm-console FILE and read how the guest ended",
+            Cause::SwapNotRefused => "the swapfile trigger is seen only through tracefs (btrfs_add_reclaim_block_group): boot a kernel with event tracing and tracefs mounted (--vm mounts it), or run again with another --seed",
         }
     }
 }

@@ -370,8 +370,8 @@ fn exercised(f: &Facts, log: &Tracker) -> Option<String> {
 /// Why the failure path was not reached: the first thing missing.
 fn not_exercised(f: &Facts) -> (Cause, String) {
     if f.swap_trigger && f.reclaim_count > 0 {
-        let why = "it did not cross the threshold, or the worker did not reach it";
-        (Cause::ReclaimNeverFired, format!("reclaim ran ({} relocated) but never refused the swapfile's block group: {why}", f.reclaim_count))
+        let why = "it did not cross the threshold, the worker did not reach it, or no trace showed it";
+        (Cause::SwapNotRefused, format!("reclaim ran ({} relocated) but never refused the swapfile's block group: {why}", f.reclaim_count))
     } else if f.natural_enospc && f.reclaim_count > 0 {
         (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
     } else if f.space_cache.as_deref() != Some("v1") {
@@ -557,7 +557,7 @@ mod tests {
         assert_eq!((v.kind, v.exit_code()), (Kind::NotReproduced, 0));
         assert!(v.reason.contains("block group 298844160 holding the active swapfile") && v.reason.contains("ETXTBSY"), "{}", v.reason);
         let v = judge(&Facts { swap_trigger: true, reclaim_count: 4, reclaim_errors: 0, ..base() }, &clean);
-        assert_eq!((v.kind, v.cause), (Kind::Inconclusive, Some(Cause::ReclaimNeverFired)));
+        assert_eq!((v.kind, v.cause), (Kind::Inconclusive, Some(Cause::SwapNotRefused)));
         assert!(v.reason.contains("never refused the swapfile's block group"), "{}", v.reason);
     }
 

@@ -156,6 +156,7 @@ impl Run<'_> {
             Err(_) => match in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path)) {
                 Ok(()) => {
                     self.report.swapoff = Some("off");
+                    self.progress.say(&format!("swapoff: {shown}"));
                     return true;
                 }
                 Err(e) => e,

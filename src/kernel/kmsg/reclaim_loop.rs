@@ -98,8 +98,8 @@ impl Loop {
     pub fn describe(&self) -> String {
         match self.pid {
             Some(pid) if self.refused => format!(
-                "the reclaim worker (pid {pid}) kept putting block group {} back on reclaim_bgs within one run: {} re-adds by the worker itself in {:.1} s of trace and no relocation attempt (inc_block_group_ro() refused it each time; tracefs btrfs_add_reclaim_block_group)",
-                self.bg, self.readds, self.seconds
+                "the reclaim worker (pid {pid}) kept putting block group {} back on reclaim_bgs within one run: {} re-adds by the worker itself in the trace, and no relocation attempt (inc_block_group_ro() refused it each time; tracefs btrfs_add_reclaim_block_group)",
+                self.bg, self.readds
             ),
             Some(pid) => format!(
                 "the reclaim worker (pid {pid}) kept relocating block group {} within one run: {} failed attempts in {:.1} s, re-added to reclaim_bgs by the worker itself after {} of them (tracefs btrfs_add_reclaim_block_group)",
