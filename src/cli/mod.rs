@@ -11,7 +11,9 @@ use crate::btrfs::fill::FillMode;
 use crate::btrfs::reclaim::Reclaim;
 use crate::judge::verdict::ExitCode;
 use crate::scenario::config::{hunts, Config, Enospc};
-mod trigger;
+
+mod choices;
+use choices::{choices, trigger};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -172,7 +174,7 @@ pub fn config(a: Args) -> Result<Config, String> {
     let (fill, workers) = amounts(&a)?;
     let enospc = enospc(&a)?;
     let reclaim = reclaim(&a, enospc)?;
-    let (op_timeout, trigger) = (op_timeout(&a, hunts(a.stress, reclaim))?, trigger::trigger(&a)?);
+    let (op_timeout, trigger) = (op_timeout(&a, hunts(a.stress, reclaim))?, trigger(&a)?);
     outputs(&a)?;
     let (external_mkfs, fill_mode, space_cache_v1) = choices(&a)?;
     if a.timeout == 0 || a.timeout > 24 * 3600 {
@@ -208,7 +210,6 @@ pub fn config(a: Args) -> Result<Config, String> {
         trigger,
     })
 }
-
 
 /// --fill (80 % under --stress, else 90 %), --stress, --workers (4).
 fn amounts(a: &Args) -> Result<(u32, u32), String> {
@@ -290,26 +291,6 @@ fn outputs(a: &Args) -> Result<(), String> {
         return Err("bad --iterations 0: give 1 or more".into());
     }
     Ok(())
-}
-
-/// (external mkfs, --fill-mode, v1 space cache): the named choices.
-fn choices(a: &Args) -> Result<(bool, FillMode, bool), String> {
-    let external_mkfs = match a.mkfs.as_str() {
-        "builtin" => false,
-        "external" => true,
-        m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
-    };
-    let fill_mode = match a.fill_mode.as_str() {
-        "fallocate" => FillMode::Fallocate,
-        "write" => FillMode::Write,
-        m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
-    };
-    let space_cache_v1 = match a.space_cache.as_str() {
-        "v1" => true,
-        "v2" => false,
-        c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
-    };
-    Ok((external_mkfs, fill_mode, space_cache_v1))
 }
 
 /// Parses argv; `Err((code, text))` is a help/usage exit.

@@ -1,8 +1,30 @@
-//! --trigger: the knobs' own passes (the default) or the swapfile pass,
-//! and what the swapfile pass cannot go with.
+//! The named choices: --mkfs, --fill-mode, --space-cache, and --trigger
+//! (the knobs' own passes, the default, or the swapfile pass) with what the
+//! swapfile pass cannot go with.
 
 use super::Args;
+use crate::btrfs::fill::FillMode;
 use crate::scenario::config::Trigger;
+
+/// (external mkfs, --fill-mode, v1 space cache): the named choices.
+pub(super) fn choices(a: &Args) -> Result<(bool, FillMode, bool), String> {
+    let external_mkfs = match a.mkfs.as_str() {
+        "builtin" => false,
+        "external" => true,
+        m => return Err(format!("bad --mkfs '{m}': use builtin or external")),
+    };
+    let fill_mode = match a.fill_mode.as_str() {
+        "fallocate" => FillMode::Fallocate,
+        "write" => FillMode::Write,
+        m => return Err(format!("bad --fill-mode '{m}': use fallocate or write")),
+    };
+    let space_cache_v1 = match a.space_cache.as_str() {
+        "v1" => true,
+        "v2" => false,
+        c => return Err(format!("bad --space-cache '{c}': use v1 or v2")),
+    };
+    Ok((external_mkfs, fill_mode, space_cache_v1))
+}
 
 /// --trigger, and what the swapfile pass cannot go with.
 pub(super) fn trigger(a: &Args) -> Result<Trigger, String> {
