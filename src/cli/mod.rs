@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use argh::FromArgs;
 
 use crate::base::size::parse_size;
-use crate::btrfs::fill::FillMode;
 use crate::btrfs::reclaim::Reclaim;
 use crate::judge::verdict::ExitCode;
 use crate::scenario::config::{hunts, Config, Enospc};
@@ -385,6 +384,7 @@ pub fn vm_options(mut a: Args, user: &[String]) -> Result<crate::vm::Options, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::btrfs::fill::FillMode;
 
     fn cfg(args: &[&str]) -> Result<Config, String> {
         let argv: Vec<String> = std::iter::once("btrfs-reclaim-repro").chain(args.iter().copied()).map(String::from).collect();
