@@ -125,6 +125,11 @@ ROWS = [
          timeout=120, requires=["--ktap"],
          checks=['result == "ok"', "directive ~ ^SKIP .*CONFIG_BTRFS_FS", "verdict == INCONCLUSIVE",
                  "vm ~ ^x86_64 under "]),
+    # --trigger swapfile on stock 6.12 (fixed): its default threshold=75
+    # queues the swapfile's group, which is refused and let go.
+    dict(name="swapfile-stock", runner="vm", kernel="kernels/bzImage-stock", args=["--trigger", "swapfile"], exit=0,
+         timeout=90, checks=["verdict == NOT_REPRODUCED", 'failure_path == "swapfile"', 'reclaim == "threshold=75"',
+                             'swapoff == "off"', "no_reclaim_loop", "console_clean"]),
     # Features being implemented: skipped (SKIP) until the binary has them.
     dict(name="stress", runner="vm", kernel="kernels/bzImage-instrumented", args=["--stress", "30", "--workers", "2"],
          exit=[0, 3], requires=["--stress", "--workers"], timeout=240,
