@@ -61,7 +61,7 @@ impl Run<'_> {
         drop(fs);
         if !off {
             mounted.keep();
-            return steps.and(Ok(()));
+            return steps;
         }
         steps?;
         self.unmount(mounted, target, true)
