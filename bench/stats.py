@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Tables for bench/bench.sh: min/median per phase and variant, the ratios and
-the targets (issues 6 and 17), as Markdown (pasted into bench/RESULTS.md).
+the targets, as Markdown (pasted into bench/RESULTS.md).
 
     python3 bench/stats.py target/bench/bench-<time>.jsonl
 

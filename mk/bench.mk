@@ -1,6 +1,6 @@
 # The benchmark (`make bench`, root): limit, bash equivalents and the binary,
 # BENCH_RUNS times each on 3 GiB sparse images in BENCH_DIR; prints min/median
-# per phase, ratios and the issue-6 targets. Then, once each, BENCH_ITERATIONS
+# per phase, ratios and the targets. Then, once each, BENCH_ITERATIONS
 # iterations of the binary in one run (time per iteration, fds and VmRSS) and
 # the parser linearity table. Results: bench/RESULTS.md.
 #   make bench BENCH_RUNS=5 BENCH_DIR=/var/tmp
