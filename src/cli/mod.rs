@@ -126,9 +126,10 @@ pub struct Args {
     #[argh(option)]
     pub op_timeout: Option<u64>,
     /// which reclaim the knobs turn on after the fill: periodic (dynamic and
-    /// periodic, the bug report's; default for a single pass), dynamic
-    /// (dynamic alone) or threshold=N (a static bg_reclaim_threshold of N %;
-    /// threshold=75 is the --stress default: the retry-list hunt)
+    /// periodic, the bug report's; the default), dynamic (dynamic alone) or
+    /// threshold=N (a static bg_reclaim_threshold of N %; threshold=75 is
+    /// the default of --stress, the retry-list hunt, and of --trigger
+    /// swapfile)
     #[argh(option)]
     pub reclaim: Option<String>,
     /// knobs (default) or swapfile: an active swapfile, host-wide swap while
