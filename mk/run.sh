@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: one single pass on a 3 GiB sparse image under /tmp (created by
-# the binary, removed here), then the outcome in one line.
+# the binary, removed here unless it was there before and refused), then the
+# outcome in one line.
 #   - the binary printed a verdict (NOT REPRODUCED, REPRODUCED, SUSPECTED,
 #     INCONCLUSIVE; read from its --json stdout, key "verdict") and exited
 #     with that verdict's code: `make run` did its job, exit 0;
@@ -16,9 +17,17 @@ bin=$1 img=$2 mnt=$3; shift 3
 json=${RUN_JSON:-target/run-verdict.json}
 mkdir -p "$(dirname "$json")"
 
+# A file already at IMG that the binary refused (2: nothing written; e.g. it
+# holds another filesystem) is not ours to remove; any other image is.
+existed=0
+[ -e "$img" ] && existed=1
 rc=0
 "$bin" --json "$@" --size 3G "$img" "$mnt" > "$json" || rc=$?
-rm -f "$img"
+if [ "$existed" = 1 ] && [ "$rc" = 2 ]; then
+	echo "make run: $img was there before and was refused: left as it was (remove it, or give IMG=another path)" >&2
+else
+	rm -f "$img"
+fi
 rmdir "$mnt" 2>/dev/null
 
 # "verdict" is the first key of the binary's JSON object.

@@ -64,5 +64,22 @@ check panicked none 101 101 "binary exit code 101: no verdict on stdout"
 check verdict-then-killed NOT_REPRODUCED 0 137 "killed by signal 9" KILL
 check silent-zero none 0 1 "no verdict on stdout, yet exit code 0"
 
+# A file already at IMG that the binary refuses (it holds something else):
+# run.sh passes the 2 through and leaves the file as it was.
+{
+	echo '#!/bin/bash'
+	echo 'echo "{\"verdict\": \"REFUSED\", \"exit_code\": 2}"; exit 2'
+} > "$T/refuses-existing"
+chmod +x "$T/refuses-existing"
+echo precious > "$T/existing.img"
+RUN_JSON=$T/existing.json "$HERE/run.sh" "$T/refuses-existing" "$T/existing.img" "$T/existing.mnt" > "$T/existing.out" 2>&1
+rc=$?
+if [ "$rc" = 2 ] && [ "$(cat "$T/existing.img" 2>/dev/null)" = precious ] && grep -q "left as it was" "$T/existing.out"; then
+	pass=$((pass + 1)); echo "ok   refused-existing-image: exit 2, the file left as it was"
+else
+	fail=$((fail + 1)); echo "FAIL refused-existing-image: exit $rc (want 2), file: $(cat "$T/existing.img" 2>&1)"
+	sed 's/^/     | /' "$T/existing.out"
+fi
+
 echo "run.sh: $pass passed, $fail failed"
 [ $fail = 0 ]
