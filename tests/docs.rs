@@ -58,9 +58,10 @@ fn the_readme_verdict_block_is_its_golden_file() {
         let golden = read(&path);
         assert!(body == golden, "README.md's block for {path} differs from the file; copy the file into the README:\n{golden}");
     }
-    // The first screen: the block, the warning and the exit codes in the first 60 lines.
+    // The first screen: the block, the warnings (the device, the host-wide
+    // swap) and the exit codes in the first 60 lines.
     let head: String = readme.lines().take(60).collect::<Vec<_>>().join("\n");
-    for want in ["<!-- /golden -->", "Everything on the device you name is destroyed", "| 125 |", "| 255 |", "exit 4", "--vm "] {
+    for want in ["<!-- /golden -->", "Everything on the device you name is destroyed", "--trigger swapfile", "| 125 |", "| 255 |", "exit 4", "--vm "] {
         assert!(head.contains(want), "README.md's first 60 lines lack {want:?}");
     }
 }
