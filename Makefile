@@ -86,5 +86,5 @@ clean:
 	$(CARGO) clean
 	rm -f dist/btrfs-reclaim-repro-* dist/SHA256SUMS
 
-# Further targets (vm-test, bench, dist) live in their own files.
+# Further targets (vm-test, vm-hunt, bench, vm-bench) live in mk/*.mk.
 -include mk/*.mk
