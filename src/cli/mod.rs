@@ -59,7 +59,7 @@ pub struct Args {
     pub mnt: String,
 
     /// fill the data space to PCT percent before fragmenting (default 90;
-    /// 80 with --stress)
+    /// 80 with --stress; at most 30 with --trigger swapfile)
     #[argh(option)]
     pub fill: Option<u32>,
     /// fallocate (default: extents without data, fast) or write (real data)
