@@ -26,8 +26,10 @@ Examples:
       btrfs-reclaim-repro --stress 300 --reclaim periodic /dev/vdb /mnt/test
   only the real-ENOSPC pass (the default adds it where no injection fired):
       btrfs-reclaim-repro --enospc natural /dev/vdb /mnt/test
-  under git bisect (good 0, bad 1/3, skip 125):
-      git bisect run ./btrfs-reclaim-repro --log /tmp/bisect.log /dev/vdb /mnt/test
+  a kernel build, in a throwaway QEMU guest (any user, no device named):
+      btrfs-reclaim-repro --vm arch/x86/boot/bzImage
+  under git bisect (good 0, bad 1/3, skip 125), each step building and booting its kernel:
+      git bisect run sh -c 'make olddefconfig && make -j$(nproc) bzImage || exit 125; btrfs-reclaim-repro --vm arch/x86/boot/bzImage'
   check first, touching nothing:
       btrfs-reclaim-repro --check /dev/vdb /mnt/test";
 
