@@ -55,12 +55,15 @@ Keys of an entry:
   timeout   seconds before the runner kills the VM (default 180)
   user      (runner vm) "nobody": run the binary as uid 65534 (setpriv)
   env       (runner vm) extra environment, e.g. a test hook
-  interrupt (runner vm) dict(signal="INT", when=REGEX, after=SECS): the
-            signal is sent to the binary SECS (default 0) after a line of its
-            stderr matches; with checks
-            ["no_verdict"] (SIGKILL) only the exit status and what is left
-            count. Every --vm row runs with a TMPDIR of its own, which must
-            be empty afterwards, and no QEMU of ours may be left running.
+  interrupt (runner vm) dict(signal="INT", when=REGEX, after=SECS, group=BOOL):
+            the signal is sent to the binary SECS (default 0) after a line of
+            its stderr matches; with group=True to its process group (QEMU
+            included), as a terminal's Ctrl-C is; with checks
+            ["no_verdict"] (SIGKILL) only the exit status, the stdout (exactly
+            the row's `stdout`, default empty) and what is left count. Every
+            --vm row runs with a TMPDIR of its own, which must be empty
+            afterwards, and no QEMU of ours may be left running.
+  stdout    (no_verdict rows) what the killed binary printed, exactly
   host_hogs N busy-loop processes on the host while the row runs (default 0):
             a loaded host, as when other TCG guests share its cores; they are
             killed when the row ends, however it ends
@@ -214,16 +217,24 @@ ROWS = [
     dict(name="vm-kvm-falls-back", runner="vm", kernel="kernels/bzImage-instrumented", args=[], exit=0, timeout=180,
          env={"BRR_TEST_VM_SKIP_CPU_CHECK": "1"},
          checks=["verdict == NOT_REPRODUCED", "injections >= 1", 'vm.accel == "tcg"']),
-    # Ctrl-C during the boot and during the pass, SIGKILL of the host binary
-    # mid-boot: QEMU killed (or dead with us: PR_SET_PDEATHSIG), nothing left.
+    # Ctrl-C during the boot and during the pass (to the process group, as a
+    # terminal sends it: QEMU gets it too and exits of it), SIGKILL of the
+    # host binary alone mid-boot: QEMU killed (or dead with us:
+    # PR_SET_PDEATHSIG), nothing left.
     dict(name="vm-ctrl-c-boot", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=130, timeout=60,
-         interrupt=dict(signal="INT", when=r"^btrfs-reclaim-repro: booting ", after=1.5),
+         interrupt=dict(signal="INT", when=r"^btrfs-reclaim-repro: booting ", after=1.5, group=True),
          checks=["verdict == INTERRUPTED", "reason contains SIGINT"]),
     dict(name="vm-ctrl-c-pass", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=130, timeout=120,
-         interrupt=dict(signal="INT", when=r"\] fill: "),
+         interrupt=dict(signal="INT", when=r"\] fill: ", group=True),
          checks=["verdict == INTERRUPTED", "reason contains SIGINT", "vm.kernel_boot_seconds > 0"]),
     dict(name="vm-sigkill-boot", runner="vm", kernel="kernels/bzImage-stock", args=[], exit=137, timeout=60,
          interrupt=dict(signal="KILL", when=r"^btrfs-reclaim-repro: booting ", after=1.5), checks=["no_verdict"]),
+    # --ktap, the host SIGKILLed mid-pass (a CI job's timeout): its stdout
+    # holds the plan without a result, put out when the guest's pass said
+    # its own plan was out (vm::ktap), which a CI parser reads as a failed test.
+    dict(name="ktap-vm-sigkill-pass", runner="vm", kernel="kernels/bzImage-stock", args=["--ktap"], exit=137,
+         timeout=60, requires=["--ktap"], interrupt=dict(signal="KILL", when=r"\] fill: "), checks=["no_verdict"],
+         stdout="KTAP version 1\n1..1\n"),
     # The README's bisect line, tested: commits c1..c5 name good, good, bad,
     # bad, bad kernels; then QEMU vanishing from PATH after the first step
     # aborts the bisect (255) instead of naming a commit.

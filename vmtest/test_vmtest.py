@@ -210,7 +210,8 @@ class ExtractKtap(unittest.TestCase):
 
     def test_ktap_rows_are_the_ones_with_ktap_in_their_args(self):
         ktap = [r["name"] for r in rows.ROWS if vmtest.ktap_row(r)]
-        self.assertEqual(sorted(ktap), ["ktap-buggy-extra-put", "ktap-instrumented", "ktap-vm-no-btrfs"])
+        self.assertEqual(sorted(ktap), ["ktap-buggy-extra-put", "ktap-instrumented", "ktap-vm-no-btrfs",
+                                        "ktap-vm-sigkill-pass"])
         # all through --vm: the host prints the KTAP, no --json beside it
         for r in rows.ROWS:
             if vmtest.ktap_row(r):
@@ -242,7 +243,12 @@ class Table(unittest.TestCase):
         for r in rows.ROWS:
             self.assertTrue(set(r) <= {"name", "kernel", "runner", "arch", "initramfs", "args", "exit", "checks",
                                        "requires", "requires_keys", "vm", "disk", "timeout", "user", "env",
-                                       "interrupt", "kernels", "first_bad", "qemu_vanishes_after", "host_hogs"}, r["name"])
+                                       "interrupt", "kernels", "first_bad", "qemu_vanishes_after", "host_hogs",
+                                       "stdout"}, r["name"])
+            if "interrupt" in r:
+                self.assertTrue(set(r["interrupt"]) <= {"signal", "when", "after", "group"}, r["name"])
+            if "stdout" in r:
+                self.assertEqual(r["checks"], ["no_verdict"], f"{r['name']}: stdout is a killed row's")
             hogs = r.get("host_hogs", 0)
             self.assertTrue(isinstance(hogs, int) and not isinstance(hogs, bool) and 0 <= hogs <= 4, r["name"])
             self.assertIn(r.get("runner"), [*vmtest.RUNNERS, *vmtest.OWN_RUNNERS],

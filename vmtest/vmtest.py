@@ -143,7 +143,8 @@ def run_vm_mode_row(row, a, timeout):
 
     The binary runs with a TMPDIR of its own, which must be empty after it,
     and no QEMU of ours may be left. `interrupt` sends a signal once a
-    stderr line matches (Ctrl-C during boot or the pass, SIGKILL of the host).
+    stderr line matches (Ctrl-C during boot or the pass, SIGKILL of the host);
+    with `group`, to its process group, QEMU included.
     """
     log_path = os.path.join(a.logs, row["name"] + ".log")
     # An unprivileged row writes its console into a file the tier owns.
@@ -156,7 +157,10 @@ def run_vm_mode_row(row, a, timeout):
     env = dict(os.environ, TMPDIR=tmp, **row.get("env", {}))
     intr = row.get("interrupt")
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=env)
+    # A session of its own: a `group` interrupt reaches QEMU too, as a
+    # terminal's Ctrl-C does, and never this script.
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=env,
+                         start_new_session=True)
     err_lines, sent = [], None
 
     def read_stderr():
@@ -166,7 +170,11 @@ def run_vm_mode_row(row, a, timeout):
             if intr and sent is None and re.search(intr["when"], line):
                 sent = line.strip() + (f" (+{intr['after']} s)" if intr.get("after") else "")
                 time.sleep(intr.get("after", 0))
-                p.send_signal(getattr(signal, "SIG" + intr["signal"]))
+                sig = getattr(signal, "SIG" + intr["signal"])
+                if intr.get("group"):
+                    os.killpg(p.pid, sig)
+                else:
+                    p.send_signal(sig)
 
     # Each pipe has one reader (communicate() would race read_stderr for the lines).
     out_parts = []
@@ -231,6 +239,23 @@ def vm_mode_verdict(row, out, status):
     except ValueError:
         # --check prints its findings, not a verdict: the checks read them as "stdout".
         return {"stdout": out, "exit_code": status} if out.strip() else None
+
+
+def killed_failures(row, status, out):
+    """A no_verdict row (the host binary SIGKILLed): its exit status, and its
+    stdout exactly as the row's `stdout` says (default: nothing; --ktap
+    after its plan went out: the plan without a result).
+
+    >>> killed_failures(dict(exit=137), 137, "")
+    []
+    >>> killed_failures(dict(exit=137), 125, "== x ==\\n")
+    ['exit status 125, want 137', "stdout '== x ==\\\\n', want ''"]
+    >>> killed_failures(dict(exit=137, stdout="KTAP version 1\\n1..1\\n"), 137, "")
+    ["stdout '', want 'KTAP version 1\\\\n1..1\\\\n'"]
+    """
+    want = row.get("stdout", "")
+    return ([f"exit status {status}, want {row['exit']}"] if status != row["exit"] else []) + \
+        ([f"stdout {out[:300]!r}, want {want!r}"] if out != want else [])
 
 
 BISECT_SCRIPT = """#!/bin/sh
@@ -864,9 +889,7 @@ def main():
                 status, log, wall, verdict, out, leftovers = run_vm_mode_row(
                     row, a, min(row.get("timeout", DEFAULT_TIMEOUT), left))
             if row.get("checks") == ["no_verdict"]:
-                # SIGKILL of the host binary: it prints nothing; what counts is what it leaves.
-                want = row["exit"]
-                failures = leftovers + ([f"exit status {status}, want {want}"] if status != want else [])
+                failures = leftovers + killed_failures(row, status, out)
                 if failures:
                     fail(failures, wall, log.splitlines()[-15:])
                 else:

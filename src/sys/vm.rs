@@ -24,9 +24,10 @@ pub fn getpid() -> i32 {
 /// child with it.
 pub fn spawn_tied(cmd: &mut Command, fds: &[(RawFd, RawFd)]) -> io::Result<Child> {
     let parent = getpid();
-    let fds = fds.to_vec();
+    let mut fds = fds.to_vec();
+    let above = fds.iter().map(|&(_, at)| at).max().unwrap_or(0) + 1;
     // SAFETY: the closure runs in the forked child before exec and calls
-    // only async-signal-safe functions (prctl, getppid, dup2, fcntl); it
+    // only async-signal-safe functions (prctl, getppid, fcntl, dup2); it
     // allocates nothing (`fds` was copied before the fork).
     unsafe {
         cmd.pre_exec(move || {
@@ -37,13 +38,19 @@ pub fn spawn_tied(cmd: &mut Command, fds: &[(RawFd, RawFd)]) -> io::Result<Child
             if libc::getppid() != parent {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
+            // Every source above every target first (closed at exec): a
+            // source that is another's target (a host process started with
+            // 100 descriptors open) would be overwritten by that dup2.
+            for (fd, _) in fds.iter_mut() {
+                let moved = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, above);
+                if moved == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                *fd = moved;
+            }
+            // dup2 onto another number: the copy is inherited across exec.
             for &(fd, at) in &fds {
-                if fd == at {
-                    // dup2 onto itself keeps FD_CLOEXEC: clear it.
-                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                } else if libc::dup2(fd, at) == -1 {
+                if libc::dup2(fd, at) == -1 {
                     return Err(io::Error::last_os_error());
                 }
             }
@@ -116,4 +123,40 @@ pub fn power_off() -> io::Error {
 
 fn error_now(call: &'static str, target: &str) -> io::Error {
     super::error(call, target, io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::Stdio;
+
+    /// Two files whose descriptors are each other's targets: each arrives
+    /// where it was asked for, not the one dup2'ed over the other.
+    #[test]
+    fn descriptors_arrive_where_asked_even_when_sources_are_targets() {
+        let dir = std::env::temp_dir();
+        let file = |name: &str, text: &[u8]| {
+            let path = dir.join(format!("brr-spawn-tied-{}-{name}", std::process::id()));
+            let mut f = File::create(&path).unwrap();
+            f.write_all(text).unwrap();
+            let f = File::open(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            f
+        };
+        let (a, b) = (file("a", b"A"), file("b", b"B"));
+        // SAFETY: 901 and 900 are not used by this test process otherwise.
+        let (a_at, b_at) = unsafe { (libc::fcntl(a.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 901), libc::fcntl(b.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900)) };
+        assert!(a_at >= 901 && b_at >= 900 && a_at != b_at, "{a_at} {b_at}");
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", &format!("cat /proc/self/fd/{b_at} /proc/self/fd/{a_at}")]).stdout(Stdio::piped());
+        // a goes where b is, b where a is.
+        let out = spawn_tied(&mut cmd, &[(a_at, b_at), (b_at, a_at)]).unwrap().wait_with_output().unwrap();
+        // SAFETY: the two descriptors this test made.
+        unsafe {
+            libc::close(a_at);
+            libc::close(b_at);
+        }
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "AB");
+    }
 }

@@ -135,14 +135,17 @@ fn console_copy(o: &Options) -> Option<File> {
 /// `silent_kvm`. How it ended, and QEMU's exit status where it exited.
 fn wait_for_qemu(child: &mut Child, started: Instant, deadline: Instant, seen: &Mutex<Seen>, silent_kvm: impl Fn() -> bool) -> (End, String) {
     loop {
+        // The signal first: a terminal's Ctrl-C goes to the whole process
+        // group, and QEMU exits of it too ("terminating on signal 2"),
+        // usually before this loop wakes; that exit is the interruption's.
+        if let Some(sig) = pending_signal() {
+            kill(child);
+            return (End::Interrupted(sig), String::new());
+        }
         match child.try_wait() {
             Ok(Some(status)) => return (End::Exited, format!("QEMU exited after {:.1} s, {status}", started.elapsed().as_secs_f64())),
             Ok(None) => {}
             Err(_) => return (End::Exited, String::new()),
-        }
-        if let Some(sig) = pending_signal() {
-            kill(child);
-            return (End::Interrupted(sig), String::new());
         }
         if Instant::now() > deadline {
             kill(child);
