@@ -304,7 +304,7 @@ fn looped(f: &Facts) -> Option<String> {
 fn trouble(f: &Facts, log: &Tracker) -> Option<String> {
     let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
         Some(sig) => format!("the kernel killed the {} task ({})", step.name(), sig.name()),
-        None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
+        None => format!("hung in {} (no return within {} s)", step.name(), step.op_timeout_secs(f.op_timeout_secs)),
     });
     let leak = || f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
@@ -658,6 +658,9 @@ mod tests {
         let v = judge(&f, &Tracker::default());
         assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("hung in hunt (no return within 20 s)"), "{}", v.reason);
+        // swapoff is waited for 20 s at most, whatever --op-timeout.
+        let f = Facts { killed_in: Some((Phase::Swapoff, None)), op_timeout_secs: 300, ..base() };
+        assert!(judge(&f, &Tracker::default()).reason.contains("hung in swapoff (no return within 20 s)"));
         // With the oops in the log, both are said.
         let f = Facts { killed_in: Some((Phase::Unmount, Some(Signal::KILL))), ..base() };
         let v = judge(&f, &log("kasan"));

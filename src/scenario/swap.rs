@@ -34,11 +34,6 @@ const FRAGMENT_NTH: usize = 2;
 /// swapfile's, instead of a group's worth of seconds each for eight.
 pub(super) const FILL_PERCENT: u32 = 30;
 
-/// The longest swapoff is waited for: 64 MiB come back in well under a
-/// second; on the loop kernel swapoff's synchronize_rcu() never returns
-/// (the looping worker never passes a quiescent state on PREEMPT_NONE).
-const SWAPOFF_SECS: u64 = 20;
-
 /// The active swapfile.
 pub(super) struct Swap {
     path: PathBuf,
@@ -138,7 +133,7 @@ impl Run<'_> {
     /// that does not return leaves the filesystem mounted (the swapfile
     /// keeps it busy) and says so.
     fn swapoff(&mut self, swap: &Swap) -> bool {
-        let secs = SWAPOFF_SECS.min(self.cfg.op_timeout_secs);
+        let secs = Phase::Swapoff.op_timeout_secs(self.cfg.op_timeout_secs);
         let path = swap.path.clone();
         let shown = path.display().to_string();
         let mnt = self.cfg.mnt.display().to_string();
