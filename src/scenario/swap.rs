@@ -137,25 +137,27 @@ impl Run<'_> {
         let path = swap.path.clone();
         let shown = path.display().to_string();
         let mnt = self.cfg.mnt.display().to_string();
-        let r = self.phase(Phase::Swapoff, |_| {
-            Ok(in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path)))
-        });
+        // A Ctrl-C reaches the child too, and try_to_unuse() then gives up
+        // with EINTR: that is no failure, swapoff again.
+        let off = || {
+            let mut r = Ok(());
+            for _ in 0..3 {
+                r = in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path));
+                if !matches!(&r, Err(e) if e.errno() == Some(libc::EINTR)) {
+                    break;
+                }
+            }
+            r
+        };
+        // A signal before the phase began: swapoff all the same.
+        let r = self.phase(Phase::Swapoff, |_| Ok(off())).unwrap_or_else(|_| off());
         let end = match r {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 self.report.swapoff = Some("off");
                 self.progress.say(&format!("swapoff: {shown}"));
                 return true;
             }
-            Ok(Err(e)) => e,
-            // A signal before the phase began: swapoff all the same.
-            Err(_) => match in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path)) {
-                Ok(()) => {
-                    self.report.swapoff = Some("off");
-                    self.progress.say(&format!("swapoff: {shown}"));
-                    return true;
-                }
-                Err(e) => e,
-            },
+            Err(e) => e,
         };
         let looping = self.facts.reclaim_loop.is_some();
         self.report.swapoff = Some(match end {
@@ -166,11 +168,11 @@ impl Run<'_> {
         let said = match end {
             OpError::Hung if looping => format!("swapoff did not return in {secs} s: the reclaim worker still loops; reboot this machine"),
             OpError::Hung => {
-                self.facts.killed_in = Some((Phase::Swapoff, None));
+                self.facts.killed_in.get_or_insert((Phase::Swapoff, None));
                 format!("swapoff did not return in {secs} s; reboot this machine")
             }
             OpError::Killed(sig) => {
-                self.facts.killed_in = Some((Phase::Swapoff, Some(sig)));
+                self.facts.killed_in.get_or_insert((Phase::Swapoff, Some(sig)));
                 format!("swapoff: the kernel killed the task ({}); reboot this machine", sig.name())
             }
             OpError::Failed(e) => format!("swapoff failed: {e}; turn it off by hand (swapoff {shown})"),
