@@ -17,6 +17,7 @@ use crate::btrfs::format::Mkfs;
 use crate::btrfs::fs::Fs;
 use crate::btrfs::swapfile::{self, SWAPFILE_BYTES};
 use crate::device::Target;
+use crate::judge::report::SwapoffEnd;
 use crate::kernel::kmsg::reclaim_loop;
 use crate::sys::fs::Extent;
 
@@ -153,7 +154,7 @@ impl Run<'_> {
         let r = self.phase(Phase::Swapoff, |_| Ok(off())).unwrap_or_else(|_| off());
         let end = match r {
             Ok(()) => {
-                self.report.swapoff = Some("off");
+                self.report.swapoff = Some(SwapoffEnd::Off);
                 self.progress.say(&format!("swapoff: {shown}"));
                 return true;
             }
@@ -161,9 +162,9 @@ impl Run<'_> {
         };
         let looping = self.facts.reclaim_loop.is_some();
         self.report.swapoff = Some(match end {
-            OpError::Hung => "hung",
-            OpError::Killed(_) => "killed",
-            OpError::Failed(_) => "failed",
+            OpError::Hung => SwapoffEnd::Hung,
+            OpError::Killed(_) => SwapoffEnd::Killed,
+            OpError::Failed(_) => SwapoffEnd::Failed,
         });
         let said = match end {
             OpError::Hung if looping => format!("swapoff did not return in {secs} s: the reclaim worker still loops; reboot this machine"),
