@@ -35,10 +35,22 @@ const FRAGMENT_NTH: usize = 2;
 /// swapfile's, instead of a group's worth of seconds each for eight.
 pub(super) const FILL_PERCENT: u32 = 30;
 
-/// The active swapfile.
+/// The active swapfile. Dropped still on (a panic unwinding: `swapoff`
+/// turns it off on every other way out), it turns swap off before the
+/// mount guard unmounts: an active swapfile keeps the mount busy.
 pub(super) struct Swap {
     path: PathBuf,
     extents: Vec<Extent>,
+    on: Option<Duration>,
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        if let Some(timeout) = self.on.take() {
+            let path = &self.path;
+            let _ = in_child(Phase::Swapoff, "swapoff", &path.display().to_string(), timeout, || crate::sys::swap::swapoff(path));
+        }
+    }
 }
 
 impl Run<'_> {
@@ -49,11 +61,11 @@ impl Run<'_> {
 
     fn swap_steps(&mut self, target: &Target, mkfs: &Mkfs) -> Result<(), Stop> {
         let (mounted, fs) = self.fresh_filesystem(target, mkfs)?;
-        let swap = self.swapon()?;
+        let mut swap = self.swapon()?;
         // Whatever ended the steps (an error, a signal), swap goes off
         // before the unmount: an active swapfile keeps the mount busy.
         let steps = self.swap_reclaim(&fs, &swap);
-        let off = self.swapoff(&swap);
+        let off = self.swapoff(&mut swap);
         drop(fs);
         if !off {
             mounted.keep();
@@ -77,7 +89,8 @@ impl Run<'_> {
                 extents.len(),
                 extents.first().map(|e| e.physical).unwrap_or(0)
             ));
-            Ok(Swap { path, extents })
+            let timeout = Duration::from_secs(Phase::Swapoff.op_timeout_secs(r.cfg.op_timeout_secs));
+            Ok(Swap { path, extents, on: Some(timeout) })
         })
     }
 
@@ -133,8 +146,11 @@ impl Run<'_> {
     /// swapoff in a child with a timeout: true once swap is off. A swapoff
     /// that does not return leaves the filesystem mounted (the swapfile
     /// keeps it busy) and says so.
-    fn swapoff(&mut self, swap: &Swap) -> bool {
-        let secs = Phase::Swapoff.op_timeout_secs(self.cfg.op_timeout_secs);
+    fn swapoff(&mut self, swap: &mut Swap) -> bool {
+        // Tried once here, whatever comes of it: a swapoff that did not
+        // return is not tried again.
+        let Some(timeout) = swap.on.take() else { return true };
+        let secs = timeout.as_secs();
         let path = swap.path.clone();
         let shown = path.display().to_string();
         let mnt = self.cfg.mnt.display().to_string();
@@ -143,7 +159,7 @@ impl Run<'_> {
         let off = || {
             let mut r = Ok(());
             for _ in 0..3 {
-                r = in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path));
+                r = in_child(Phase::Swapoff, "swapoff", &shown, timeout, || crate::sys::swap::swapoff(&path));
                 if !matches!(&r, Err(e) if e.errno() == Some(libc::EINTR)) {
                     break;
                 }
