@@ -15,12 +15,19 @@ use std::time::Duration;
 /// Starts a single pass on a new 3 GiB image held at `phase`, sends `sig`
 /// once it is there, and checks the exit code, the verdict and the cleanup.
 fn interrupt_at(phase: &str, sig: &str, code: i32) {
-    let test = format!("interrupt_at_{}_{sig}", phase.replace(':', "_"));
+    interrupt_with(&[], phase, sig, code);
+}
+
+/// `interrupt_at` with `extra` options; the test is named after them.
+fn interrupt_with(extra: &[&str], phase: &str, sig: &str, code: i32) {
+    let tag: String = extra.iter().map(|a| format!("{}-", a.trim_start_matches('-'))).collect();
+    let test = format!("interrupt_{}at_{}_{sig}", tag.replace('-', "_"), phase.replace(':', "_"));
     if !privileged(&test) {
         return;
     }
-    let s = Scratch::new(&format!("sig-{}-{sig}", phase.replace(':', "-")));
-    let mut r = Running::start(&bin(), &["--size", "3G", "--timeout", "30", s.img(), s.mnt()], &[("BRR_TEST_PAUSE", phase)]);
+    let s = Scratch::new(&format!("sig-{tag}{}-{sig}", phase.replace(':', "-")));
+    let args: Vec<&str> = ["--size", "3G", "--timeout", "30"].iter().chain(extra).chain(&[s.img(), s.mnt()]).copied().collect();
+    let mut r = Running::start(&bin(), &args, &[("BRR_TEST_PAUSE", phase)]);
     let paused = r.wait_for_line(&format!("pausing at {phase}"), Duration::from_secs(90));
     if paused {
         // What the phase before left behind must be there to clean up.
@@ -45,6 +52,17 @@ fn assert_interrupted(test: &str, out: &Run, s: &Scratch, sig: &str, code: i32) 
     assert!(out.stdout.contains(&format!("interrupted by SIG{sig}")), "{test}: {}", out.stdout);
     s.assert_clean();
     assert!(!out.stderr.contains("could not"), "{test}: a cleanup step failed:\n{}", out.stderr);
+}
+
+/// --trigger swapfile: swap goes off on the way out whatever stopped the
+/// steps: a signal in the trigger (swap on) or one just before swapoff.
+#[test]
+fn sigint_with_swap_on_turns_it_off_and_cleans_up() {
+    for phase in ["trigger", "swapoff"] {
+        interrupt_with(&["--trigger", "swapfile"], phase, "INT", 130);
+        let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+        assert!(!swaps.contains("brr-test-sig-trigger-swapfile-"), "{phase}: swap left on:\n{swaps}");
+    }
 }
 
 #[test]

@@ -107,6 +107,11 @@ impl SettleEnd {
     }
 }
 
+/// The longest swapoff is waited for: 64 MiB come back in well under a
+/// second; on the loop kernel swapoff's synchronize_rcu() never returns
+/// (the looping worker never passes a quiescent state on PREEMPT_NONE).
+const SWAPOFF_SECS: u64 = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Mkfs,
@@ -186,6 +191,15 @@ impl Phase {
     /// processes are running.
     pub fn pause_inside_requested(self, pass: &str, point: &str) -> Option<String> {
         pause_asked(&format!("{}.{point}", self.name()), pass)
+    }
+
+    /// How long one kernel operation of this phase is waited for under
+    /// --op-timeout `op_timeout`: swapoff at most `SWAPOFF_SECS`.
+    pub fn op_timeout_secs(self, op_timeout: u64) -> u64 {
+        match self {
+            Phase::Swapoff => op_timeout.min(SWAPOFF_SECS),
+            _ => op_timeout,
+        }
     }
 
     /// Test hook: `BRR_TEST_CRASH_IN=<phase>`: the first kernel operation

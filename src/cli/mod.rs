@@ -174,9 +174,12 @@ pub struct Args {
 /// The checks run in this order: the first refusal is the one printed.
 pub fn config(a: Args) -> Result<Config, String> {
     let (fill, workers) = amounts(&a)?;
+    // Before --enospc and --reclaim: with --trigger swapfile theirs would
+    // name a fix (--reclaim periodic) that the swapfile pass then refuses.
+    let trigger = trigger(&a)?;
     let enospc = enospc(&a)?;
     let reclaim = reclaim(&a, enospc)?;
-    let (op_timeout, trigger) = (op_timeout(&a, hunts(a.stress, reclaim))?, trigger(&a)?);
+    let op_timeout = op_timeout(&a, hunts(a.stress, reclaim))?;
     outputs(&a)?;
     let (external_mkfs, fill_mode, space_cache_v1) = choices(&a)?;
     if a.timeout == 0 || a.timeout > 24 * 3600 {
@@ -421,6 +424,15 @@ mod tests {
         assert_eq!(reclaim(&args(&["--trigger", "swapfile"]), Enospc::Auto), Ok(Reclaim::STATIC_DEFAULT));
         assert_eq!(reclaim(&args(&["--trigger", "swapfile", "--reclaim", "dynamic"]), Enospc::Auto), Ok(Reclaim::Dynamic));
         assert_eq!(choices(&args(&["--mkfs", "external", "--fill-mode", "write", "--space-cache", "v2"])), Ok((true, FillMode::Write, false)));
+    }
+
+    /// What the swapfile pass cannot go with is said first, not a fix for
+    /// the other option that the swapfile pass would then refuse.
+    #[test]
+    fn swapfile_refusals_come_first() {
+        let e = cfg(&["/dev/vdb", "/mnt/t", "--trigger", "swapfile", "--enospc", "natural"]).unwrap_err();
+        assert!(e.ends_with("drop --enospc"), "{e}");
+        assert_eq!(cfg(&["/dev/vdb", "/mnt/t", "--trigger", "swapfile"]).unwrap().trigger, crate::scenario::config::Trigger::Swapfile);
     }
 
     #[test]

@@ -304,7 +304,7 @@ fn looped(f: &Facts) -> Option<String> {
 fn trouble(f: &Facts, log: &Tracker) -> Option<String> {
     let killed = f.killed_in.as_ref().map(|(step, sig)| match sig {
         Some(sig) => format!("the kernel killed the {} task ({})", step.name(), sig.name()),
-        None => format!("hung in {} (no return within {} s)", step.name(), f.op_timeout_secs),
+        None => format!("hung in {} (no return within {} s)", step.name(), step.op_timeout_secs(f.op_timeout_secs)),
     });
     let leak = || f.kmemleak.filter(|n| *n > 0).map(|n| format!("kmemleak: {n} unreferenced btrfs objects after the unmount (leak)"));
     let bad_taint = f.taint_gained & TROUBLE_TAINTS;
@@ -367,14 +367,15 @@ fn exercised(f: &Facts, log: &Tracker) -> Option<String> {
     }
 }
 
-/// Why the failure path was not reached: the first thing missing.
+/// Why the failure path was not reached: the first thing missing (the
+/// swapfile pass needs no v1 cache: it has no injection site to reach).
 fn not_exercised(f: &Facts) -> (Cause, String) {
     if f.swap_trigger && f.reclaim_count > 0 {
         let why = "it did not cross the threshold, the worker did not reach it, or no trace showed it";
         (Cause::SwapNotRefused, format!("reclaim ran ({} relocated) but never refused the swapfile's block group: {why}", f.reclaim_count))
     } else if f.natural_enospc && f.reclaim_count > 0 {
         (Cause::NotStarved, format!("reclaim ran but no relocation failed ({} reclaimed): metadata was not starved enough", f.reclaim_count))
-    } else if f.space_cache.as_deref() != Some("v1") {
+    } else if f.space_cache.as_deref() != Some("v1") && !f.swap_trigger {
         (
             Cause::NoV1Cache,
             format!(
@@ -382,7 +383,7 @@ fn not_exercised(f: &Facts) -> (Cause, String) {
                 f.space_cache.as_deref().unwrap_or("unknown")
             ),
         )
-    } else if f.v1_cache_block_groups == Some(0) {
+    } else if f.v1_cache_block_groups == Some(0) && !f.swap_trigger {
         (
             Cause::NoV1CacheInode,
             "no data block group has a v1 cache inode: the injection site in delete_block_group_cache() is unreachable".to_string(),
@@ -559,6 +560,12 @@ mod tests {
         let v = judge(&Facts { swap_trigger: true, reclaim_count: 4, reclaim_errors: 0, ..base() }, &clean);
         assert_eq!((v.kind, v.cause), (Kind::Inconclusive, Some(Cause::SwapNotRefused)));
         assert!(v.reason.contains("never refused the swapfile's block group"), "{}", v.reason);
+        // Reclaim that never fired is that, whatever the space cache: the
+        // swapfile pass has no injection site to reach.
+        for cache in [Some("v2"), Some("v1")] {
+            let f = Facts { swap_trigger: true, reclaim_count: 0, reclaim_errors: 0, space_cache: cache.map(String::from), v1_cache_block_groups: Some(0), ..base() };
+            assert_eq!(judge(&f, &clean).cause, Some(Cause::ReclaimNeverFired), "{cache:?}");
+        }
     }
 
     #[test]
@@ -651,6 +658,9 @@ mod tests {
         let v = judge(&f, &Tracker::default());
         assert_eq!((v.kind, v.exit_code()), (Kind::Reproduced, 1));
         assert!(v.reason.contains("hung in hunt (no return within 20 s)"), "{}", v.reason);
+        // swapoff is waited for 20 s at most, whatever --op-timeout.
+        let f = Facts { killed_in: Some((Phase::Swapoff, None)), op_timeout_secs: 300, ..base() };
+        assert!(judge(&f, &Tracker::default()).reason.contains("hung in swapoff (no return within 20 s)"));
         // With the oops in the log, both are said.
         let f = Facts { killed_in: Some((Phase::Unmount, Some(Signal::KILL))), ..base() };
         let v = judge(&f, &log("kasan"));

@@ -202,7 +202,8 @@ impl Run<'_> {
                 groups.len(),
                 bg_bytes.map(human).unwrap_or_else(|| "?".into())
             ));
-            if with_cache == 0 {
+            // The swapfile pass has no injection site to reach.
+            if with_cache == 0 && r.pass != PassKind::Swapfile {
                 r.progress.say("fragment: no v1 cache inode: the injection site cannot be reached (reclaim still runs)");
             }
             r.cached_groups = cached.clone();

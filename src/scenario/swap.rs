@@ -17,6 +17,7 @@ use crate::btrfs::format::Mkfs;
 use crate::btrfs::fs::Fs;
 use crate::btrfs::swapfile::{self, SWAPFILE_BYTES};
 use crate::device::Target;
+use crate::judge::report::SwapoffEnd;
 use crate::kernel::kmsg::reclaim_loop;
 use crate::sys::fs::Extent;
 
@@ -34,15 +35,22 @@ const FRAGMENT_NTH: usize = 2;
 /// swapfile's, instead of a group's worth of seconds each for eight.
 pub(super) const FILL_PERCENT: u32 = 30;
 
-/// The longest swapoff is waited for: 64 MiB come back in well under a
-/// second; on the loop kernel swapoff's synchronize_rcu() never returns
-/// (the looping worker never passes a quiescent state on PREEMPT_NONE).
-const SWAPOFF_SECS: u64 = 20;
-
-/// The active swapfile.
+/// The active swapfile. Dropped still on (a panic unwinding: `swapoff`
+/// turns it off on every other way out), it turns swap off before the
+/// mount guard unmounts: an active swapfile keeps the mount busy.
 pub(super) struct Swap {
     path: PathBuf,
     extents: Vec<Extent>,
+    on: Option<Duration>,
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        if let Some(timeout) = self.on.take() {
+            let path = &self.path;
+            let _ = in_child(Phase::Swapoff, "swapoff", &path.display().to_string(), timeout, || crate::sys::swap::swapoff(path));
+        }
+    }
 }
 
 impl Run<'_> {
@@ -53,11 +61,11 @@ impl Run<'_> {
 
     fn swap_steps(&mut self, target: &Target, mkfs: &Mkfs) -> Result<(), Stop> {
         let (mounted, fs) = self.fresh_filesystem(target, mkfs)?;
-        let swap = self.swapon()?;
+        let mut swap = self.swapon()?;
         // Whatever ended the steps (an error, a signal), swap goes off
         // before the unmount: an active swapfile keeps the mount busy.
         let steps = self.swap_reclaim(&fs, &swap);
-        let off = self.swapoff(&swap);
+        let off = self.swapoff(&mut swap);
         drop(fs);
         if !off {
             mounted.keep();
@@ -81,7 +89,8 @@ impl Run<'_> {
                 extents.len(),
                 extents.first().map(|e| e.physical).unwrap_or(0)
             ));
-            Ok(Swap { path, extents })
+            let timeout = Duration::from_secs(Phase::Swapoff.op_timeout_secs(r.cfg.op_timeout_secs));
+            Ok(Swap { path, extents, on: Some(timeout) })
         })
     }
 
@@ -137,45 +146,50 @@ impl Run<'_> {
     /// swapoff in a child with a timeout: true once swap is off. A swapoff
     /// that does not return leaves the filesystem mounted (the swapfile
     /// keeps it busy) and says so.
-    fn swapoff(&mut self, swap: &Swap) -> bool {
-        let secs = SWAPOFF_SECS.min(self.cfg.op_timeout_secs);
+    fn swapoff(&mut self, swap: &mut Swap) -> bool {
+        // Tried once here, whatever comes of it: a swapoff that did not
+        // return is not tried again.
+        let Some(timeout) = swap.on.take() else { return true };
+        let secs = timeout.as_secs();
         let path = swap.path.clone();
         let shown = path.display().to_string();
         let mnt = self.cfg.mnt.display().to_string();
-        let r = self.phase(Phase::Swapoff, |_| {
-            Ok(in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path)))
-        });
+        // A Ctrl-C reaches the child too, and try_to_unuse() then gives up
+        // with EINTR: that is no failure, swapoff again.
+        let off = || {
+            let mut r = Ok(());
+            for _ in 0..3 {
+                r = in_child(Phase::Swapoff, "swapoff", &shown, timeout, || crate::sys::swap::swapoff(&path));
+                if !matches!(&r, Err(e) if e.errno() == Some(libc::EINTR)) {
+                    break;
+                }
+            }
+            r
+        };
+        // A signal before the phase began: swapoff all the same.
+        let r = self.phase(Phase::Swapoff, |_| Ok(off())).unwrap_or_else(|_| off());
         let end = match r {
-            Ok(Ok(())) => {
-                self.report.swapoff = Some("off");
+            Ok(()) => {
+                self.report.swapoff = Some(SwapoffEnd::Off);
                 self.progress.say(&format!("swapoff: {shown}"));
                 return true;
             }
-            Ok(Err(e)) => e,
-            // A signal before the phase began: swapoff all the same.
-            Err(_) => match in_child(Phase::Swapoff, "swapoff", &shown, Duration::from_secs(secs), || crate::sys::swap::swapoff(&path)) {
-                Ok(()) => {
-                    self.report.swapoff = Some("off");
-                    self.progress.say(&format!("swapoff: {shown}"));
-                    return true;
-                }
-                Err(e) => e,
-            },
+            Err(e) => e,
         };
         let looping = self.facts.reclaim_loop.is_some();
         self.report.swapoff = Some(match end {
-            OpError::Hung => "hung",
-            OpError::Killed(_) => "killed",
-            OpError::Failed(_) => "failed",
+            OpError::Hung => SwapoffEnd::Hung,
+            OpError::Killed(_) => SwapoffEnd::Killed,
+            OpError::Failed(_) => SwapoffEnd::Failed,
         });
         let said = match end {
             OpError::Hung if looping => format!("swapoff did not return in {secs} s: the reclaim worker still loops; reboot this machine"),
             OpError::Hung => {
-                self.facts.killed_in = Some((Phase::Swapoff, None));
+                self.facts.killed_in.get_or_insert((Phase::Swapoff, None));
                 format!("swapoff did not return in {secs} s; reboot this machine")
             }
             OpError::Killed(sig) => {
-                self.facts.killed_in = Some((Phase::Swapoff, Some(sig)));
+                self.facts.killed_in.get_or_insert((Phase::Swapoff, Some(sig)));
                 format!("swapoff: the kernel killed the task ({}); reboot this machine", sig.name())
             }
             OpError::Failed(e) => format!("swapoff failed: {e}; turn it off by hand (swapoff {shown})"),

@@ -41,7 +41,7 @@ pub fn json(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
     o.str("enospc_mode", r.enospc_mode.name()).str("reclaim", &r.reclaim.name());
     // Only for --trigger swapfile: the default's output stays as it was.
     if r.trigger != crate::base::phase::Trigger::Knobs {
-        o.str("trigger", r.trigger.name()).raw("swapoff", opt_str(r.swapoff));
+        o.str("trigger", r.trigger.name()).raw("swapoff", opt_str(r.swapoff.map(super::SwapoffEnd::name)));
     }
     // Only where the kernel lacks dynamic/periodic reclaim: elsewhere
     // `reclaim` alone says it (and the output stays as it was).

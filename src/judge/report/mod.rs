@@ -14,6 +14,26 @@ use crate::btrfs::reclaim::Reclaim;
 /// How many evidence lines the text block shows (all are in --json/--log).
 pub(super) const EVIDENCE_LINES: usize = 8;
 
+/// --trigger swapfile: how swapoff ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapoffEnd {
+    Off,
+    Hung,
+    Killed,
+    Failed,
+}
+
+impl SwapoffEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            SwapoffEnd::Off => "off",
+            SwapoffEnd::Hung => "hung",
+            SwapoffEnd::Killed => "killed",
+            SwapoffEnd::Failed => "failed",
+        }
+    }
+}
+
 /// Run metadata and print-only observations.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -57,9 +77,8 @@ pub struct Report {
     pub reclaim: Reclaim,
     /// --trigger.
     pub trigger: crate::base::phase::Trigger,
-    /// --trigger swapfile: how swapoff ended ("off", "hung", "killed",
-    /// "failed"; None: swap never went on).
-    pub swapoff: Option<&'static str>,
+    /// --trigger swapfile: how swapoff ended (None: swap never went on).
+    pub swapoff: Option<SwapoffEnd>,
     /// The mount options of the (last) mount: flags and data string.
     pub mount_options: String,
     /// The trace lines that showed the endless reclaim loop.
@@ -382,6 +401,21 @@ mod tests {
         r.stress = Some(with(Some(4)));
         assert!(json(&r, &v, &log, &facts).contains("\"balance_tid\": null, \"race_windows\": 4,"));
         assert!(text(&r, &v, &log, &facts).contains("balance tid ?, race windows 4\n"));
+    }
+
+    /// --trigger swapfile says itself and how swapoff ended; the default
+    /// trigger adds nothing.
+    #[test]
+    fn the_swapfile_trigger_and_its_swapoff_show() {
+        let (mut r, v, log, facts) = sample();
+        assert!(!json(&r, &v, &log, &facts).contains("swapoff") && !text(&r, &v, &log, &facts).contains("swapfile"));
+        r.trigger = crate::base::phase::Trigger::Swapfile;
+        let j = json(&r, &v, &log, &facts);
+        assert!(j.contains("\"trigger\": \"swapfile\", \"swapoff\": null"), "{j}");
+        assert!(text(&r, &v, &log, &facts).contains("(inc_block_group_ro() refuses it: ETXTBSY); swapoff: never on\n"));
+        r.swapoff = Some(SwapoffEnd::Hung);
+        assert!(json(&r, &v, &log, &facts).contains("\"swapoff\": \"hung\""));
+        assert!(text(&r, &v, &log, &facts).contains("; swapoff: hung\n"));
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub fn text(r: &Report, v: &Verdict, log: &Tracker, f: &Facts) -> String {
             out.push(format!("trigger:  the kernel offers {} only; ran {}", offered.name(), r.reclaim.name()));
         }
         if r.trigger == crate::base::phase::Trigger::Swapfile {
-            let off = r.swapoff.unwrap_or("never on");
+            let off = r.swapoff.map_or("never on", super::SwapoffEnd::name);
             out.push(format!("trigger:  swapfile: an active swapfile in a reclaimed data block group (inc_block_group_ro() refuses it: ETXTBSY); swapoff: {off}"));
         }
         out.push(format!(
