@@ -128,11 +128,10 @@ ROWS = [
          timeout=120, requires=["--ktap"],
          checks=['result == "ok"', "directive ~ ^SKIP .*CONFIG_BTRFS_FS", "verdict == INCONCLUSIVE",
                  "vm ~ ^x86_64 under "]),
-    # --trigger swapfile on stock 6.12 (fixed): its default threshold=75
-    # queues the swapfile's group, which is refused and let go.
-    dict(name="swapfile-stock", runner="vm", kernel="kernels/bzImage-stock", args=["--trigger", "swapfile"], exit=0,
-         timeout=90, checks=["verdict == NOT_REPRODUCED", 'failure_path == "swapfile"', 'reclaim == "threshold=75"',
-                             'swapoff == "off"', "no_reclaim_loop", "console_clean"]),
+    # --trigger swapfile on stock 6.12 is not a row: with two CPU hogs on
+    # the host it ended INCONCLUSIVE ("reclaim never fired within 60 s", no
+    # relocation at all) in 3 of 4 runs (bench/RESULTS.md, "--trigger
+    # swapfile"); the 6.1 pair below is the trigger's proof.
     # Features being implemented: skipped (SKIP) until the binary has them.
     dict(name="stress", runner="vm", kernel="kernels/bzImage-instrumented", args=["--stress", "30", "--workers", "2"],
          exit=[0, 3], requires=["--stress", "--workers"], timeout=240,

@@ -453,7 +453,7 @@ class HostHogs(unittest.TestCase):
                                   "    sys.stdin.read()\n", vmtest.HERE],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         hog = int(child.stdout.readline())
-        self.assertEqual(hogs_of(child.pid), [hog])
+        self.assertEqual(hogs_seen(child.pid, 1), [hog])
         child.kill()
         child.wait()
         child.stdin.close()
