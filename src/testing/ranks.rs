@@ -343,14 +343,53 @@ pub fn layout_mismatches(section: &str, tree: &[String], exists: impl Fn(&str) -
             out.push(format!("docs/internals.md has no rank row for src/{t}"));
         }
     }
+    let rows = layout_rows(section);
     for t in tree {
         let name = t.trim_end_matches('/').rsplit('/').next().unwrap_or(t);
         let name = name.strip_suffix(".rs").unwrap_or(name);
-        if name != "mod" && !words.contains(name) {
-            out.push(format!("docs/internals.md's layout does not name src/{t} ({name})"));
+        if name == "mod" {
+            continue;
+        }
+        // A file or folder inside a folder is named in the row of the
+        // deepest folder above it that has one (src/vm/ktap.rs in the src/vm/
+        // row: a "ktap" in the src/judge/ row does not count); a folder with
+        // a row of its own needs nothing more.
+        let folder = &t[..t.trim_end_matches('/').rfind('/').map_or(0, |i| i + 1)];
+        let own_row = t.ends_with('/') && rows.iter().any(|(p, _)| p == t);
+        let row = rows.iter().filter(|(p, _)| !folder.is_empty() && folder.starts_with(p.as_str())).max_by_key(|(p, _)| p.len());
+        let named = match row {
+            Some((_, text)) => own_row || words_of(text).contains(name),
+            None => own_row || words.contains(name),
+        };
+        if !named {
+            let within = row.map(|(p, _)| format!(" in the src/{p} row")).unwrap_or_default();
+            out.push(format!("docs/internals.md's layout does not name src/{t} ({name}){within}"));
         }
     }
     out
+}
+
+fn words_of(text: &str) -> std::collections::HashSet<&str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect()
+}
+
+/// The layout's rows: (folder relative to src/, its text with its
+/// continuation lines). A row starts at an indented line whose first or
+/// second word is a src/ path; the indented lines after it continue it.
+fn layout_rows(section: &str) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("    ")) {
+        let path = line.split_whitespace().take(2).find_map(|w| w.strip_prefix("src/"));
+        match (path, rows.last_mut()) {
+            (Some(p), _) => rows.push((p.to_string(), line.to_string())),
+            (None, Some((_, text))) => {
+                text.push('\n');
+                text.push_str(line);
+            }
+            (None, None) => {}
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -485,6 +524,21 @@ mod tests {
             ]
         );
         let readme = format!("# x\n{section}\n## Tests\nsrc/gone/");
+        // A name counts only in its own folder's row (or the deepest row
+        // above it): vm/ktap.rs is not named by a "ktap" in the judge row.
+        let rows = "    4     src/judge/  verdict, report (ktap)\n    6     src/vm/     boot,\n                 guest\n          src/vm/x/   deep\n";
+        let t: Vec<String> = ["judge/", "judge/verdict.rs", "vm/", "vm/boot.rs", "vm/guest.rs", "vm/ktap.rs", "vm/x/", "vm/x/deep.rs", "vm/x/y/", "vm/x/y/z.rs"]
+            .map(String::from)
+            .to_vec();
+        let found: Vec<String> = layout_mismatches(rows, &t, |_| true).into_iter().filter(|m| m.contains("does not name")).collect();
+        assert_eq!(
+            found,
+            [
+                "docs/internals.md's layout does not name src/vm/ktap.rs (ktap) in the src/vm/ row",
+                "docs/internals.md's layout does not name src/vm/x/y/ (y) in the src/vm/x/ row",
+                "docs/internals.md's layout does not name src/vm/x/y/z.rs (z) in the src/vm/x/ row",
+            ]
+        );
         assert_eq!(readme_layout(&readme), section);
     }
 }
