@@ -113,7 +113,8 @@ def stubs(tmp, code, doc):
         f.write(f"#!/bin/sh\necho \"$*\" > {tmp}/args\ncat {os.path.abspath(doc)}\nexit {code}\n")
     for p in (ltc, binary):
         os.chmod(p, 0o755)
-    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"], LTC_LOG=os.path.join(tmp, "ltc.log"))
+    # TMPDIR: the scripts keep the KTAP there while they print it (and remove it).
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"], LTC_LOG=os.path.join(tmp, "ltc.log"), TMPDIR=tmp)
     return binary, env
 
 
@@ -128,6 +129,8 @@ def ran_right(where, code, doc, want, p, tmp):
           f"rc {p.returncode}\nlava-test-case calls: {log}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
     args = open(os.path.join(tmp, "args")).read().split()
     check(args[:1] == ["--ktap"], f"{where}: the binary runs with --ktap first", args)
+    kept = os.path.join(tmp, "btrfs-reclaim-repro.ktap")
+    check(not os.path.exists(kept), f"{where}: the KTAP file is removed once printed", kept)
 
 
 def lava_definition():
