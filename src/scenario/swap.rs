@@ -44,11 +44,27 @@ pub(super) struct Swap {
     on: Option<Duration>,
 }
 
+impl Swap {
+    /// swapoff in a child with `timeout`. A Ctrl-C reaches the child too,
+    /// and try_to_unuse() then gives up with EINTR: that is no failure,
+    /// swapoff again.
+    fn off(&self, timeout: Duration) -> Result<(), OpError> {
+        let shown = self.path.display().to_string();
+        let mut r = Ok(());
+        for _ in 0..3 {
+            r = in_child(Phase::Swapoff, "swapoff", &shown, timeout, || crate::sys::swap::swapoff(&self.path));
+            if !matches!(&r, Err(e) if e.errno() == Some(libc::EINTR)) {
+                break;
+            }
+        }
+        r
+    }
+}
+
 impl Drop for Swap {
     fn drop(&mut self) {
         if let Some(timeout) = self.on.take() {
-            let path = &self.path;
-            let _ = in_child(Phase::Swapoff, "swapoff", &path.display().to_string(), timeout, || crate::sys::swap::swapoff(path));
+            let _ = self.off(timeout);
         }
     }
 }
@@ -151,23 +167,10 @@ impl Run<'_> {
         // return is not tried again.
         let Some(timeout) = swap.on.take() else { return true };
         let secs = timeout.as_secs();
-        let path = swap.path.clone();
-        let shown = path.display().to_string();
+        let shown = swap.path.display().to_string();
         let mnt = self.cfg.mnt.display().to_string();
-        // A Ctrl-C reaches the child too, and try_to_unuse() then gives up
-        // with EINTR: that is no failure, swapoff again.
-        let off = || {
-            let mut r = Ok(());
-            for _ in 0..3 {
-                r = in_child(Phase::Swapoff, "swapoff", &shown, timeout, || crate::sys::swap::swapoff(&path));
-                if !matches!(&r, Err(e) if e.errno() == Some(libc::EINTR)) {
-                    break;
-                }
-            }
-            r
-        };
         // A signal before the phase began: swapoff all the same.
-        let r = self.phase(Phase::Swapoff, |_| Ok(off())).unwrap_or_else(|_| off());
+        let r = self.phase(Phase::Swapoff, |_| Ok(swap.off(timeout))).unwrap_or_else(|_| swap.off(timeout));
         let end = match r {
             Ok(()) => {
                 self.report.swapoff = Some(SwapoffEnd::Off);

@@ -315,7 +315,7 @@ pub fn readme_layout(readme: &str) -> &str {
 /// a path relative to the repository exists.
 pub fn layout_mismatches(section: &str, tree: &[String], exists: impl Fn(&str) -> bool) -> Vec<String> {
     let mut out = Vec::new();
-    let words: std::collections::HashSet<&str> = section.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+    let words = words_of(section);
     for path in section.split(|c: char| c.is_whitespace() || "`(),;".contains(c)).filter(|w| w.starts_with("src/")) {
         if !exists(path) {
             out.push(format!("docs/internals.md names {path}, which does not exist"));
